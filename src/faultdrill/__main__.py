@@ -1,0 +1,3 @@
+from faultdrill.cli import main
+
+raise SystemExit(main())

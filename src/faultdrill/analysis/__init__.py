@@ -1,0 +1,1 @@
+"""Pure analysis of recorded series: windows, percentiles, checks. No I/O."""

@@ -1,0 +1,315 @@
+"""The command line: parse, call the library, map errors to exit codes. Nothing else.
+
+Exit codes: 0 all checks passed · 1 a check failed · 2 invalid scenario or usage ·
+3 infrastructure error · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from rich.console import Console
+
+from faultdrill import __version__
+from faultdrill.errors import ExitCode, FaultdrillError, UsageError
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class ConsoleObserver:
+    """Progress of a drill on the terminal (stderr)."""
+
+    def __init__(self, every: int = 5) -> None:
+        self.every = every
+        self.duration = 0.0
+        self.faults: list[str] = []
+
+    def log(self, message: str) -> None:
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
+
+    def started(self, run_id: str, run_dir: Path, duration: float) -> None:
+        self.duration = duration
+        self.log(f"run [bold]{run_id}[/] → {run_dir}")
+
+    def second(self, t: int, users: int, rps: int, failures: int, p95_ms: float | None,
+               active_faults: list[str]) -> None:
+        if active_faults != self.faults:
+            started = [f for f in active_faults if f not in self.faults]
+            stopped = [f for f in self.faults if f not in active_faults]
+            for name in started:
+                self.log(f"[red]fault on[/]: {name}")
+            for name in stopped:
+                self.log(f"[green]fault off[/]: {name}")
+            self.faults = list(active_faults)
+        if t % self.every == 0:
+            p95 = "-" if p95_ms is None else f"{p95_ms:.0f} ms"
+            faults = ", ".join(active_faults) or "none"
+            self.log(f"t={t:>4}/{self.duration:.0f}s users={users:<4} rps={rps:<5} failed={failures:<4} "
+                     f"p95={p95:<8} faults: {faults}")
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_run(args: argparse.Namespace) -> int:
+    from faultdrill.drill import DrillOptions, run_drill
+    from faultdrill.scenario import load_scenario
+
+    loaded = load_scenario(args.scenario)
+    outcome = run_drill(loaded, DrillOptions(results_dir=args.results), ConsoleObserver())
+    return _report_outcome(outcome)
+
+
+def _report_outcome(outcome) -> int:  # type: ignore[no-untyped-def]
+    for problem in outcome.problems:
+        console.print(f"[yellow]warning:[/] {problem}")
+    if outcome.error:
+        console.print("error:", style="red", end=" ")
+        console.print(outcome.error, markup=False)
+    if outcome.report is not None:
+        for check in outcome.report.checks:
+            mark = "[green]PASS[/]" if check.passed else "[red]FAIL[/]"
+            console.print(f"  {mark} ", end="")
+            console.print(f"{check.name}: {check.reason} (window {check.window})", markup=False)
+    verdict = {0: "[green]passed[/]", 1: "[red]a check failed[/]", 130: "[yellow]interrupted[/]"}.get(
+        outcome.exit_code, "[red]failed[/]")
+    console.print(f"drill {outcome.status}: {verdict} — results in {outcome.run_dir}")
+    return outcome.exit_code
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from faultdrill.errors import ScenarioError
+    from faultdrill.scenario import load_scenario
+
+    worst = 0
+    for path in args.scenarios:
+        try:
+            loaded = load_scenario(path)
+        except ScenarioError as exc:
+            console.print(str(exc), markup=False)
+            worst = ExitCode.INVALID
+            continue
+        s = loaded.scenario
+        out.print(f"{path}: ok — {len(s.stack.services)} services, {len(s.proxies)} proxies, "
+                  f"{len(s.faults)} faults, {len(s.checks)} checks, {s.duration:g}s", markup=False)
+    return worst
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from faultdrill.recorder.rundir import new_run_id
+    from faultdrill.scenario import load_scenario
+    from faultdrill.stack.engine import connect
+    from faultdrill.stack.stack import DockerStack
+
+    loaded = load_scenario(args.scenario)
+    run_id = "up-" + new_run_id(loaded.scenario.name)
+    log = (lambda _m: None) if args.json else ConsoleObserver().log
+    stack = DockerStack(connect(), loaded.scenario, loaded.base_dir, run_id, log)
+    with stack:
+        assert stack.info is not None and stack.addresses is not None
+        info = vars(stack.info) | {"endpoints": _endpoints(stack)}
+        stack.detach()
+    if args.json:
+        out.print_json(json.dumps(info))
+    else:
+        out.print(f"stack {run_id} is up (remove it with: faultdrill down {run_id})", markup=False)
+        for name, url in info["endpoints"].items():
+            out.print(f"  {name:<24} {url}", markup=False)
+    return 0
+
+
+def _endpoints(stack) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    endpoints = {}
+    for name, svc in stack.info.services.items():
+        for container_port, host_port in svc["ports"].items():
+            endpoints[f"service.{name}:{container_port}"] = f"127.0.0.1:{host_port}"
+    for name, proxy in stack.addresses.proxies.items():
+        endpoints[f"proxy.{name}"] = f"127.0.0.1:{proxy.host_port} (in the stack: toxiproxy:{proxy.listen_port})"
+    if stack.info.toxiproxy_api:
+        endpoints["toxiproxy.api"] = stack.info.toxiproxy_api
+    return endpoints
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from faultdrill.stack.cleanup import clean, leftovers
+    from faultdrill.stack.engine import connect
+
+    client = connect()
+    run_ids = [args.run_id] if args.run_id else sorted(
+        {c for c in _up_runs(client)})
+    if not run_ids:
+        out.print("no stack started with `faultdrill up` is running")
+        return 0
+    for run_id in run_ids:
+        if not leftovers(client, run_id).total:
+            raise UsageError(f"no stack with run id {run_id!r}", hint="`docker ps --filter label=faultdrill.run`")
+        done = clean(client, run_id)
+        out.print(f"removed {run_id}: {len(done.containers)} containers, {len(done.networks)} networks")
+    return 0
+
+
+def _up_runs(client) -> set[str]:  # type: ignore[no-untyped-def]
+    from faultdrill.stack import labels
+
+    return {c.labels[labels.RUN] for c in client.containers.list(all=True, filters={"label": labels.RUN})
+            if c.labels[labels.RUN].startswith("up-")}
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from faultdrill.faults.recovery import recover_pending
+    from faultdrill.stack.cleanup import clean
+    from faultdrill.stack.engine import connect
+
+    for line in recover_pending(args.results):
+        out.print(f"healed: {line}", markup=False)
+    done = clean(connect(), args.run)
+    out.print(f"removed {len(done.containers)} containers, {len(done.networks)} networks, "
+              f"{len(done.volumes)} volumes labelled faultdrill.run{'=' + args.run if args.run else ''}")
+    for name in done.containers + done.networks + done.volumes:
+        out.print(f"  {name}", markup=False)
+    return 0
+
+
+def cmd_images_build(args: argparse.Namespace) -> int:
+    from faultdrill.scenario import load_scenario
+    from faultdrill.stack import images
+    from faultdrill.stack.engine import connect
+
+    client = connect()
+    log = ConsoleObserver().log
+    images.ensure_base(client, log)
+    paths = args.scenarios or sorted(Path("scenarios").glob("*.yaml"))
+    contexts: list[Path] = []
+    toxiproxy_settings = None
+    for path in paths:
+        loaded = load_scenario(path)
+        contexts += [(loaded.base_dir / s.build).resolve() for s in loaded.scenario.stack.services.values() if s.build]
+        toxiproxy_settings = toxiproxy_settings or (loaded.scenario.toxiproxy if loaded.scenario.proxies else None)
+    for ctx in images.iter_build_contexts(contexts):
+        tag = images.ensure_built(client, ctx, log)
+        out.print(f"{ctx} → {tag}", markup=False)
+    if toxiproxy_settings is not None:
+        tp = images.ensure_toxiproxy(client, toxiproxy_settings.server, toxiproxy_settings.official_image, log)
+        out.print(f"toxiproxy ({tp.kind}) → {tp.image}", markup=False)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from faultdrill.paths import bundled_scenario
+
+    args.scenario = bundled_scenario("smoke")
+    return cmd_run(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from faultdrill.recorder.rundir import RunDir
+    from faultdrill.report.summary import render
+    from faultdrill.scenario import load_scenario
+
+    run_dir = RunDir(Path(args.run_dir))
+    if not run_dir.scenario_copy.is_file():
+        raise UsageError(f"{run_dir.path} is not a run directory (no scenario.yaml in it)")
+    run = json.loads(run_dir.run_json.read_text()) if run_dir.run_json.is_file() else {}
+    loaded = load_scenario(run_dir.scenario_copy)
+    report = render(run_dir, loaded.scenario, run.get("status", "completed"))
+    out.print(f"wrote {run_dir.summary_json} and {run_dir.latency_png}", markup=False)
+    return 0 if report.passed or run.get("status") != "completed" else int(ExitCode.CHECK_FAILED)
+
+
+def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
+    from faultdrill.toxiproxy_server import serve
+
+    serve(args.host, args.port)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="faultdrill", description=(
+        "Rehearse outages before they happen: start a stack in Docker, put Toxiproxy between its "
+        "services, drive Locust load, inject faults on a timeline, record second by second, judge checks."),
+        epilog="exit codes: 0 passed · 1 a check failed · 2 invalid scenario or usage · "
+               "3 infrastructure error · 130 interrupted")
+    parser.add_argument("--version", action="version", version=f"faultdrill {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str, **kw: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=kw.get("description", help_))
+        p.set_defaults(func=func)
+        return p
+
+    p = add("run", cmd_run, "run a drill: stack up, load, faults, record, judge, report, tear down",
+            description="Run the drill a scenario file describes. Results go to results/<run id>/ "
+                        "(timeseries.csv, events.jsonl, run.json, summary.json, latency.png).")
+    p.add_argument("scenario", type=Path, help="scenario file, e.g. scenarios/smoke.yaml")
+    p.add_argument("--results", type=Path, default=None, help="results directory (default: the scenario's, ./results)")
+
+    p = add("validate", cmd_validate, "check scenario files without starting anything")
+    p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
+
+    p = add("up", cmd_up, "start a scenario's stack and proxies, print the endpoints, and leave it running",
+            description="Start the stack for poking at by hand. Remove it with `faultdrill down`.")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--json", action="store_true", help="print the endpoints as JSON")
+
+    p = add("down", cmd_down, "remove a stack started with `faultdrill up`")
+    p.add_argument("run_id", nargs="?", help="the run id `up` printed (default: every `up` stack)")
+
+    p = add("clean", cmd_clean, "heal faults and remove every container/network/volume a crashed run left",
+            description="Reverts faults whose runs were killed (from results/*/journal.jsonl) and removes "
+                        "Docker objects labelled faultdrill.run.")
+    p.add_argument("--run", default=None, help="only this run id")
+    p.add_argument("--results", type=Path, default=Path("results"), help="where run directories are")
+
+    images = add("images", lambda a: _missing(a, "images"), "manage the stack images")
+    images_sub = images.add_subparsers(dest="images_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    p = images_sub.add_parser("build", help="build the base image and every image the scenarios need",
+                              description="Build the base (debian:bookworm-slim, or a local debootstrap when "
+                                          "no registry answers), Toxiproxy, and the scenarios' images.")
+    p.add_argument("scenarios", nargs="*", type=Path, metavar="SCENARIO", help="default: scenarios/*.yaml")
+    p.set_defaults(func=cmd_images_build)
+
+    p = add("demo", cmd_demo, "run the bundled demo drill")
+    p.add_argument("--results", type=Path, default=None)
+
+    p = add("report", cmd_report, "re-render summary.json and plots from a run directory")
+    p.add_argument("run_dir", type=Path)
+
+    tp = add("toxiproxy", lambda a: _missing(a, "toxiproxy"), "faultdrill's Toxiproxy-compatible server")
+    tp_sub = tp.add_subparsers(dest="toxiproxy_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    p = tp_sub.add_parser("serve", help="serve the Toxiproxy API (for hosts that cannot pull the official image)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8474)
+    p.set_defaults(func=cmd_toxiproxy_serve)
+    return parser
+
+
+def _missing(args: argparse.Namespace, command: str) -> int:
+    raise UsageError(f"`faultdrill {command}` needs a subcommand", hint=f"see `faultdrill {command} --help`")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return ExitCode.INVALID
+        return int(args.func(args))
+    except FaultdrillError as exc:
+        if not hasattr(exc, "problems"):
+            console.print("error:", style="red", end=" ")
+        console.print(str(exc), markup=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return ExitCode.INTERRUPTED

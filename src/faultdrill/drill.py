@@ -1,0 +1,184 @@
+"""A drill run: the one place where scenario, stack, faults, load, recorder and report meet.
+
+It owns the run clock and the timeline. Whatever happens (a check failing, Ctrl-C, SIGTERM,
+a broken image, a crash) it heals the faults, stops the load, removes the stack and writes
+what it has: ``results/<run>/`` always ends up with its data and a (maybe partial) report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from faultdrill.clock import RunClock
+from faultdrill.errors import ExitCode, FaultdrillError, InfraError, UsageError
+from faultdrill.faults.engine import FaultEngine
+from faultdrill.faults.journal import Journal
+from faultdrill.faults.recovery import recover_pending
+from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.load.process import LoadProcess
+from faultdrill.load.safety import host_problem
+from faultdrill.load.shape import StageSpec
+from faultdrill.recorder.events import EventLog
+from faultdrill.recorder.load_series import LoadSeriesWriter
+from faultdrill.recorder.provenance import initial_record, write_json
+from faultdrill.recorder.rundir import RunDir, new_run_id
+from faultdrill.report.summary import Report, render
+from faultdrill.scenario.loader import LoadedScenario
+from faultdrill.signals import interrupts_as_keyboard_interrupt
+from faultdrill.stack.engine import connect
+from faultdrill.stack.stack import DockerStack
+
+TICK_S = 0.05
+
+
+class Observer(Protocol):
+    """How a drill tells its caller what is going on. Only the CLI knows the terminal."""
+
+    def log(self, message: str) -> None: ...
+    def started(self, run_id: str, run_dir: Path, duration: float) -> None: ...
+    def second(self, t: int, users: int, rps: int, failures: int, p95_ms: float | None,
+               active_faults: list[str]) -> None: ...
+
+
+class SilentObserver:
+    def log(self, message: str) -> None:
+        pass
+
+    def started(self, run_id: str, run_dir: Path, duration: float) -> None:
+        pass
+
+    def second(self, t: int, users: int, rps: int, failures: int, p95_ms: float | None,
+               active_faults: list[str]) -> None:
+        pass
+
+
+@dataclass
+class DrillOptions:
+    results_dir: Path | None = None  # default: the scenario's record.results_dir, relative to cwd
+
+
+@dataclass
+class DrillOutcome:
+    run_id: str
+    run_dir: Path
+    status: str  # completed | interrupted | failed
+    exit_code: int
+    report: Report | None = None
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
+              observer: Observer | None = None) -> DrillOutcome:
+    options = options or DrillOptions()
+    observer = observer or SilentObserver()
+    scenario = loaded.scenario
+    results = options.results_dir or Path(scenario.record.results_dir)
+    run_id = new_run_id(scenario.name)
+    run_dir = RunDir.create(results, run_id)
+    run_dir.scenario_copy.write_text(loaded.text, encoding="utf-8")
+    setup_clock = RunClock()
+    events = EventLog(run_dir.events, setup_clock)
+    record = initial_record(run_id=run_id, scenario_path=loaded.path, scenario_text=loaded.text,
+                            scenario_data=scenario.model_dump(mode="json", by_alias=True),
+                            started_wall=setup_clock.wall(0), argv=[])
+    write_json(run_dir.run_json, record)
+    observer.started(run_id, run_dir.path, scenario.duration)
+    status, exit_code, error = "failed", int(ExitCode.INFRA), None
+    problems: list[str] = []
+
+    def on_repeat() -> None:
+        observer.log("still cleaning up: faults are being healed and containers removed; please wait")
+
+    with interrupts_as_keyboard_interrupt(on_repeat):
+        try:
+            client = connect()
+            for line in recover_pending(results):
+                observer.log(f"healed a fault left by an earlier run: {line}")
+                events.emit("recovery", detail=line)
+            events.emit("stack.starting")
+            with DockerStack(client, scenario, loaded.base_dir, run_id, observer.log) as stack:
+                assert stack.info is not None and stack.addresses is not None
+                record["stack"] = vars(stack.info)
+                record["toxiproxy"] = {"kind": stack.info.toxiproxy_kind, "image": stack.info.toxiproxy_image}
+                write_json(run_dir.run_json, record)
+                events.emit("stack.ready", startup_s=stack.info.startup_seconds,
+                            toxiproxy=stack.info.toxiproxy_kind)
+                if stack.info.toxiproxy_kind == "builtin":
+                    observer.log("Toxiproxy: using faultdrill's compatible server "
+                                 "(the official image could not be pulled)")
+                problems += _drive(loaded, run_dir, stack, events, observer)
+            events.emit("stack.removed")
+            status, exit_code = "completed", int(ExitCode.OK)
+        except KeyboardInterrupt as exc:
+            status, exit_code, error = "interrupted", int(ExitCode.INTERRUPTED), f"interrupted ({exc or 'SIGINT'})"
+            events.emit("run.interrupted", reason=str(exc) or "SIGINT")
+        except FaultdrillError as exc:
+            status, exit_code, error = "failed", exc.exit_code, str(exc)
+            events.emit("run.failed", error=str(exc))
+        finally:
+            report = None
+            try:
+                report = render(run_dir, scenario, status)
+            except Exception as exc:  # noqa: BLE001 - the run's own outcome matters more than the report's
+                problems.append(f"the report could not be written: {type(exc).__name__}: {exc}")
+            if status == "completed" and report is not None and not report.passed:
+                exit_code = int(ExitCode.CHECK_FAILED)
+            record.update(status=status, exit_code=exit_code, error=error, problems=problems,
+                          ended=setup_clock.wall(setup_clock.now()))
+            write_json(run_dir.run_json, record)
+            events.close()
+    return DrillOutcome(run_id, run_dir.path, status, exit_code, report, error, problems)
+
+
+def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog,
+           observer: Observer) -> list[str]:
+    """Load + faults on the run clock. Returns heal problems (never leaves a fault applied)."""
+    scenario = loaded.scenario
+    assert stack.addresses is not None
+    host = stack.addresses.resolve(scenario.load.host)
+    refusal = host_problem(host, scenario.load.allow_hosts)
+    if refusal:
+        raise UsageError(refusal)
+    clock = RunClock()
+    events.clock = clock
+    duration = scenario.duration
+    journal = Journal(run_dir.journal)
+    engine = FaultEngine(list(scenario.faults), stack.toxiproxy, journal, events, clock.now)
+    stages = [StageSpec(s.until, s.users, s.spawn_rate) for s in scenario.load.shape]
+    problems: list[str] = []
+    with LoadSeriesWriter(run_dir.timeseries, run_dir.requests, run_dir.histograms, clock) as writer:
+        def on_second(second: LoadSecond) -> None:
+            writer.write(second)
+            total = second.total()
+            observer.second(second.t, second.users, total.count, total.failures,
+                            percentile_ms(total.hist, 95), engine.active_names())
+
+        try:
+            events.emit("run.start", duration=duration, host=host)
+            with LoadProcess(t0=clock.t0, duration=duration, host=host, journeys=_journeys(loaded),
+                             stages=stages, request_timeout=scenario.load.request_timeout,
+                             on_second=on_second, log_path=run_dir.locust_log) as load:
+                while clock.now() < duration:
+                    engine.tick()
+                    if not load.alive:
+                        raise InfraError(f"the load generator stopped early: {load.error or 'see locust.log'}",
+                                         hint=f"see {run_dir.locust_log}")
+                    time.sleep(TICK_S)
+                engine.heal_all(reason="drill ended")
+                load.finished.wait(timeout=10)
+            events.emit("run.end")
+        finally:
+            problems += engine.heal_all(reason="teardown")
+            journal.close()
+    return problems
+
+
+def _journeys(loaded: LoadedScenario) -> str:
+    journeys = loaded.scenario.load.journeys
+    if journeys.startswith("builtin:"):
+        return journeys
+    return str((loaded.base_dir / journeys).resolve())

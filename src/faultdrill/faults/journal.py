@@ -1,0 +1,60 @@
+"""``journal.jsonl``: every change to the target, written *before* it is applied.
+
+An ``apply`` line without a matching ``revert`` line is a fault that may still be active:
+the run's own ``finally`` reverts it, and a later ``faultdrill clean`` or ``run`` finds it
+if the run was killed before it could.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    op: str  # "apply" | "revert"
+    action: dict[str, Any]
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seq = sum(1 for _ in _lines(path))
+        self._fh = open(path, "a", encoding="utf-8")
+
+    def record(self, op: str, action: dict[str, Any], t: float | None = None) -> int:
+        self._seq += 1
+        self._fh.write(json.dumps({"seq": self._seq, "op": op, "t": t, "action": action}) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        return self._seq
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            yield json.loads(line)
+        except ValueError:
+            continue
+
+
+def pending(path: Path) -> list[dict[str, Any]]:
+    """Actions applied (or about to be) and never reverted, oldest first (pure over the file)."""
+    open_actions: dict[str, dict[str, Any]] = {}
+    for entry in _lines(path):
+        key = json.dumps(entry["action"].get("key"), sort_keys=True)
+        if entry["op"] == "apply":
+            open_actions[key] = entry["action"]
+        elif entry["op"] == "revert":
+            open_actions.pop(key, None)
+    return list(open_actions.values())

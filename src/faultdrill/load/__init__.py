@@ -1,0 +1,1 @@
+"""The load engine: Locust in a child process, streaming per-second histograms."""

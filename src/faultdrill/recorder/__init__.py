@@ -1,0 +1,1 @@
+"""Writing what a drill saw, as it happens, into ``results/<run>/``."""

@@ -1,0 +1,82 @@
+"""The load generator's per-second records, appended to CSV and JSONL files as they arrive.
+
+Files (documented in docs/results.md):
+
+* ``timeseries.csv`` — one row a second, all requests: ``t, wall, users, requests, failures, rps,
+  error_rate, p50_ms, p95_ms, p99_ms, max_ms``.
+* ``requests.csv`` — the same per request name (``name`` column), for seconds where it ran.
+* ``histograms.jsonl`` — the encoded HdrHistogram of each request name each second, so any window's
+  true percentiles can be computed again later.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from pathlib import Path
+
+from faultdrill.clock import RunClock
+from faultdrill.load.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
+
+TIMESERIES_COLUMNS = ["t", "wall", "users", "requests", "failures", "rps", "error_rate",
+                      "p50_ms", "p95_ms", "p99_ms", "max_ms"]
+REQUEST_COLUMNS = ["t", "name", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors"]
+
+
+def _row(stats: RequestStats) -> list:
+    def fmt(v: float | None) -> str:
+        return "" if v is None else f"{v:.3f}"
+    return [stats.count, stats.failures, fmt(percentile_ms(stats.hist, 50)), fmt(percentile_ms(stats.hist, 95)),
+            fmt(percentile_ms(stats.hist, 99)), fmt(max_ms(stats.hist))]
+
+
+class LoadSeriesWriter:
+    def __init__(self, timeseries: Path, requests: Path, histograms: Path, clock: RunClock) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._files = [open(p, "w", encoding="utf-8", newline="") for p in (timeseries, requests, histograms)]
+        self._ts, self._rq = csv.writer(self._files[0]), csv.writer(self._files[1])
+        self._ts.writerow(TIMESERIES_COLUMNS)
+        self._rq.writerow(REQUEST_COLUMNS)
+        self._flush()
+        self.seconds: list[LoadSecond] = []
+
+    def _flush(self) -> None:
+        for fh in self._files:
+            fh.flush()
+
+    def write(self, second: LoadSecond) -> None:
+        total = second.total()
+        counts = _row(total)
+        error_rate = f"{total.failures / total.count:.4f}" if total.count else ""
+        with self._lock:
+            self.seconds.append(second)
+            self._ts.writerow([second.t, self.clock.wall(second.t), second.users, counts[0], counts[1], counts[0],
+                               error_rate, *counts[2:]])
+            for name, stats in sorted(second.requests.items()):
+                self._rq.writerow([second.t, name, *_row(stats), json.dumps(stats.errors) if stats.errors else ""])
+            self._files[2].write(json.dumps(second.to_wire(), separators=(",", ":")) + "\n")
+            self._flush()
+
+    def close(self) -> None:
+        with self._lock:
+            for fh in self._files:
+                fh.close()
+
+    def __enter__(self) -> "LoadSeriesWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_load_seconds(path: Path) -> list[LoadSecond]:
+    seconds = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                seconds.append(LoadSecond.from_wire(json.loads(line)))
+            except (ValueError, KeyError):
+                continue  # cut short by a crash
+    return seconds

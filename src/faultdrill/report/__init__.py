@@ -1,0 +1,1 @@
+"""Reports from a run directory's saved data: plots and summaries."""

@@ -1,0 +1,285 @@
+"""Read a scenario file into the typed model, or fail with every problem and its line.
+
+Nothing is started before this passes. Errors name the file, the line, the field,
+what is wrong and what is allowed there.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from faultdrill.errors import Problem, ScenarioError
+from faultdrill.scenario.model import REF_RE, Scenario
+from faultdrill.scenario.refs import RefError, parse_ref
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    scenario: Scenario
+    path: Path
+    text: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def load_scenario(path: str | Path) -> LoadedScenario:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(str(path), [Problem(None, "", "file not found", "a path to a scenario .yaml file")])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(path), [Problem(None, "", f"cannot read the file: {exc}")])
+    return LoadedScenario(parse_scenario(text, str(path), base_dir=path.parent), path, text)
+
+
+def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+    data, lines = _read_yaml(text, source)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ScenarioError(source, [Problem(1, "", f"expected a mapping of sections, got {got}",
+                                             "name, description, stack, proxies, load, faults, checks, record")])
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(source, [_problem(err, lines) for err in exc.errors()]) from None
+    problems = list(semantic_problems(scenario, lines, base_dir))
+    if problems:
+        raise ScenarioError(source, problems)
+    return scenario
+
+
+# --------------------------------------------------------------------------- YAML with lines
+class _UniqueKeyLoader(yaml.SafeLoader):
+    pass
+
+
+def _read_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
+    try:
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ScenarioError(source, [Problem(line, "", f"not valid YAML: {exc.problem or exc}",
+                                             "check indentation and quoting near this line")]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(source, [Problem(None, "", f"not valid YAML: {exc}")]) from None
+    if node is None:
+        return None, {}
+    lines: dict[Loc, int] = {}
+    dupes: list[Problem] = []
+    _index(node, (), lines, dupes)
+    if dupes:
+        raise ScenarioError(source, dupes)
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ScenarioError(source, [Problem(None, "", f"not valid YAML: {exc}")]) from None
+    return data, lines
+
+
+def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dupes: list[Problem]) -> None:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            if key in seen:
+                dupes.append(Problem(key_node.start_mark.line + 1, _dotted(loc + (key,)), "key given twice",
+                                     "each key once; remove or merge the duplicate"))
+            seen.add(key)
+            lines[loc + (key,)] = key_node.start_mark.line + 1
+            _index(value_node, loc + (key,), lines, dupes)
+            lines[loc + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index(item, loc + (i,), lines, dupes)
+
+
+def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    for cut in range(len(loc), -1, -1):
+        if loc[:cut] in lines:
+            return lines[loc[:cut]]
+    return None
+
+
+def _dotted(loc: Iterable[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# --------------------------------------------------------------------------- pydantic errors
+def _problem(err: dict[str, Any], lines: dict[Loc, int]) -> Problem:
+    loc: Loc = tuple(p for p in err["loc"] if isinstance(p, int) or not _is_pydantic_tag(p))
+    kind = err["type"]
+    message = err["msg"].removeprefix("Value error, ")
+    allowed = None
+    if kind == "extra_forbidden":
+        model = _model_at(Scenario, loc[:-1])
+        message = f"unknown field {loc[-1]!r}"
+        if model is not None:
+            allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
+    elif kind == "missing":
+        message = "required field is missing"
+        model = _model_at(Scenario, loc[:-1])
+        if model is not None and loc and isinstance(loc[-1], str) and loc[-1] in model.model_fields:
+            allowed = model.model_fields[loc[-1]].description
+    elif "input" in err and kind not in ("model_type", "dict_type", "list_type") and not isinstance(err["input"], (dict, list)):
+        if repr(err["input"]) not in message:
+            message = f"{message} (got {err['input']!r})"
+    elif kind in ("model_type", "dict_type", "list_type"):
+        message = f"{message} (got {type(err.get('input')).__name__})"
+    return Problem(_line_for(loc, lines), _dotted(loc), message, allowed)
+
+
+def _is_pydantic_tag(part: str) -> bool:
+    return "[" in part or part in ("str", "int", "float", "list[str]", "function-after", "function-before")
+
+
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model class that the value at ``loc`` is validated against, if any."""
+    current: Any = model
+    for part in loc:
+        current = _strip(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+            current = None if field is None else field.annotation
+        elif typing.get_origin(current) in (list, tuple) and isinstance(part, int):
+            current = typing.get_args(current)[0]
+        elif typing.get_origin(current) is dict and isinstance(part, str):
+            current = typing.get_args(current)[1]
+        else:
+            return None
+    current = _strip(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _strip(annotation: Any) -> Any:
+    """Remove Annotated and Optional wrappers; prefer the model member of a union."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            annotation = models[0] if models else args[0]
+        else:
+            return annotation
+
+
+# --------------------------------------------------------------------------- cross references
+def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path | None) -> Iterable[Problem]:
+    """Checks that span sections: names that must exist, references, build dirs, ordering."""
+    services = scenario.stack.services
+    proxies = scenario.proxies
+
+    def at(*loc: str | int) -> tuple[int | None, str]:
+        return _line_for(loc, lines), _dotted(loc)
+
+    for name, service in services.items():
+        for dep in service.depends_on:
+            if dep not in services:
+                yield Problem(*at("stack", "services", name, "depends_on"), f"no service named {dep!r}",
+                              ", ".join(services))
+        if service.build is not None and base_dir is not None:
+            build_dir = (base_dir / service.build).resolve()
+            if not (build_dir / "Dockerfile").is_file():
+                yield Problem(*at("stack", "services", name, "build"),
+                              f"no Dockerfile in {build_dir}",
+                              "a directory with a Dockerfile, relative to the scenario file")
+        for key, value in service.env.items():
+            yield from _ref_problems(value, "network", scenario, *at("stack", "services", name, "env", key))
+        commands = [service.command] if isinstance(service.command, str) else (service.command or [])
+        for i, part in enumerate(commands):
+            yield from _ref_problems(part, "network", scenario, *at("stack", "services", name, "command"))
+
+    for name, proxy in proxies.items():
+        host, _, port = proxy.upstream.rpartition(":")
+        if host not in services:
+            yield Problem(*at("proxies", name, "upstream"), f"upstream host {host!r} is not a service of this stack",
+                          f"SERVICE:PORT with SERVICE one of {', '.join(services)}")
+        elif services[host].ports and int(port) not in services[host].ports and services[host].health is None:
+            pass  # unpublished ports are fine: proxies talk on the run network
+    listen_ports = [p.listen_port for p in proxies.values() if p.listen_port is not None]
+    if len(listen_ports) != len(set(listen_ports)):
+        yield Problem(*at("proxies"), "two proxies share a listen_port", "distinct ports, or omit listen_port")
+
+    yield from _ref_problems(scenario.load.host, "host", scenario, *at("load", "host"))
+    if not REF_RE.search(scenario.load.host):
+        yield from _host_problems(scenario, *at("load", "host"))
+    if not scenario.load.journeys.startswith("builtin:") and base_dir is not None:
+        if not (base_dir / scenario.load.journeys).is_file():
+            yield Problem(*at("load", "journeys"), f"no locustfile at {(base_dir / scenario.load.journeys)}",
+                          "builtin:NAME or a path to a locustfile, relative to the scenario file")
+
+    duration = scenario.duration
+    names: set[str] = set()
+    for i, fault in enumerate(scenario.faults):
+        if fault.name in names:
+            yield Problem(*at("faults", i, "name"), f"two faults are named {fault.name!r}", "unique names")
+        names.add(fault.name)
+        if fault.toxic.proxy not in proxies:
+            yield Problem(*at("faults", i, "toxic", "proxy"), f"no proxy named {fault.toxic.proxy!r}",
+                          ", ".join(proxies) or "declare it under proxies: first")
+        if fault.at >= duration:
+            yield Problem(*at("faults", i, "at"), f"starts at {fault.at:g}s, after the drill ends ({duration:g}s)",
+                          f"a time before {duration:g}s")
+        elif fault.end is not None and fault.end > duration:
+            yield Problem(*at("faults", i, "for"), f"ends at {fault.end:g}s, after the drill ends ({duration:g}s)",
+                          f"at most {duration - fault.at:g}s")
+
+    for i, check in enumerate(scenario.checks):
+        if check.window not in ("baseline", "fault", "recovery", "run") and check.window not in names:
+            yield Problem(*at("checks", i, "window"), f"unknown window {check.window!r}",
+                          "baseline, fault, recovery, run, or a fault's name")
+        if check.window in ("baseline", "fault", "recovery") and not scenario.faults:
+            yield Problem(*at("checks", i, "window"), f"window {check.window!r} needs at least one fault",
+                          "run, or add a fault")
+
+
+def _ref_problems(value: str, allowed: str, scenario: Scenario, line: int | None, field: str) -> Iterable[Problem]:
+    for match in REF_RE.finditer(value):
+        try:
+            ref = parse_ref(match.group(1))
+        except RefError as exc:
+            yield Problem(line, field, str(exc))
+            continue
+        if ref.kind == "service" and ref.name not in scenario.stack.services:
+            yield Problem(line, field, f"${{{ref.text}}}: no service named {ref.name!r}",
+                          ", ".join(scenario.stack.services))
+        elif ref.kind == "proxy" and ref.name not in scenario.proxies:
+            yield Problem(line, field, f"${{{ref.text}}}: no proxy named {ref.name!r}",
+                          ", ".join(scenario.proxies) or "declare it under proxies: first")
+        elif ref.where == "host" and allowed == "network":
+            yield Problem(line, field, f"${{{ref.text}}} is a host address (127.0.0.1), unreachable from a container",
+                          "an in-stack address: ${proxy.NAME} or ${service.NAME.addr}")
+        elif ref.where == "network" and allowed == "host" and ref.kind != "run":
+            yield Problem(line, field, f"${{{ref.text}}} is an address inside the Docker network, unreachable from the load generator",
+                          "a host address: ${service.NAME.url} or ${proxy.NAME.url}")
+        elif ref.kind == "service" and ref.where == "host":
+            service = scenario.stack.services[ref.name]
+            port = ref.port if ref.port is not None else (service.ports[0] if service.ports else None)
+            if port is None or port not in service.ports:
+                yield Problem(line, field, f"${{{ref.text}}}: service {ref.name} publishes no port {port or ''}".rstrip(),
+                              f"add the port to stack.services.{ref.name}.ports")
+
+
+def _host_problems(scenario: Scenario, line: int | None, field: str) -> Iterable[Problem]:
+    from faultdrill.load.safety import host_problem  # local: keep the model import-light
+
+    problem = host_problem(scenario.load.host, scenario.load.allow_hosts)
+    if problem:
+        yield Problem(line, field, problem, "a ${service.NAME.url} reference, 127.0.0.1/localhost, or list the host in load.allow_hosts")

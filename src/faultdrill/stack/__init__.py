@@ -1,0 +1,1 @@
+"""The target stack in Docker: images, network, Toxiproxy, services, health, cleanup."""

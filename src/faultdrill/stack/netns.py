@@ -1,0 +1,73 @@
+"""Reading a container's own TCP table, from the host, without an agent in the image.
+
+``/proc/<pid>/net/tcp`` of a container's main process shows the sockets of that
+container's network namespace. Where the engine is remote (no such /proc), the
+same file is read with ``docker exec cat``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from docker.models.containers import Container
+
+TCP_STATES = {
+    "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+    "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING",
+}
+
+
+@dataclass(frozen=True)
+class Socket:
+    local_port: int
+    remote_ip: str
+    remote_port: int
+    state: str
+
+
+def parse_proc_net_tcp(text: str) -> list[Socket]:
+    """Parse the text of /proc/net/tcp or tcp6 (pure)."""
+    sockets = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or not fields[0].rstrip(":").isdigit():
+            continue  # header lines (there is one per file when tcp and tcp6 are concatenated)
+        local, remote, state = fields[1], fields[2], fields[3]
+        lip, lport = local.rsplit(":", 1)
+        rip, rport = remote.rsplit(":", 1)
+        sockets.append(Socket(int(lport, 16), _ip(rip), int(rport, 16), TCP_STATES.get(state.upper(), state)))
+    return sockets
+
+
+def _ip(hex_ip: str) -> str:
+    if len(hex_ip) == 8:
+        return ".".join(str(int(hex_ip[i:i + 2], 16)) for i in (6, 4, 2, 0))
+    return hex_ip  # IPv6: kept as hex; only used for grouping
+
+
+def read_sockets(container: Container) -> list[Socket]:
+    pid = container.attrs.get("State", {}).get("Pid") or 0
+    texts: list[str] = []
+    if pid:
+        try:
+            for name in ("tcp", "tcp6"):
+                with open(f"/proc/{pid}/net/{name}", encoding="ascii") as fh:
+                    texts.append(fh.read())
+        except OSError:
+            texts = []
+    if not texts:
+        result = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], demux=False)
+        texts = [result.output.decode("ascii", "replace")] if result.exit_code == 0 else []
+    sockets: list[Socket] = []
+    for text in texts:
+        sockets += parse_proc_net_tcp(text)
+    return sockets
+
+
+def listening_ports(sockets: list[Socket]) -> set[int]:
+    return {s.local_port for s in sockets if s.state == "LISTEN"}
+
+
+def state_counts(sockets: list[Socket]) -> Counter[str]:
+    return Counter(s.state for s in sockets if s.state != "LISTEN")

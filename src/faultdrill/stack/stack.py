@@ -1,0 +1,215 @@
+"""A scenario's stack, running in Docker: network, Toxiproxy, services, health, teardown.
+
+``DockerStack`` is a context manager. Everything it creates carries the run's label;
+``__exit__`` removes all of it, and so does a failed ``__enter__``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import docker.errors
+from docker import DockerClient
+from docker.models.containers import Container
+from docker.models.networks import Network
+
+from faultdrill.errors import InfraError
+from faultdrill.scenario.model import Scenario
+from faultdrill.scenario.refs import Addresses, ProxyAddress, ServiceAddress
+from faultdrill.stack import images, labels
+from faultdrill.stack.health import container_log_tail, wait_healthy
+from faultdrill.stack.plan import proxy_listen_ports, start_order
+from faultdrill.toxiproxy.client import ToxiproxyClient
+
+TOXIPROXY_ALIAS = "toxiproxy"
+Log = Callable[[str], None]
+
+
+@dataclass
+class StackInfo:
+    """What a started stack is: for run.json, `faultdrill up --json`, and the recorder."""
+
+    run_id: str
+    network: str
+    toxiproxy_kind: str
+    toxiproxy_image: str
+    toxiproxy_api: str
+    services: dict[str, dict] = field(default_factory=dict)
+    proxies: dict[str, dict] = field(default_factory=dict)
+    startup_seconds: float = 0.0
+
+
+class DockerStack:
+    def __init__(self, client: DockerClient, scenario: Scenario, base_dir: Path, run_id: str,
+                 log: Log = lambda _: None) -> None:
+        self.client = client
+        self.scenario = scenario
+        self.base_dir = base_dir
+        self.run_id = run_id
+        self.log = log
+        self.network: Network | None = None
+        self.containers: dict[str, Container] = {}
+        self.toxiproxy_container: Container | None = None
+        self.toxiproxy: ToxiproxyClient | None = None
+        self.addresses: Addresses | None = None
+        self.info: StackInfo | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> "DockerStack":
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        t0 = time.monotonic()
+        service_images = self._images()
+        tp_image = None
+        if self.scenario.proxies:
+            settings = self.scenario.toxiproxy
+            tp_image = images.ensure_toxiproxy(self.client, settings.server, settings.official_image, self.log)
+        self.network = self.client.networks.create(
+            f"faultdrill-{self.run_id}", driver="bridge", labels=labels.run_labels(self.run_id, "network"))
+        listen_ports = proxy_listen_ports(self.scenario)
+        proxy_addresses: dict[str, ProxyAddress] = {}
+        api_url = ""
+        if tp_image is not None:
+            api_url, proxy_addresses = self._start_toxiproxy(tp_image, listen_ports)
+        services = {name: ServiceAddress(name, {}, tuple(svc.ports))
+                    for name, svc in self.scenario.stack.services.items()}
+        self.addresses = Addresses(self.run_id, TOXIPROXY_ALIAS, services, proxy_addresses)
+        self.info = StackInfo(self.run_id, self.network.name, tp_image.kind if tp_image else "none",
+                              tp_image.image if tp_image else "", api_url)
+        for name in start_order(self.scenario):
+            self._start_service(name, service_images[name])
+        self.addresses = Addresses(self.run_id, TOXIPROXY_ALIAS, {
+            name: ServiceAddress(name, {int(k): v for k, v in self.info.services[name]["ports"].items()},
+                                 tuple(self.scenario.stack.services[name].ports))
+            for name in self.scenario.stack.services}, proxy_addresses)
+        self.info.startup_seconds = round(time.monotonic() - t0, 2)
+
+    def _images(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, svc in self.scenario.stack.services.items():
+            if svc.build is not None:
+                out[name] = images.ensure_built(self.client, (self.base_dir / svc.build).resolve(), self.log)
+            else:
+                assert svc.image is not None
+                if not images.image_exists(self.client, svc.image) and not images.try_pull(self.client, svc.image, log=self.log):
+                    raise InfraError(f"service {name!r}: image {svc.image!r} is not present and cannot be pulled",
+                                     hint="build or load it first, or use build: DIR")
+                out[name] = svc.image
+        return out
+
+    def _start_toxiproxy(self, tp: images.ToxiproxyImage, listen_ports: dict[str, int]) -> tuple[str, dict[str, ProxyAddress]]:
+        ports: dict[str, tuple[str, None]] = {f"{tp.api_port}/tcp": ("127.0.0.1", None)}
+        for port in listen_ports.values():
+            ports[f"{port}/tcp"] = ("127.0.0.1", None)
+        self.log(f"starting Toxiproxy ({tp.kind}: {tp.image})")
+        container = self._run(tp.image, "toxiproxy", TOXIPROXY_ALIAS, command=tp.command, ports=ports,
+                              environment={}, role="toxiproxy")
+        self.toxiproxy_container = container
+        host_ports = _published(container)
+        api_url = f"http://127.0.0.1:{host_ports[tp.api_port]}"
+        self.toxiproxy = ToxiproxyClient(api_url)
+        try:
+            self.toxiproxy.wait_ready(30)
+        except InfraError as exc:
+            raise InfraError(f"{exc}\n--- last log lines of toxiproxy ---\n{container_log_tail(container)}") from None
+        proxy_addresses = {}
+        for name, proxy in self.scenario.proxies.items():
+            self.toxiproxy.create_proxy(name, f"0.0.0.0:{listen_ports[name]}", proxy.upstream)
+            proxy_addresses[name] = ProxyAddress(name, listen_ports[name], host_ports[listen_ports[name]])
+        return api_url, proxy_addresses
+
+    def _start_service(self, name: str, image: str) -> None:
+        svc = self.scenario.stack.services[name]
+        assert self.addresses is not None and self.info is not None
+        env = {k: self.addresses.resolve(v) for k, v in svc.env.items()}
+        command: list[str] | str | None
+        if isinstance(svc.command, str):
+            command = self.addresses.resolve(svc.command)
+        else:
+            command = [self.addresses.resolve(c) for c in svc.command] if svc.command else None
+        ports = {f"{p}/tcp": ("127.0.0.1", None) for p in svc.ports}
+        self.log(f"starting {name} ({image})")
+        container = self._run(image, name, name, command=command, ports=ports, environment=env, role="service",
+                              pids_limit=svc.pids_limit, mem_limit=svc.mem_limit,
+                              nano_cpus=int(svc.cpus * 1e9) if svc.cpus else None)
+        self.containers[name] = container
+        host_ports = _published(container)
+        waited = wait_healthy(name, container, svc.health, host_ports, svc.ports[0] if svc.ports else None)
+        self.info.services[name] = {"container": container.name, "image": image,
+                                    "ports": {str(k): v for k, v in host_ports.items()},
+                                    "healthy_after_s": round(waited, 2)}
+        self.log(f"{name} healthy after {waited:.1f}s")
+
+    def _run(self, image: str, name: str, alias: str, *, command: list[str] | str | None, ports: dict,
+             environment: dict[str, str], role: str, **limits: object) -> Container:
+        assert self.network is not None
+        endpoint = self.client.api.create_endpoint_config(aliases=[alias])
+        try:
+            return self.client.containers.run(
+                image, command=command, name=f"fd-{self.run_id}-{name}", detach=True,
+                environment=environment, ports=ports, labels=labels.run_labels(self.run_id, role, name),
+                network=self.network.name, networking_config={self.network.name: endpoint},
+                **{k: v for k, v in limits.items() if v is not None})
+        except docker.errors.APIError as exc:
+            raise InfraError(f"cannot start {name!r} from {image}: {exc.explanation or exc}") from None
+
+    def close(self) -> None:
+        """Remove every container and the network of this run. Safe to call twice."""
+        if self.toxiproxy is not None:
+            self.toxiproxy.close()
+        for container in [*reversed(list(self.containers.values())), self.toxiproxy_container]:
+            if container is None:
+                continue
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                self.log(f"could not remove {container.name}: {exc}")
+        self.containers.clear()
+        self.toxiproxy_container = None
+        if self.network is not None:
+            try:
+                self.network.remove()
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                self.log(f"could not remove network {self.network.name}: {exc}")
+            self.network = None
+
+    def detach(self) -> None:
+        """Leave the stack running (``faultdrill up``): ``close`` will no longer remove it."""
+        if self.toxiproxy is not None:
+            self.toxiproxy.close()
+        self.toxiproxy = None
+        self.containers = {}
+        self.toxiproxy_container = None
+        self.network = None
+
+    # ------------------------------------------------------------------ for the rest of the run
+    def service_container(self, name: str) -> Container:
+        return self.containers[name]
+
+
+def _published(container: Container, timeout: float = 10.0) -> dict[int, int]:
+    """Container port -> host port on 127.0.0.1, once Docker has assigned them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        container.reload()
+        mapping = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
+        out = {int(k.split("/")[0]): int(v[0]["HostPort"]) for k, v in mapping.items() if v}
+        if len(out) == len(mapping) or time.monotonic() > deadline:
+            return out
+        time.sleep(0.1)
