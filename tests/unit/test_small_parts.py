@@ -1,0 +1,81 @@
+"""Pure helpers: durations, shapes, redaction, the journal, /proc/net/tcp parsing, load safety."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faultdrill.durations import parse_duration
+from faultdrill.faults.journal import Journal, pending
+from faultdrill.load.safety import host_problem
+from faultdrill.load.shape import StageSpec, target_at
+from faultdrill.recorder.provenance import redact
+from faultdrill.stack.netns import listening_ports, parse_proc_net_tcp, state_counts
+
+
+@pytest.mark.parametrize("text, seconds", [("30s", 30), ("2m", 120), ("1m30s", 90), ("500ms", 0.5), (5, 5),
+                                           ("1.5s", 1.5), ("1h", 3600)])
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["fast", "10 parsecs", "-3s", "", "s", True, [1]])
+def test_bad_durations_say_what_to_write(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_shape_follows_stages_and_ends() -> None:
+    stages = [StageSpec(30, 20, None), StageSpec(120, 300, 50), StageSpec(150, 20, None)]
+    assert target_at(stages, 0, 150) == (20, 20.0)
+    assert target_at(stages, 45, 150) == (300, 50)
+    assert target_at(stages, 149.9, 150) == (20, 20.0)
+    assert target_at(stages, 150, 150) is None
+
+
+def test_redaction_hides_secrets_only() -> None:
+    data = {"env": {"DB_PASSWORD": "hunter2", "API_TOKEN": "t", "MODE": "thread",
+                    "DATABASE_URL": "postgresql://app:s3cret@db/tickets"}}
+    out = redact(data)
+    assert out["env"]["DB_PASSWORD"] == "***" and out["env"]["API_TOKEN"] == "***"
+    assert out["env"]["MODE"] == "thread"
+    assert out["env"]["DATABASE_URL"] == "postgresql://app:***@db/tickets"
+
+
+def test_journal_pending_is_applied_minus_reverted(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+    a = {"type": "toxic", "key": ["toxic", "api", "db", "fd-a"]}
+    b = {"type": "toxic", "key": ["toxic", "api", "db", "fd-b"]}
+    journal.record("apply", a)
+    journal.record("apply", b)
+    journal.record("revert", a)
+    journal.close()
+    with open(path, "a") as fh:
+        fh.write('{"seq": 4, "op": "app')  # a line cut short by SIGKILL
+    assert pending(path) == [b]
+
+
+TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
+   1: 0200120A:1F40 0100120A:D2A4 01 00000000:00000000 00:00000000 00000000     0        0 2 1
+   2: 0200120A:9C40 0300120A:1538 06 00000000:00000000 00:00000000 00000000     0        0 3 1
+"""
+
+
+def test_proc_net_tcp_parsing() -> None:
+    sockets = parse_proc_net_tcp(TCP + TCP.splitlines()[0] + "\n")
+    assert listening_ports(sockets) == {8000}
+    assert state_counts(sockets) == {"ESTABLISHED": 1, "TIME_WAIT": 1}
+    est = [s for s in sockets if s.state == "ESTABLISHED"][0]
+    assert est.remote_ip == "10.18.0.1" and est.remote_port == 0xD2A4
+
+
+@pytest.mark.parametrize("url, allowed", [("http://127.0.0.1:8000", True), ("http://localhost", True),
+                                          ("http://127.5.0.1", True), ("http://10.0.0.5", False),
+                                          ("https://shop.example.com", False), ("ftp://127.0.0.1", False)])
+def test_load_only_goes_to_loopback_by_default(url: str, allowed: bool) -> None:
+    assert (host_problem(url, []) is None) is allowed
+    assert host_problem("https://shop.example.com", ["shop.example.com"]) is None
