@@ -21,3 +21,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("docker"):
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    """The base image every test image builds on (made by debootstrap where nothing can be pulled)."""
+    import docker
+
+    from faultdrill.stack.images import ensure_base
+
+    return ensure_base(docker.from_env(timeout=600), print)

@@ -58,6 +58,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
+    ThreadingHTTPServer.request_queue_size = 256  # the default backlog of 5 drops SYNs under a burst
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

@@ -47,7 +47,7 @@ def latency_plot(path: Path, seconds: list[LoadSecond], faults: list[FaultInterv
     ax2.set_xlabel("run time (s)")
     ax2.grid(alpha=0.3)
     ax2.legend(loc="upper right", fontsize=8)
-    ax2.set_xlim(0, max(duration, ts[-1] + 0.5 if ts else 1))
+    ax2.set_xlim(0, duration)
     shade_faults(ax2, [], duration)
     for fault in faults:
         ax2.axvspan(fault.start, duration if fault.end is None else fault.end, color="#d62728", alpha=0.08, lw=0)

@@ -117,7 +117,7 @@ class DockerStack:
         container = self._run(tp.image, "toxiproxy", TOXIPROXY_ALIAS, command=tp.command, ports=ports,
                               environment={}, role="toxiproxy")
         self.toxiproxy_container = container
-        host_ports = _published(container)
+        host_ports = _published(container, {tp.api_port, *listen_ports.values()})
         api_url = f"http://127.0.0.1:{host_ports[tp.api_port]}"
         self.toxiproxy = ToxiproxyClient(api_url)
         try:
@@ -145,7 +145,7 @@ class DockerStack:
                               pids_limit=svc.pids_limit, mem_limit=svc.mem_limit,
                               nano_cpus=int(svc.cpus * 1e9) if svc.cpus else None)
         self.containers[name] = container
-        host_ports = _published(container)
+        host_ports = _published(container, set(svc.ports))
         waited = wait_healthy(name, container, svc.health, host_ports, svc.ports[0] if svc.ports else None)
         self.info.services[name] = {"container": container.name, "image": image,
                                     "ports": {str(k): v for k, v in host_ports.items()},
@@ -203,13 +203,16 @@ class DockerStack:
         return self.containers[name]
 
 
-def _published(container: Container, timeout: float = 10.0) -> dict[int, int]:
-    """Container port -> host port on 127.0.0.1, once Docker has assigned them."""
+def _published(container: Container, wanted: set[int], timeout: float = 10.0) -> dict[int, int]:
+    """Container port -> host port on 127.0.0.1 for the ports we published, once Docker assigned them."""
     deadline = time.monotonic() + timeout
     while True:
         container.reload()
         mapping = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
         out = {int(k.split("/")[0]): int(v[0]["HostPort"]) for k, v in mapping.items() if v}
-        if len(out) == len(mapping) or time.monotonic() > deadline:
+        out = {k: v for k, v in out.items() if k in wanted}
+        if set(out) == wanted:
             return out
+        if time.monotonic() > deadline:
+            raise InfraError(f"Docker did not publish ports {sorted(wanted - set(out))} of {container.name}")
         time.sleep(0.1)

@@ -1,0 +1,30 @@
+# Two commands on a fresh machine with Docker: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-unit docker images clean bench
+
+$(BIN)/faultdrill: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+docker:
+	@bash scripts/ensure-docker.sh
+
+demo: $(BIN)/faultdrill docker   ## run the bundled demo drill
+	$(BIN)/faultdrill demo
+
+test: $(BIN)/faultdrill docker   ## every test: unit, conformance, integration (Docker), e2e drills
+	$(BIN)/python -m pytest
+
+test-unit: $(BIN)/faultdrill     ## the fast tests, no Docker
+	$(BIN)/python -m pytest tests/unit tests/conformance
+
+images: $(BIN)/faultdrill docker
+	$(BIN)/faultdrill images build
+
+clean: $(BIN)/faultdrill
+	$(BIN)/faultdrill clean

@@ -1,0 +1,178 @@
+"""One direction of one proxied connection: reader -> toxic stubs -> writer.
+
+A port of Toxiproxy's ``link.go``.  The chain always starts with a hidden noop
+stub, so adding, updating and removing toxics on a live link follows Go's
+algorithm step by step (that is what makes flush-on-remove and toxicity
+re-rolls behave the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .pipeline import Channel, Chunk, Stub
+from .toxics import NOOP, Direction, ToxicWrapper
+
+__all__ = ["Link", "LinkCounters"]
+
+READ_SIZE = 32 * 1024
+
+
+@dataclass
+class LinkCounters:
+    """Bytes moved by one link: live (while streaming) and final."""
+
+    received: int = 0
+    sent: int = 0
+    write_failed: bool = False
+    on_progress: Callable[[str, int], None] | None = field(default=None, repr=False)
+
+
+class Link:
+    def __init__(
+        self,
+        direction: Direction,
+        chain: list[ToxicWrapper],
+        source: asyncio.StreamReader,
+        dest: asyncio.StreamWriter,
+        counters: LinkCounters,
+    ) -> None:
+        self.direction = direction
+        self._source = source
+        self._dest = dest
+        self.counters = counters
+        self._chain = chain  # the collection's live list for this direction
+        self.stubs: list[Stub] = []
+        last = Channel(1)
+        self._input = last
+        for i in range(len(chain)):
+            nxt = Channel(chain[i + 1].buffer_size if i + 1 < len(chain) else 1)
+            self.stubs.append(Stub(last, nxt))
+            last = nxt
+        self._output = last
+        self._tasks: list[asyncio.Task[None]] = []
+        self._dead = False
+        self.writer_done: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._read()))
+        for stub, wrapper in zip(self.stubs, self._chain):
+            stub.state = wrapper.toxic.new_state()
+            stub.run(wrapper, NOOP)
+        writer = loop.create_task(self._write())
+        self._tasks.append(writer)
+        self.writer_done = writer
+
+    def cancel(self) -> None:
+        self._dead = True
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        for stub in self.stubs:
+            stub.cancel()
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        counters = self.counters
+        try:
+            while True:
+                data = await self._source.read(READ_SIZE)
+                if not data:
+                    break
+                counters.received += len(data)
+                if counters.on_progress is not None:
+                    counters.on_progress("received", len(data))
+                await self._input.put(Chunk(data, loop.time()))
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._input.close()
+
+    async def _write(self) -> None:
+        dest = self._dest
+        counters = self.counters
+        try:
+            while True:
+                chunk = await self._output.get()
+                if chunk is None:
+                    break
+                if not chunk.data:
+                    continue
+                dest.write(chunk.data)
+                counters.sent += len(chunk.data)
+                if counters.on_progress is not None:
+                    counters.on_progress("sent", len(chunk.data))
+                await dest.drain()
+        except (ConnectionError, OSError):
+            counters.write_failed = True
+        finally:
+            dest.close()
+
+    def _run(self, stub: Stub, wrapper: ToxicWrapper) -> None:
+        if not self._dead:
+            stub.run(wrapper, NOOP)
+
+    # -- live chain changes (Go: ToxicLink.AddToxic / UpdateToxic / RemoveToxic) ------
+
+    async def add_toxic(self, wrapper: ToxicWrapper) -> None:
+        i = len(self.stubs)
+        new_input = Channel(wrapper.buffer_size)
+        new_stub = Stub(new_input, self.stubs[i - 1].output)
+        self.stubs.append(new_stub)
+        previous = self.stubs[i - 1]
+        if await previous.interrupt():
+            previous.output = new_input
+            new_stub.state = wrapper.toxic.new_state()
+            self._run(new_stub, wrapper)
+            self._run(previous, self._chain[i - 1])
+        else:
+            # The link is already closing; keep the new stub's input consistent.
+            previous.output = new_input
+            new_input.close()
+
+    async def update_toxic(self, wrapper: ToxicWrapper) -> None:
+        i = wrapper.index
+        if i >= len(self.stubs):
+            return
+        if await self.stubs[i].interrupt():
+            self._run(self.stubs[i], wrapper)
+
+    async def remove_toxic(self, wrapper: ToxicWrapper, index: int) -> None:
+        i = index
+        if i < 1 or i >= len(self.stubs):
+            return
+        stub = self.stubs[i]
+        if not await stub.interrupt():
+            return
+        wrapper.toxic.cleanup(stub)
+        if stub.closed:
+            return
+        previous = self.stubs[i - 1]
+        stop = asyncio.get_running_loop().create_task(previous.interrupt())
+        # Unblock the previous toxic if it is flushing into us, until it stops.
+        while True:
+            if stop.done():
+                if stop.result():
+                    break
+                got, chunk = True, await stub.input.get()
+            else:
+                got, chunk = await stub.input.get_unless(stop)
+            if not got:
+                continue
+            if chunk is None:
+                stub.close()
+                await stop
+                return
+            await stub.output.put(chunk)
+        # Empty this stub's buffer.
+        while True:
+            got, chunk = stub.input.try_get_buffered()
+            if not got:
+                break
+            await stub.output.put(chunk)  # type: ignore[arg-type]
+        previous.output = stub.output
+        del self.stubs[i]
+        self._run(previous, self._chain[i - 1])

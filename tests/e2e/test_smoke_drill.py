@@ -1,0 +1,86 @@
+"""The smoke drill, end to end through the real CLI: Docker, Toxiproxy, Locust, report, teardown."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled, only_run_dir, read_json, read_timeseries, wait_for
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    results = tmp_path_factory.mktemp("results")
+    proc = faultdrill("run", str(SCENARIOS / "smoke.yaml"), "--results", str(results), timeout=600)
+    return proc, only_run_dir(results)
+
+
+def test_smoke_drill_passes_and_writes_its_results(smoke_run) -> None:  # type: ignore[no-untyped-def]
+    proc, run_dir = smoke_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("timeseries.csv", "events.jsonl", "run.json", "summary.json", "latency.png"):
+        assert (run_dir / name).stat().st_size > 0, name
+    run = read_json(run_dir / "run.json")
+    assert run["status"] == "completed" and run["exit_code"] == 0
+    assert run["toxiproxy"]["kind"] in ("builtin", "official")
+    assert run["versions"]["locust"] and run["scenario"]["sha256"]
+    rows = read_timeseries(run_dir)
+    assert len(rows) >= 29  # one row a second for the 30 s drill
+    assert sum(int(r["requests"]) for r in rows) > 500
+
+
+def test_smoke_drill_leaves_nothing_in_docker(smoke_run) -> None:  # type: ignore[no-untyped-def]
+    _, run_dir = smoke_run
+    assert labelled(run_dir.name) == []
+
+
+def test_latency_toxic_shows_in_p50_and_goes_away(smoke_run) -> None:  # type: ignore[no-untyped-def]
+    _, run_dir = smoke_run
+    windows = read_json(run_dir / "summary.json")["windows"]
+    base, fault, after = windows["baseline"]["p50_ms"], windows["slow backend"]["p50_ms"], windows["recovery"]["p50_ms"]
+    assert fault >= base + 200, windows
+    # "back within 20 % of the baseline"; 1 ms absolute slack for the histogram's resolution at ~3 ms
+    assert after <= base * 1.2 + 1.0, (base, after)
+
+
+def test_fault_times_are_on_the_run_clock(smoke_run) -> None:  # type: ignore[no-untyped-def]
+    _, run_dir = smoke_run
+    events = [e for e in map(__import__("json").loads, (run_dir / "events.jsonl").read_text().splitlines())]
+    start = next(e for e in events if e["kind"] == "fault.start")
+    stop = next(e for e in events if e["kind"] == "fault.stop")
+    assert 10.0 <= start["t"] < 10.5 and 20.0 <= stop["t"] < 20.5
+    assert start["fault"] == stop["fault"] == "slow backend"
+
+
+def test_sigint_mid_run_stops_cleanly_with_partial_results(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "faultdrill", "run", str(SCENARIOS / "smoke.yaml"),
+                             "--results", str(results)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        def fault_started() -> bool:
+            runs = list(results.glob("*/events.jsonl")) if results.exists() else []
+            return bool(runs) and "fault.start" in runs[0].read_text()
+        assert wait_for(fault_started, timeout=240), "the drill never reached its fault"
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    run_dir = only_run_dir(results)
+    rows = read_timeseries(run_dir)
+    assert 9 <= len(rows) < 29, len(rows)  # stopped mid-run, with the seconds it had
+    assert read_json(run_dir / "run.json")["status"] == "interrupted"
+    summary = read_json(run_dir / "summary.json")
+    assert summary["status"] == "interrupted" and summary["windows"]["run"]["requests"] > 0
+    assert (run_dir / "latency.png").stat().st_size > 0
+    assert labelled(run_dir.name) == []
+    kinds = [__import__("json").loads(line)["kind"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert "fault.stop" in kinds and "run.interrupted" in kinds  # the fault was healed before teardown
