@@ -160,13 +160,18 @@ def _up_runs(client) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from faultdrill.faults.recovery import recover_pending
+    from faultdrill.faults.recovery import dead_runs, heal_journal, mark_crashed, recover_pending
     from faultdrill.stack.cleanup import clean
     from faultdrill.stack.engine import connect
 
-    for line in recover_pending(args.results):
+    client = connect()
+    healed = heal_journal(args.results / args.run / "journal.jsonl") if args.run else recover_pending(args.results)
+    for line in healed:
         out.print(f"healed: {line}", markup=False)
-    done = clean(connect(), args.run)
+    for run_id in dead_runs(args.results):
+        if args.run in (None, run_id):
+            mark_crashed(args.results, run_id)
+    done = clean(client, args.run)
     out.print(f"removed {len(done.containers)} containers, {len(done.networks)} networks, "
               f"{len(done.volumes)} volumes labelled faultdrill.run{'=' + args.run if args.run else ''}")
     for name in done.containers + done.networks + done.volumes:

@@ -7,6 +7,8 @@ what it has: ``results/<run>/`` always ends up with its data and a (maybe partia
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,8 @@ from faultdrill.clock import RunClock
 from faultdrill.errors import ExitCode, FaultdrillError, InfraError, UsageError
 from faultdrill.faults.engine import FaultEngine
 from faultdrill.faults.journal import Journal
-from faultdrill.faults.recovery import recover_pending
+from faultdrill.faults.recovery import dead_runs, mark_crashed, recover_pending
+from faultdrill.stack.cleanup import clean
 from faultdrill.load.histograms import LoadSecond, percentile_ms
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.safety import host_problem
@@ -85,6 +88,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     record = initial_record(run_id=run_id, scenario_path=loaded.path, scenario_text=loaded.text,
                             scenario_data=scenario.model_dump(mode="json", by_alias=True),
                             started_wall=setup_clock.wall(0), argv=[])
+    record["owner"] = {"pid": os.getpid(), "hostname": socket.gethostname()}
     write_json(run_dir.run_json, record)
     observer.started(run_id, run_dir.path, scenario.duration)
     status, exit_code, error = "failed", int(ExitCode.INFRA), None
@@ -96,9 +100,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     with interrupts_as_keyboard_interrupt(on_repeat):
         try:
             client = connect()
-            for line in recover_pending(results):
-                observer.log(f"healed a fault left by an earlier run: {line}")
-                events.emit("recovery", detail=line)
+            _recover_crashed_runs(client, results, run_id, observer, events)
             events.emit("stack.starting")
             with DockerStack(client, scenario, loaded.base_dir, run_id, observer.log) as stack:
                 assert stack.info is not None and stack.addresses is not None
@@ -132,6 +134,22 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
             write_json(run_dir.run_json, record)
             events.close()
     return DrillOutcome(run_id, run_dir.path, status, exit_code, report, error, problems)
+
+
+def _recover_crashed_runs(client, results: Path, run_id: str, observer: Observer,  # type: ignore[no-untyped-def]
+                          events: EventLog) -> None:
+    """Heal faults and remove Docker objects that killed earlier runs left (their process is gone)."""
+    for line in recover_pending(results, only_dead=True):
+        observer.log(f"healed a fault left by a killed run: {line}")
+        events.emit("recovery", detail=line)
+    for dead in dead_runs(results):
+        if dead == run_id:
+            continue
+        removed = clean(client, dead)
+        mark_crashed(results, dead)
+        if removed.total:
+            observer.log(f"removed {removed.total} Docker objects left by the killed run {dead}")
+            events.emit("recovery", run=dead, removed=removed.containers + removed.networks)
 
 
 def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog,

@@ -1,6 +1,7 @@
 """The typed scenario model. Pure data: no Docker, no network, no files.
 
 Everything a drill does is described here and validated before anything starts.
+Sections live in their own modules: ``load_model`` (traffic), ``fault_model`` (faults).
 """
 
 from __future__ import annotations
@@ -8,17 +9,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from faultdrill.durations import parse_duration
+from faultdrill.scenario.common import NAME_RE, Name, Seconds, Strict
+from faultdrill.scenario.fault_model import TOXIC_ATTRIBUTES, Fault, Toxic, ToxicType
+from faultdrill.scenario.load_model import Load, Stage
 
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
-NAME_RE = r"^[a-z][a-z0-9_-]{0,39}$"
-Name = Annotated[str, Field(pattern=NAME_RE)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["NAME_RE", "TOXIC_ATTRIBUTES", "Fault", "Load", "Name", "Seconds", "Stage", "Strict", "Toxic", "ToxicType"]
 
 
 # --------------------------------------------------------------------------- stack
@@ -42,8 +39,20 @@ class HealthCheck(Strict):
 
 
 class MetricsEndpoint(Strict):
+    """A Prometheus endpoint the recorder scrapes every interval."""
+
     path: str = "/metrics"
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = Field(None, ge=1, le=65535, description="container port; default: the first published one")
+    include: list[str] = Field([], description="metric name prefixes to record; empty: every gauge and counter")
+
+
+class PostgresProbe(Strict):
+    """Marks a service as a PostgreSQL server for the recorder's database probe."""
+
+    port: int = Field(5432, ge=1, le=65535)
+    user: str = "postgres"
+    database: str = "postgres"
+    password: str | None = None
 
 
 class Service(Strict):
@@ -58,6 +67,7 @@ class Service(Strict):
     mem_limit: str | None = Field(None, pattern=r"^\d+[kmg]?$")
     cpus: float | None = Field(None, gt=0)
     metrics: MetricsEndpoint | None = None
+    postgres: PostgresProbe | None = None
 
     @field_validator("env", mode="before")
     @classmethod
@@ -97,117 +107,6 @@ class ToxiproxySettings(Strict):
     official_image: str = "ghcr.io/shopify/toxiproxy:2.12.0"
 
 
-# --------------------------------------------------------------------------- load
-class Stage(Strict):
-    until: Seconds
-    users: int = Field(ge=0, le=100_000)
-    spawn_rate: float | None = Field(None, gt=0)
-
-
-class Load(Strict):
-    journeys: str = Field(description="builtin:NAME or a path to a locustfile")
-    host: str
-    shape: list[Stage] = Field(min_length=1)
-    duration: Seconds | None = None
-    allow_hosts: list[str] = Field([], description="non-local hosts this drill may load (explicit opt-in)")
-    request_timeout: Seconds = 10.0
-
-    @model_validator(mode="after")
-    def _stages_increase(self) -> "Load":
-        last = 0.0
-        for i, stage in enumerate(self.shape):
-            if stage.until <= last:
-                raise ValueError(f"shape[{i}].until ({stage.until:g}s) must be after the previous stage ({last:g}s)")
-            last = stage.until
-        return self
-
-    @property
-    def total_duration(self) -> float:
-        return self.duration if self.duration is not None else self.shape[-1].until
-
-
-# --------------------------------------------------------------------------- faults
-ToxicType = Literal["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"]
-
-TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "latency": ("latency", "jitter"),
-    "bandwidth": ("rate",),
-    "slow_close": ("delay",),
-    "timeout": ("timeout",),
-    "reset_peer": ("timeout",),
-    "slicer": ("average_size", "size_variation", "delay"),
-    "limit_data": ("bytes",),
-}
-
-
-class Toxic(Strict):
-    """A Toxiproxy toxic. Times are durations (``200ms``, ``20s``); the engine converts units."""
-
-    proxy: Name
-    type: ToxicType
-    stream: Literal["upstream", "downstream"] = "downstream"
-    toxicity: float = Field(1.0, ge=0, le=1)
-    latency: Seconds | None = None
-    jitter: Seconds | None = None
-    rate: int | None = Field(None, description="KB/s (1 KB = 1000 bytes)")
-    delay: Seconds | None = None
-    timeout: Seconds | None = None
-    average_size: int | None = None
-    size_variation: int | None = None
-    bytes: int | None = Field(None, ge=0)
-
-    @model_validator(mode="after")
-    def _attributes_fit_type(self) -> "Toxic":
-        allowed = TOXIC_ATTRIBUTES[self.type]
-        for attr in ("latency", "jitter", "rate", "delay", "timeout", "average_size", "size_variation", "bytes"):
-            if getattr(self, attr) is not None and attr not in allowed:
-                raise ValueError(f"{attr} does not apply to a {self.type} toxic; it takes: {', '.join(allowed)}")
-        if self.type == "latency" and self.latency is None:
-            raise ValueError("a latency toxic needs latency: e.g. latency: 200ms")
-        if self.type == "bandwidth":
-            if self.rate is None or self.rate <= 0:
-                raise ValueError(
-                    "bandwidth needs rate > 0 (KB/s); rate 0 stalls the stream forever "
-                    "— use a timeout toxic to drop data instead"
-                )
-        if self.type == "slicer":
-            if not self.average_size or self.average_size <= 0:
-                raise ValueError("slicer needs average_size > 0 (bytes)")
-            if self.size_variation is not None and not 0 <= self.size_variation < self.average_size:
-                raise ValueError("slicer size_variation must be >= 0 and smaller than average_size")
-        if self.type == "limit_data" and self.bytes is None:
-            raise ValueError("limit_data needs bytes: the number of bytes to let through")
-        return self
-
-    def api_attributes(self) -> dict[str, int]:
-        """Attributes in Toxiproxy's units (ms, KB/s, bytes, µs for slicer delay)."""
-        out: dict[str, int] = {}
-        for attr in TOXIC_ATTRIBUTES[self.type]:
-            value = getattr(self, attr)
-            if value is None:
-                continue
-            if attr in ("latency", "jitter", "timeout") or (attr == "delay" and self.type == "slow_close"):
-                out[attr] = int(round(value * 1000))
-            elif attr == "delay":  # slicer: microseconds
-                out[attr] = int(round(value * 1_000_000))
-            else:
-                out[attr] = int(value)
-        return out
-
-
-class Fault(Strict):
-    name: str = Field(min_length=1, max_length=80)
-    at: Seconds
-    for_: Seconds | None = Field(None, alias="for", description="how long; omitted = until the drill ends")
-    toxic: Toxic
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @property
-    def end(self) -> float | None:
-        return None if self.for_ is None else self.at + self.for_
-
-
 # --------------------------------------------------------------------------- checks and recording
 Metric = Literal["p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps", "requests"]
 WindowName = Literal["baseline", "fault", "recovery", "run"]
@@ -231,6 +130,11 @@ class Check(Strict):
 class Record(Strict):
     interval: Seconds = 1.0
     results_dir: str = "results"
+    connections: bool = Field(True, description="TCP connections per service by state, from each container's netns")
+    resources: bool = Field(True, description="CPU, memory, pids, network per container, from Docker stats")
+    app_metrics: bool = Field(True, description="scrape services that declare metrics:")
+    database: bool = Field(True, description="probe services that declare postgres:")
+    proxies: bool = Field(True, description="per-proxy traffic from Toxiproxy")
 
     @field_validator("interval")
     @classmethod

@@ -56,6 +56,7 @@ class HttpServer:
         self._handler = handler
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         self._server = await asyncio.start_server(
@@ -70,8 +71,14 @@ class HttpServer:
             self._server = None
         for writer in list(self._connections):
             writer.transport.abort()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5.0)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self._connections.add(writer)
         try:
             while True:

@@ -112,6 +112,7 @@ class Proxy:
         self._server: asyncio.Server | None = None
         self._generation = 0
         self._pending: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- JSON ------------------------------------------------------------------------
 
@@ -169,6 +170,11 @@ class Proxy:
         for connection in list(self.connections):
             connection.abort()
 
+    async def wait_closed(self, timeout: float = 5.0) -> None:
+        """Wait for the connection tasks of a stopped proxy to finish."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
     async def update(self, listen: str, upstream: str, enabled: bool) -> None:
         try:
             resolved = str(await resolve(listen))
@@ -190,6 +196,10 @@ class Proxy:
         if generation != self._generation:
             writer.transport.abort()
             return
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self._pending.add(writer)
         try:
             upstream = await self._dial()
@@ -271,6 +281,8 @@ class ProxyCollection:
             proxy.stop()
             del self.proxies[name]
 
-    def stop_all(self) -> None:
+    async def stop_all(self) -> None:
         for proxy in self.proxies.values():
             proxy.stop()
+        for proxy in self.proxies.values():
+            await proxy.wait_closed()

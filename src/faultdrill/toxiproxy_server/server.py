@@ -1,0 +1,254 @@
+"""Running the server: in a background thread (``ToxiproxyServer``) or in the
+foreground until SIGINT/SIGTERM (``serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Coroutine, TypeVar
+
+from .api import Api
+from .errors import ApiError
+from .httpd import HttpServer
+from .metrics import Metrics
+from .proxy import ProxyCollection
+
+__all__ = ["VERSION", "ServerOptions", "ToxiproxyServer", "serve", "ServerStartError"]
+
+log = logging.getLogger(__name__)
+
+#: Reported by ``GET /version``.  Semver *build metadata* (``+...``) keeps the
+#: precedence of 2.12.0 for version-gated clients while naming the implementation.
+VERSION = "2.12.0+faultdrill"
+
+T = TypeVar("T")
+
+
+class ServerStartError(RuntimeError):
+    """The API could not start (e.g. its port is taken)."""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 8474
+    config: Path | None = None
+    proxy_metrics: bool = False
+    runtime_metrics: bool = False
+
+
+class _App:
+    """Everything that lives on the event loop."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.metrics = Metrics(options.proxy_metrics, options.runtime_metrics, VERSION)
+        self.collection = ProxyCollection(self.metrics)
+        self.api = Api(self.collection, self.metrics, VERSION)
+        self.http = HttpServer(self.api.handle)
+        self.address: tuple[str, int] = (options.host, options.port)
+
+    async def start(self) -> None:
+        if self.options.config is not None:
+            await self._load_config(self.options.config)
+        try:
+            self.address = await self.http.start(self.options.host, self.options.port)
+        except OSError as exc:
+            await self.collection.stop_all()
+            raise ServerStartError(
+                f"cannot listen on {self.options.host}:{self.options.port}: {exc}"
+            ) from exc
+        log.info("API HTTP server starting on %s:%s (version %s)", *self.address, VERSION)
+
+    async def _load_config(self, path: Path) -> None:
+        """Populate semantics; errors are logged, never fatal (as in Toxiproxy)."""
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            log.error("error reading config file %s: %s", path, exc)
+            return
+        from .api import _decode_populate  # same decoder as POST /populate
+
+        try:
+            for entry in _decode_populate(body):
+                await self.collection.add_or_replace(*entry)
+        except ApiError as exc:
+            log.error("failed to populate proxies from %s: %s", path, exc.message)
+        log.info("populated %d proxies from %s", len(self.collection.proxies), path)
+
+    async def stop(self) -> None:
+        await self.http.close()
+        await self.collection.stop_all()
+
+
+class ToxiproxyServer:
+    """The server on its own event-loop thread; a context manager.
+
+    >>> with ToxiproxyServer("127.0.0.1", 0) as srv:   # doctest: +SKIP
+    ...     requests.get(srv.api_url + "/version")
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8474,
+        *,
+        config: str | Path | None = None,
+        proxy_metrics: bool = False,
+        runtime_metrics: bool = False,
+        start_timeout: float = 10.0,
+    ) -> None:
+        self.options = ServerOptions(
+            host, port, Path(config) if config is not None else None, proxy_metrics, runtime_metrics
+        )
+        self._start_timeout = start_timeout
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._app: _App | None = None
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return self._require_app().address[0]
+
+    @property
+    def port(self) -> int:
+        return self._require_app().address[1]
+
+    @property
+    def api_url(self) -> str:
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = "[::1]" if host == "::" else f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _require_app(self) -> _App:
+        if self._app is None or not self._ready.is_set():
+            raise RuntimeError("ToxiproxyServer is not running; call start() or use 'with'")
+        return self._app
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> "ToxiproxyServer":
+        if self._thread is not None:
+            raise RuntimeError("ToxiproxyServer already started")
+        self._thread = threading.Thread(target=self._thread_main, name="toxiproxy-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(self._start_timeout):
+            self.stop()
+            raise ServerStartError(f"server did not start within {self._start_timeout} s")
+        if self._error is not None:
+            self._thread.join(self._start_timeout)
+            self._thread = None
+            raise ServerStartError(str(self._error)) from self._error
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        thread, loop, stop = self._thread, self._loop, self._stop
+        if thread is None:
+            return
+        if loop is not None and stop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:
+                pass  # loop already closed: the thread is finishing on its own
+        thread.join(timeout)
+        if thread.is_alive():
+            raise RuntimeError(f"toxiproxy server thread did not stop within {timeout} s")
+        self._thread = None
+
+    def run_coroutine(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run a coroutine on the server's loop (for white-box tests and the harness)."""
+        if self._loop is None:
+            raise RuntimeError("ToxiproxyServer is not running")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def __enter__(self) -> "ToxiproxyServer":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported to start(); nothing is swallowed
+            if not self._ready.is_set():
+                self._error = exc
+                self._ready.set()
+            else:
+                log.exception("toxiproxy server loop crashed")
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        app = _App(self.options)
+        try:
+            await app.start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._app = app
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await app.stop()
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8474,
+    *,
+    config: str | Path | None = None,
+    proxy_metrics: bool = False,
+    runtime_metrics: bool = False,
+) -> int:
+    """Run in the foreground until SIGINT or SIGTERM; returns the exit code (0)."""
+    options = ServerOptions(
+        host, port, Path(config) if config is not None else None, proxy_metrics, runtime_metrics
+    )
+    return asyncio.run(_serve_forever(options))
+
+
+async def _serve_forever(options: ServerOptions) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError):
+            log.warning("cannot install a handler for %s", signum.name)
+    app = _App(options)
+    try:
+        await app.start()
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await app.stop()
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    return 0
