@@ -109,9 +109,6 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
                 write_json(run_dir.run_json, record)
                 events.emit("stack.ready", startup_s=stack.info.startup_seconds,
                             toxiproxy=stack.info.toxiproxy_kind)
-                if stack.info.toxiproxy_kind == "builtin":
-                    observer.log("Toxiproxy: using faultdrill's compatible server "
-                                 "(the official image could not be pulled)")
                 problems += _drive(loaded, run_dir, stack, events, observer)
             events.emit("stack.removed")
             status, exit_code = "completed", int(ExitCode.OK)

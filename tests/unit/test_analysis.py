@@ -79,7 +79,7 @@ def test_checks_pass_fail_and_explain() -> None:
     bad = judge(Check(name="fast in fault", metric="p95_ms", window="slow", max=50), series(), windows)
     err = judge(Check(name="errors", metric="error_rate", window="fault", max=0.01), series(), windows)
     assert ok.passed and ok.value is not None and ok.value < 50
-    assert not bad.passed and "> max 50" in bad.reason
+    assert not bad.passed and "outside <= 50" in bad.reason
     assert not err.passed and err.value == 0.05
 
 

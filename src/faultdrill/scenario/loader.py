@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from faultdrill.errors import Problem, ScenarioError
+from faultdrill.scenario.check_model import SERIES_RE
 from faultdrill.scenario.model import REF_RE, Scenario
 from faultdrill.scenario.refs import RefError, parse_ref
 
@@ -122,11 +123,11 @@ def _dotted(loc: Iterable[str | int]) -> str:
 
 # --------------------------------------------------------------------------- pydantic errors
 def _problem(err: dict[str, Any], lines: dict[Loc, int]) -> Problem:
-    loc: Loc = tuple(p for p in err["loc"] if isinstance(p, int) or not _is_pydantic_tag(p))
+    loc = _clean_loc(err["loc"], lines)
     kind = err["type"]
     message = err["msg"].removeprefix("Value error, ")
     allowed = None
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and loc:
         model = _model_at(Scenario, loc[:-1])
         message = f"unknown field {loc[-1]!r}"
         if model is not None:
@@ -142,6 +143,15 @@ def _problem(err: dict[str, Any], lines: dict[Loc, int]) -> Problem:
     elif kind in ("model_type", "dict_type", "list_type"):
         message = f"{message} (got {type(err.get('input')).__name__})"
     return Problem(_line_for(loc, lines), _dotted(loc), message, allowed)
+
+
+def _clean_loc(raw: tuple, lines: dict[Loc, int]) -> Loc:
+    """Drop pydantic's union/validator tags from a location, keeping real keys (even odd-looking ones)."""
+    kept: Loc = ()
+    for part in raw:
+        if isinstance(part, int) or kept + (part,) in lines or not _is_pydantic_tag(str(part)):
+            kept += (part,)
+    return kept
 
 
 def _is_pydantic_tag(part: str) -> bool:
@@ -242,12 +252,41 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
                           f"at most {duration - fault.at:g}s")
 
     for i, check in enumerate(scenario.checks):
-        if check.window not in ("baseline", "fault", "recovery", "run") and check.window not in names:
-            yield Problem(*at("checks", i, "window"), f"unknown window {check.window!r}",
-                          "baseline, fault, recovery, run, or a fault's name")
-        if check.window in ("baseline", "fault", "recovery") and not scenario.faults:
-            yield Problem(*at("checks", i, "window"), f"window {check.window!r} needs at least one fault",
-                          "run, or add a fault")
+        if isinstance(check.window, str):
+            if check.window not in ("baseline", "fault", "recovery", "run") and check.window not in names:
+                yield Problem(*at("checks", i, "window"), f"unknown window {check.window!r}",
+                              "baseline, fault, recovery, run, a fault's name, or {from: 10s, to: 20s}")
+            if check.window in ("baseline", "fault", "recovery") and not scenario.faults:
+                yield Problem(*at("checks", i, "window"), f"window {check.window!r} needs at least one fault",
+                              "run, or add a fault")
+        elif check.window.to > duration:
+            yield Problem(*at("checks", i, "window"), f"ends at {check.window.to:g}s, after the drill ({duration:g}s)",
+                          f"a span within 0–{duration:g}s")
+        yield from _series_problems(check.metric, scenario, *at("checks", i, "metric"))
+    for i, rule in enumerate(scenario.abort):
+        yield from _series_problems(rule.metric, scenario, *at("abort", i, "metric"))
+
+
+def _series_problems(metric: str, scenario: Scenario, line: int | None, field: str) -> Iterable[Problem]:
+    """A recorded series must name a service (or proxy) of this stack that can produce it."""
+    match = SERIES_RE.match(metric)
+    if not match:
+        return
+    source, name = match.group(1), match.group(2)
+    services = scenario.stack.services
+    if source == "proxy":
+        if name not in scenario.proxies:
+            yield Problem(line, field, f"{metric}: no proxy named {name!r}", ", ".join(scenario.proxies) or "none")
+        return
+    known = list(services) + (["toxiproxy"] if scenario.proxies and source in ("resources", "connections") else [])
+    if name not in known:
+        yield Problem(line, field, f"{metric}: no service named {name!r}", ", ".join(known))
+    elif source == "app" and services[name].metrics is None:
+        yield Problem(line, field, f"{metric}: service {name!r} declares no metrics endpoint",
+                      f"add metrics: {{path: /metrics}} to stack.services.{name}")
+    elif source == "db" and services[name].postgres is None:
+        yield Problem(line, field, f"{metric}: service {name!r} is not marked as a database",
+                      f"add postgres: {{user: ..., database: ...}} to stack.services.{name}")
 
 
 def _ref_problems(value: str, allowed: str, scenario: Scenario, line: int | None, field: str) -> Iterable[Problem]:

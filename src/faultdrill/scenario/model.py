@@ -12,10 +12,11 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from faultdrill.scenario.common import NAME_RE, Name, Seconds, Strict
+from faultdrill.scenario.check_model import Abort, Check, Span
 from faultdrill.scenario.fault_model import TOXIC_ATTRIBUTES, Fault, Toxic, ToxicType
 from faultdrill.scenario.load_model import Load, Stage
 
-__all__ = ["NAME_RE", "TOXIC_ATTRIBUTES", "Fault", "Load", "Name", "Seconds", "Stage", "Strict", "Toxic", "ToxicType"]
+__all__ = ["Abort", "Check", "Span", "NAME_RE", "TOXIC_ATTRIBUTES", "Fault", "Load", "Name", "Seconds", "Stage", "Strict", "Toxic", "ToxicType"]
 
 
 # --------------------------------------------------------------------------- stack
@@ -108,25 +109,6 @@ class ToxiproxySettings(Strict):
 
 
 # --------------------------------------------------------------------------- checks and recording
-Metric = Literal["p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps", "requests"]
-WindowName = Literal["baseline", "fault", "recovery", "run"]
-
-
-class Check(Strict):
-    name: str = Field(min_length=1, max_length=120)
-    metric: Metric
-    window: WindowName | str = "run"
-    request: str | None = Field(None, description="limit to one request name, e.g. 'GET /'")
-    max: float | None = None
-    min: float | None = None
-
-    @model_validator(mode="after")
-    def _has_bound(self) -> "Check":
-        if self.max is None and self.min is None:
-            raise ValueError("a check needs a bound: max, min, or both")
-        return self
-
-
 class Record(Strict):
     interval: Seconds = 1.0
     results_dir: str = "results"
@@ -154,6 +136,7 @@ class Scenario(Strict):
     load: Load
     faults: list[Fault] = []
     checks: list[Check] = []
+    abort: list[Abort] = []
     record: Record = Record()
 
     @property

@@ -1,0 +1,107 @@
+"""Sustained breaches, time to detect and time to recover on synthetic series with known answers."""
+
+from __future__ import annotations
+
+from faultdrill.analysis.breaches import breach_predicate, runs, sustained_runs
+from faultdrill.analysis.checks import judge
+from faultdrill.analysis.detection import detect
+from faultdrill.analysis.windows import FaultInterval, build_windows
+from faultdrill.load.histograms import LoadSecond, RequestStats, record_ms
+from faultdrill.scenario.check_model import Check
+
+
+def seconds_from(latencies: list[float | None]) -> list[LoadSecond]:
+    """One LoadSecond per entry: 20 requests at that latency; None = users running, nothing answered."""
+    out = []
+    for t, ms in enumerate(latencies):
+        stats = RequestStats()
+        if ms is not None:
+            for _ in range(20):
+                stats.count += 1
+                record_ms(stats.hist, ms)
+        out.append(LoadSecond(t, 10, {"GET /": stats}))
+    return out
+
+
+P95_UNDER_100_FOR_3S = Check(name="fast", metric="p95_ms", max=100, sustained=3)
+
+
+def test_runs_and_sustained_runs() -> None:
+    series = [(0.0, 1.0), (1.0, 9.0), (2.0, 9.0), (3.0, 1.0), (4.0, 9.0), (5.0, 9.0), (6.0, 9.0)]
+    bad = breach_predicate(None, 5)
+    assert [(r.start, r.end) for r in runs(series, bad)] == [(1.0, 3.0), (4.0, 7.0)]
+    assert [(r.start, r.end) for r in sustained_runs(series, bad, 3)] == [(4.0, 7.0)]
+
+
+def test_a_gap_in_the_series_splits_a_run() -> None:
+    series = [(0.0, 9.0), (1.0, 9.0), (5.0, 9.0)]
+    assert len(runs(series, breach_predicate(None, 5))) == 2
+
+
+def test_detect_and_recover_times() -> None:
+    # fault 10-20 s; latency goes bad at 12 s, good again from 23 s
+    latencies = [10.0] * 12 + [500.0] * 11 + [10.0] * 17
+    d = detect(P95_UNDER_100_FOR_3S, FaultInterval("slow", 10, 20), seconds_from(latencies), 40)
+    assert d.detected_at == 15 and d.time_to_detect_s == 5  # breach from 12 s, sustained 3 s
+    assert d.recovered_at == 23 and d.time_to_recover_s == 3
+    assert d.note == "ok"
+
+
+def test_silence_counts_as_a_breach() -> None:
+    latencies = [10.0] * 10 + [None] * 10 + [10.0] * 20  # the server hangs: nothing completes
+    d = detect(P95_UNDER_100_FOR_3S, FaultInterval("hang", 10, 20), seconds_from(latencies), 40)
+    assert d.time_to_detect_s == 3 and d.time_to_recover_s == 0
+
+
+def test_breach_before_the_fault_is_detected_at_once() -> None:
+    latencies = [500.0] * 15 + [10.0] * 25
+    d = detect(P95_UNDER_100_FOR_3S, FaultInterval("late", 10, 20), seconds_from(latencies), 40)
+    assert d.note == "already_breached" and d.time_to_detect_s == 0
+
+
+def test_never_recovering() -> None:
+    latencies = [10.0] * 10 + [500.0] * 30
+    d = detect(P95_UNDER_100_FOR_3S, FaultInterval("slow", 10, 20), seconds_from(latencies), 40)
+    assert d.time_to_detect_s == 3 and d.recovered_at is None and "never_recovered" in d.note
+
+
+def test_not_detected_when_the_slo_holds() -> None:
+    d = detect(P95_UNDER_100_FOR_3S, FaultInterval("slow", 10, 20), seconds_from([10.0] * 40), 40)
+    assert d.detected_at is None and d.note == "not_detected"
+
+
+def test_overlapping_faults_are_each_measured_from_their_own_start() -> None:
+    latencies = [10.0] * 12 + [500.0] * 10 + [10.0] * 18
+    secs = seconds_from(latencies)
+    a = detect(P95_UNDER_100_FOR_3S, FaultInterval("a", 10, 25), secs, 40)
+    b = detect(P95_UNDER_100_FOR_3S, FaultInterval("b", 14, 20), secs, 40)
+    assert a.time_to_detect_s == 5 and b.time_to_detect_s == 1  # the same alert at 15 s
+
+
+def test_sustained_check_fails_only_on_a_long_enough_breach() -> None:
+    windows = build_windows(40, [])
+    short_blip = seconds_from([10.0] * 10 + [500.0] * 2 + [10.0] * 28)
+    long_breach = seconds_from([10.0] * 10 + [500.0] * 5 + [10.0] * 25)
+    assert judge(P95_UNDER_100_FOR_3S, short_blip, windows).passed
+    failed = judge(P95_UNDER_100_FOR_3S, long_breach, windows)
+    assert not failed.passed and failed.breaches == ((10.0, 15.0),)
+    assert "for 5s from t=10s" in failed.reason
+
+
+def test_recorded_series_and_aggregations() -> None:
+    windows = build_windows(10, [])
+    samples = {"resources.app.pids": [(float(t), float(20 + t * 10)) for t in range(10)]}
+    secs = seconds_from([10.0] * 10)
+    check = Check(name="threads", metric="resources.app.pids", max=100)
+    result = judge(check, secs, windows, samples)
+    assert not result.passed and result.value == 110 and result.aggregate == "max"
+    mean = judge(Check(name="m", metric="resources.app.pids", max=100, aggregate="mean"), secs, windows, samples)
+    assert mean.passed and mean.value == 65
+
+
+def test_explicit_span_window() -> None:
+    secs = seconds_from([10.0] * 5 + [500.0] * 5)
+    check = Check.model_validate({"name": "late", "metric": "p50_ms", "window": {"from": "5s", "to": "10s"},
+                                  "min": 400})
+    result = judge(check, secs, build_windows(10, []))
+    assert result.passed and result.window == "5s–10s"
