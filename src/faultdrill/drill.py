@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Protocol
 
 from faultdrill.clock import RunClock
-from faultdrill.errors import ExitCode, FaultdrillError, InfraError, UsageError
-from faultdrill.faults.engine import FaultEngine
+from faultdrill.analysis.live import AbortMonitor
+from faultdrill.errors import DrillAborted, ExitCode, FaultdrillError, InfraError, UsageError
+from faultdrill.faults.actions import action_for
+from faultdrill.faults.engine import FaultEngine, ScheduledFault
 from faultdrill.faults.journal import Journal
 from faultdrill.faults.recovery import dead_runs, mark_crashed, recover_pending
 from faultdrill.stack.cleanup import clean
@@ -112,6 +114,8 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
                 problems += _drive(loaded, run_dir, stack, events, observer)
             events.emit("stack.removed")
             status, exit_code = "completed", int(ExitCode.OK)
+        except DrillAborted as exc:
+            status, exit_code, error = "aborted", int(ExitCode.CHECK_FAILED), f"aborted: {exc}"
         except KeyboardInterrupt as exc:
             status, exit_code, error = "interrupted", int(ExitCode.INTERRUPTED), f"interrupted ({exc or 'SIGINT'})"
             events.emit("run.interrupted", reason=str(exc) or "SIGINT")
@@ -162,12 +166,16 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
     events.clock = clock
     duration = scenario.duration
     journal = Journal(run_dir.journal)
-    engine = FaultEngine(list(scenario.faults), stack.toxiproxy, journal, events, clock.now)
+    engine = FaultEngine([ScheduledFault(f, action_for(f, scenario, stack.toxiproxy, stack.containers))
+                          for f in scenario.faults], journal, events, clock.now)
     stages = [StageSpec(s.until, s.users, s.spawn_rate) for s in scenario.load.shape]
+    monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks)
     problems: list[str] = []
     with LoadSeriesWriter(run_dir.timeseries, run_dir.requests, run_dir.histograms, clock) as writer:
         def on_second(second: LoadSecond) -> None:
             writer.write(second)
+            monitor.observe_load(second)
+            engine.observe_load(second)
             total = second.total()
             observer.second(second.t, second.users, total.count, total.failures,
                             percentile_ms(total.hist, 95), engine.active_names())
@@ -178,6 +186,13 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                              stages=stages, request_timeout=scenario.load.request_timeout,
                              on_second=on_second, log_path=run_dir.locust_log) as load:
                 while clock.now() < duration:
+                    if monitor.fired is not None:
+                        reason = monitor.fired
+                        events.emit("run.aborted", rule=reason.rule, metric=reason.metric, since=reason.since,
+                                    detail=reason.detail)
+                        observer.log(f"aborting the drill: {reason.detail}")
+                        problems += engine.heal_all(reason="aborted")
+                        raise DrillAborted(reason.detail)
                     engine.tick()
                     if not load.alive:
                         raise InfraError(f"the load generator stopped early: {load.error or 'see locust.log'}",

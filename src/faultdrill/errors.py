@@ -72,3 +72,9 @@ class InfraError(FaultdrillError):
 
 class DrillInterrupted(FaultdrillError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class DrillAborted(FaultdrillError):
+    """A stop condition fired: the drill healed its faults and stopped early (exit 1, like a failed check)."""
+
+    exit_code = ExitCode.CHECK_FAILED

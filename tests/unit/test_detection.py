@@ -105,3 +105,25 @@ def test_explicit_span_window() -> None:
                                   "min": 400})
     result = judge(check, secs, build_windows(10, []))
     assert result.passed and result.window == "5s–10s"
+
+
+def test_abort_monitor_fires_after_a_sustained_breach_only() -> None:
+    from faultdrill.analysis.live import AbortMonitor
+    from faultdrill.scenario.check_model import Abort
+
+    monitor = AbortMonitor.from_scenario(
+        [Abort(name="meltdown", metric="error_rate", max=0.9, sustained=3)],
+        [Check(name="reads", metric="p95_ms", max=1000, sustained=4, guard=True)])
+
+    def second(t: int, ok: int, failed: int) -> LoadSecond:
+        stats = RequestStats(count=ok + failed, failures=failed)
+        for _ in range(ok + failed):
+            record_ms(stats.hist, 5.0)
+        return LoadSecond(t, 10, {"GET /": stats})
+
+    feed = [second(0, 10, 0), second(1, 0, 10), second(2, 0, 10), second(3, 10, 0),  # 2 s blip: no abort
+            second(4, 0, 10), second(5, 0, 10)]
+    assert all(monitor.observe_load(s) is None for s in feed)
+    reason = monitor.observe_load(second(6, 1, 10))
+    assert reason is not None and reason.rule == "meltdown" and reason.since == 4 and reason.at == 7
+    assert "error_rate" in reason.detail

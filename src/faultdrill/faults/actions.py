@@ -1,58 +1,306 @@
-"""What a fault does to the target, as an action that can be applied, reverted and journaled."""
+"""What a fault does to the target, as an action that can be applied, reverted and journaled.
+
+Every action describes itself as a JSON-able dict with a stable ``key`` and what a later
+process needs to undo it (``revert_recorded``), so a killed run can be healed from its journal.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import shlex
+import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from faultdrill.scenario.model import Fault, Toxic
+import docker
+from docker import DockerClient
+from docker.errors import NotFound
+from docker.models.containers import Container
+
+from faultdrill.errors import InfraError
+from faultdrill.scenario.fault_model import ContainerFault, ExecFault, Fault, ProxyFault, SqlFault, StressFault, Toxic
+from faultdrill.scenario.model import Scenario
 from faultdrill.toxiproxy.client import ToxiproxyClient, ToxiproxyError
 
 
 class Action(Protocol):
-    def describe(self) -> dict[str, Any]: ...  # JSON-able; includes "key", what recovery needs
+    def describe(self) -> dict[str, Any]: ...
     def apply(self) -> None: ...
     def revert(self) -> None: ...
 
 
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "fault"
+
+
 def toxic_name(fault_name: str) -> str:
-    return "fd-" + (re.sub(r"[^a-z0-9]+", "-", fault_name.lower()).strip("-") or "fault")
+    return "fd-" + slug(fault_name)
 
 
+# --------------------------------------------------------------------------- Toxiproxy
 @dataclass
 class ToxicAction:
     client: ToxiproxyClient
     name: str
     toxic: Toxic
+    attributes: dict[str, int] = field(default_factory=dict)
+    toxicity: float | None = None
+
+    def __post_init__(self) -> None:
+        self.attributes = self.attributes or self.toxic.api_attributes()
+        self.toxicity = self.toxic.toxicity if self.toxicity is None else self.toxicity
 
     def describe(self) -> dict[str, Any]:
         return {"type": "toxic", "key": ["toxic", self.client.api_url, self.toxic.proxy, self.name],
                 "api": self.client.api_url, "proxy": self.toxic.proxy, "toxic": self.name,
-                "toxic_type": self.toxic.type, "stream": self.toxic.stream, "toxicity": self.toxic.toxicity,
-                "attributes": self.toxic.api_attributes()}
+                "toxic_type": self.toxic.type, "stream": self.toxic.stream, "toxicity": self.toxicity,
+                "attributes": self.attributes}
 
     def apply(self) -> None:
-        self.client.add_toxic(self.toxic.proxy, self.name, self.toxic.type, self.toxic.api_attributes(),
-                              stream=self.toxic.stream, toxicity=self.toxic.toxicity)
+        self.client.add_toxic(self.toxic.proxy, self.name, self.toxic.type, self.attributes,
+                              stream=self.toxic.stream, toxicity=self.toxicity or 0.0)
+
+    def update(self, attributes: dict[str, int], toxicity: float | None) -> None:
+        self.attributes = {**self.attributes, **attributes}
+        if toxicity is not None:
+            self.toxicity = toxicity
+        self.client.update_toxic(self.toxic.proxy, self.name, attributes, toxicity)
 
     def revert(self) -> None:
         self.client.remove_toxic(self.toxic.proxy, self.name, missing_ok=True)
 
 
-def action_for(fault: Fault, toxiproxy: ToxiproxyClient | None) -> Action:
-    if toxiproxy is None:
-        raise ValueError(f"fault {fault.name!r} needs Toxiproxy, and this stack has no proxies")
-    return ToxicAction(toxiproxy, toxic_name(fault.name), fault.toxic)
+@dataclass
+class ProxyAction:
+    client: ToxiproxyClient
+    spec: ProxyFault
+    previous_upstream: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "proxy", "key": ["proxy", self.client.api_url, self.spec.proxy, self.spec.action],
+                "api": self.client.api_url, "proxy": self.spec.proxy, "action": self.spec.action,
+                "upstream": self.spec.upstream, "previous_upstream": self.previous_upstream}
+
+    def apply(self) -> None:
+        if self.spec.action == "down":
+            self.client.update_proxy(self.spec.proxy, enabled=False)
+        else:
+            self.previous_upstream = self.client.proxies()[self.spec.proxy].upstream
+            self.client.update_proxy(self.spec.proxy, upstream=self.spec.upstream)
+
+    def revert(self) -> None:
+        if self.spec.action == "down":
+            self.client.update_proxy(self.spec.proxy, enabled=True)
+        elif self.previous_upstream:
+            self.client.update_proxy(self.spec.proxy, upstream=self.previous_upstream)
 
 
-def revert_recorded(action: dict[str, Any], timeout: float = 3.0) -> str:
+# --------------------------------------------------------------------------- containers
+@dataclass
+class ContainerAction:
+    container: Container
+    spec: ContainerFault
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "container", "key": ["container", self.container.id, self.spec.action],
+                "container": self.container.id, "name": self.container.name, "action": self.spec.action,
+                "signal": self.spec.signal}
+
+    def apply(self) -> None:
+        action = self.spec.action
+        if action == "kill":
+            self.container.kill(signal=self.spec.signal)
+        elif action == "stop":
+            self.container.stop(timeout=10)
+        elif action == "pause":
+            self.container.pause()
+        else:
+            self.container.restart(timeout=10)
+
+    def revert(self) -> None:
+        _heal_container(self.container)
+
+
+def _heal_container(container: Container) -> None:
+    container.reload()
+    status = container.status
+    if status == "paused":
+        container.unpause()
+    elif status in ("exited", "created", "dead"):
+        container.start()
+
+
+@dataclass
+class ExecAction:
+    container: Container
+    spec: ExecFault
+    fault_name: str
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "exec", "key": ["exec", self.container.id, self.fault_name],
+                "container": self.container.id, "command": self.spec.command, "undo": self.spec.undo}
+
+    def apply(self) -> None:
+        _exec_checked(self.container, self.spec.command, wait_s=5.0)
+
+    def revert(self) -> None:
+        if self.spec.undo:
+            _exec_checked(self.container, self.spec.undo, wait_s=30.0)
+
+
+def _exec_checked(container: Container, command: list[str], wait_s: float, env: dict[str, str] | None = None) -> None:
+    """Start ``command`` in the container; fail if it exits non-zero within ``wait_s`` (it may run on)."""
+    api = container.client.api
+    exec_id = api.exec_create(container.id, command, environment=env)["Id"]
+    api.exec_start(exec_id, detach=True)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        info = api.exec_inspect(exec_id)
+        if not info["Running"]:
+            if info["ExitCode"] not in (0, None):
+                raise InfraError(f"`{shlex.join(command)}` in {container.name} exited {info['ExitCode']}")
+            return
+        time.sleep(0.1)
+
+
+@dataclass
+class SqlAction:
+    container: Container
+    spec: SqlFault
+    fault_name: str
+    user: str
+    database: str
+    password: str | None
+
+    @property
+    def app_name(self) -> str:
+        return f"faultdrill-{slug(self.fault_name)}"[:60]
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "sql", "key": ["sql", self.container.id, self.fault_name], "container": self.container.id,
+                "application_name": self.app_name, "user": self.user, "database": self.database,
+                "statements": self.spec.statements, "hold": self.spec.hold}
+
+    def _env(self) -> dict[str, str]:
+        env = {"PGAPPNAME": self.app_name}
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        return env
+
+    def apply(self) -> None:
+        body = "; ".join(s.rstrip(";") for s in self.spec.statements)
+        if self.spec.hold:  # one transaction, kept open until healed (bounded: at most a day)
+            sql = f"BEGIN; {body}; SELECT pg_sleep(86400);"
+            _exec_checked(self.container, ["psql", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", self.database,
+                                           "-c", sql], wait_s=1.5, env=self._env())
+        else:
+            _exec_checked(self.container, ["psql", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", self.database,
+                                           "-c", body], wait_s=60, env=self._env())
+
+    def revert(self) -> None:
+        if self.spec.hold:
+            _terminate_sessions(self.container, self.user, self.database, self.app_name, self.password)
+
+
+def _terminate_sessions(container: Container, user: str, database: str, app_name: str, password: str | None) -> None:
+    sql = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app_name}'"
+    env = {"PGPASSWORD": password} if password else None
+    result = container.exec_run(["psql", "-U", user, "-d", database, "-Atc", sql], environment=env)
+    if result.exit_code != 0:
+        raise InfraError(f"could not end the lock holder in {container.name}: {result.output.decode()[:200]}")
+
+
+@dataclass
+class StressAction:
+    container: Container
+    spec: StressFault
+    fault_name: str
+
+    @property
+    def pid_file(self) -> str:
+        return f"/tmp/faultdrill-stress-{slug(self.fault_name)}.pids"
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "stress", "key": ["stress", self.container.id, self.fault_name],
+                "container": self.container.id, "pid_file": self.pid_file, "cpu": self.spec.cpu,
+                "memory": self.spec.memory}
+
+    def apply(self) -> None:
+        pids = shlex.quote(self.pid_file)
+        for _ in range(self.spec.cpu):
+            _exec_checked(self.container, ["sh", "-c", f"echo $$ >> {pids}; while :; do :; done"], wait_s=0.2)
+        if self.spec.memory:
+            size = shlex.quote(self.spec.memory)
+            _exec_checked(self.container, ["sh", "-c", f"echo $$ >> {pids}; x=$(head -c {size} /dev/zero | tr '\\0' x); "
+                                                       "sleep 86400"], wait_s=0.2)
+
+    def revert(self) -> None:
+        _kill_pid_file(self.container, self.pid_file)
+
+
+def _kill_pid_file(container: Container, pid_file: str) -> None:
+    quoted = shlex.quote(pid_file)
+    container.exec_run(["sh", "-c", f"[ -f {quoted} ] && kill $(cat {quoted}) 2>/dev/null; rm -f {quoted}; true"])
+
+
+# --------------------------------------------------------------------------- building and recovering
+def action_for(fault: Fault, scenario: Scenario, toxiproxy: ToxiproxyClient | None,
+               containers: dict[str, Container]) -> Action:
+    kind = fault.kind
+    if kind in ("toxic", "proxy"):
+        if toxiproxy is None:
+            raise ValueError(f"fault {fault.name!r} needs Toxiproxy, and this stack has no proxies")
+        if fault.toxic is not None:
+            return ToxicAction(toxiproxy, toxic_name(fault.name), fault.toxic)
+        assert fault.proxy is not None
+        return ProxyAction(toxiproxy, fault.proxy)
+    spec = getattr(fault, kind)
+    container = containers[spec.service]
+    if fault.container is not None:
+        return ContainerAction(container, fault.container)
+    if fault.exec is not None:
+        return ExecAction(container, fault.exec, fault.name)
+    if fault.stress is not None:
+        return StressAction(container, fault.stress, fault.name)
+    assert fault.sql is not None
+    probe = scenario.stack.services[fault.sql.service].postgres
+    user = fault.sql.user or (probe.user if probe else "postgres")
+    database = fault.sql.database or (probe.database if probe else "postgres")
+    return SqlAction(container, fault.sql, fault.name, user, database, probe.password if probe else None)
+
+
+def revert_recorded(action: dict[str, Any], timeout: float = 3.0, docker_client: DockerClient | None = None) -> str:
     """Revert an action known only from a journal (a crashed run). Returns what happened."""
-    if action.get("type") == "toxic":
+    kind = action.get("type")
+    if kind in ("toxic", "proxy"):
         with ToxiproxyClient(action["api"], timeout=timeout) as client:
             try:
-                client.remove_toxic(action["proxy"], action["toxic"], missing_ok=True)
+                if kind == "toxic":
+                    client.remove_toxic(action["proxy"], action["toxic"], missing_ok=True)
+                    return "toxic removed"
+                if action["action"] == "down":
+                    client.update_proxy(action["proxy"], enabled=True)
+                elif action.get("previous_upstream"):
+                    client.update_proxy(action["proxy"], upstream=action["previous_upstream"])
+                return "proxy restored"
             except ToxiproxyError:
-                return "toxiproxy gone (the toxic went with it)"
-        return "toxic removed"
-    return f"unknown action type {action.get('type')!r}: nothing to do"
+                return "toxiproxy gone (the fault went with it)"
+    if docker_client is None:
+        docker_client = docker.from_env(timeout=int(timeout * 10))
+    try:
+        container = docker_client.containers.get(action["container"])
+    except NotFound:
+        return "container gone (the fault went with it)"
+    if kind == "container":
+        _heal_container(container)
+        return "container restored"
+    if kind == "stress":
+        _kill_pid_file(container, action["pid_file"])
+        return "stress stopped"
+    if kind == "sql":
+        _terminate_sessions(container, action["user"], action["database"], action["application_name"], None)
+        return "lock holder ended"
+    if kind == "exec" and action.get("undo"):
+        container.exec_run(action["undo"])
+        return "undo command run"
+    return "nothing to undo"

@@ -1,15 +1,38 @@
-"""Applying faults on the run clock, and healing every one of them whatever happens."""
+"""Applying faults on the run clock, and healing every one of them whatever happens.
+
+The timeline: a fault starts at ``at`` (or, with ``when``, at the first moment after ``at`` that the
+load reaches the trigger), lasts ``for``, may flap (``repeat``) or ramp its toxic (``ramp``), and
+always ends healed. Manual faults (game days) start and stop only when asked.
+Every apply is journaled before it happens; every revert once it has happened.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
-from faultdrill.faults.actions import Action, action_for
+from faultdrill.faults.actions import Action, ToxicAction
 from faultdrill.faults.journal import Journal
+from faultdrill.load.histograms import LoadSecond
 from faultdrill.recorder.events import EventLog
-from faultdrill.scenario.model import Fault
-from faultdrill.toxiproxy.client import ToxiproxyClient
+from faultdrill.scenario.fault_model import Fault, Trigger
+
+RAMP_STEP_S = 1.0
+
+
+@dataclass
+class LoadState:
+    users: int = 0
+    rps: float = 0.0
+    error_rate: float = 0.0
+
+    def meets(self, trigger: Trigger) -> bool:
+        if trigger.users_at_least is not None:
+            return self.users >= trigger.users_at_least
+        if trigger.rps_above is not None:
+            return self.rps > trigger.rps_above
+        assert trigger.error_rate_above is not None
+        return self.error_rate > trigger.error_rate_above
 
 
 @dataclass
@@ -18,45 +41,127 @@ class ScheduledFault:
     action: Action
     started_at: float | None = None
     stopped_at: float | None = None
+    applied: bool = False
+    injected: bool = False
+    last_ramp_t: float = -1.0
 
     @property
     def active(self) -> bool:
         return self.started_at is not None and self.stopped_at is None
 
+    @property
+    def window_end(self) -> float | None:
+        if self.started_at is None or self.fault.for_ is None:
+            return None
+        return self.started_at + self.fault.for_
+
+
+def ramp_values(fault: Fault, progress: float) -> tuple[dict[str, int], float | None]:
+    """Toxic attributes (API units) and toxicity at ``progress`` ∈ [0, 1] of a ramp (pure)."""
+    assert fault.ramp is not None and fault.toxic is not None
+    progress = min(max(progress, 0.0), 1.0)
+    start = fault.toxic.api_attributes()
+    attributes: dict[str, int] = {}
+    for attr, scale in (("latency", 1000), ("jitter", 1000), ("rate", 1)):
+        target = getattr(fault.ramp, attr)
+        if target is not None:
+            a, b = start.get(attr, 0), target * scale
+            attributes[attr] = int(round(a + (b - a) * progress))
+    toxicity = None
+    if fault.ramp.toxicity is not None:
+        toxicity = round(fault.toxic.toxicity + (fault.ramp.toxicity - fault.toxic.toxicity) * progress, 4)
+    return attributes, toxicity
+
 
 @dataclass
 class FaultEngine:
-    faults: list[Fault]
-    toxiproxy: ToxiproxyClient | None
+    scheduled: list[ScheduledFault]
     journal: Journal
     events: EventLog
     now: Callable[[], float]
-    scheduled: list[ScheduledFault] = field(init=False)
+    load: LoadState = field(default_factory=LoadState)
 
-    def __post_init__(self) -> None:
-        self.scheduled = [ScheduledFault(f, action_for(f, self.toxiproxy)) for f in self.faults]
+    def observe_load(self, second: LoadSecond) -> None:
+        total = second.total()
+        self.load = LoadState(second.users, float(total.count), total.failures / total.count if total.count else 0.0)
 
+    # ------------------------------------------------------------------ the timeline
     def tick(self) -> None:
-        """Start and stop whatever the timeline says is due now."""
         t = self.now()
         for item in self.scheduled:
-            if item.started_at is None and t >= item.fault.at:
-                self._start(item)
-            elif item.active and item.fault.end is not None and t >= item.fault.end:
+            fault = item.fault
+            if item.started_at is None:
+                if fault.manual and not item.injected:
+                    continue
+                if item.injected or (t >= fault.at and (fault.when is None or self.load.meets(fault.when))):
+                    self._start(item, t)
+                continue
+            if not item.active:
+                continue
+            end = item.window_end
+            if end is not None and t >= end:
                 self._stop(item, reason="scheduled")
+            elif fault.repeat is not None:
+                cycle = fault.repeat.on + fault.repeat.off
+                want_on = (t - item.started_at) % cycle < fault.repeat.on
+                if want_on and not item.applied:
+                    self._apply(item)
+                    self.events.emit("fault.flap", fault=fault.name, state="on")
+                elif not want_on and item.applied:
+                    self._revert(item)
+                    self.events.emit("fault.flap", fault=fault.name, state="off")
+            if fault.ramp is not None and item.applied and t - item.last_ramp_t >= RAMP_STEP_S and end is not None:
+                self._ramp(item, (t - item.started_at) / (end - item.started_at), t)
 
-    def _start(self, item: ScheduledFault) -> None:
+    def _apply(self, item: ScheduledFault) -> None:
         self.journal.record("apply", item.action.describe(), t=self.now())
         item.action.apply()
+        item.applied = True
+
+    def _revert(self, item: ScheduledFault) -> None:
+        item.action.revert()
+        item.applied = False
+        self.journal.record("revert", item.action.describe(), t=self.now())
+
+    def _ramp(self, item: ScheduledFault, progress: float, t: float) -> None:
+        attributes, toxicity = ramp_values(item.fault, progress)
+        assert isinstance(item.action, ToxicAction)
+        self.journal.record("update", {**item.action.describe(), "attributes": attributes}, t=t)
+        item.action.update(attributes, toxicity)
+        item.last_ramp_t = t
+        self.events.emit("fault.ramp", fault=item.fault.name, attributes=attributes, toxicity=toxicity,
+                         progress=round(progress, 3))
+
+    def _start(self, item: ScheduledFault, t: float) -> None:
+        self._apply(item)
         item.started_at = self.now()
-        self.events.emit("fault.start", fault=item.fault.name, planned_at=item.fault.at,
-                         action=item.action.describe())
+        self.events.emit("fault.start", fault=item.fault.name, fault_kind=item.fault.kind, planned_at=item.fault.at,
+                         trigger=item.fault.when.model_dump(exclude_none=True) if item.fault.when else None,
+                         manual=item.fault.manual, hidden=item.fault.hidden, action=item.action.describe())
 
     def _stop(self, item: ScheduledFault, reason: str) -> None:
-        item.action.revert()
+        if item.applied:
+            self._revert(item)
         item.stopped_at = self.now()
-        self.journal.record("revert", item.action.describe(), t=item.stopped_at)
-        self.events.emit("fault.stop", fault=item.fault.name, planned_at=item.fault.end, reason=reason)
+        self.events.emit("fault.stop", fault=item.fault.name, planned_at=item.window_end, reason=reason)
+
+    # ------------------------------------------------------------------ by hand (game days) and at the end
+    def find(self, name: str) -> ScheduledFault:
+        for item in self.scheduled:
+            if item.fault.name == name:
+                return item
+        raise KeyError(name)
+
+    def inject(self, name: str) -> None:
+        item = self.find(name)
+        if item.started_at is None:
+            item.injected = True
+            self._start(item, self.now())
+
+    def heal(self, name: str, reason: str = "healed by hand") -> None:
+        item = self.find(name)
+        if item.active:
+            self._stop(item, reason=reason)
 
     def heal_all(self, reason: str = "teardown") -> list[str]:
         """Revert every active fault, newest first. Returns problems, never raises."""

@@ -77,16 +77,135 @@ class Toxic(Strict):
         return out
 
 
+class ProxyFault(Strict):
+    """Take a proxy down (connections refused, open ones closed) or point it at another upstream."""
+
+    proxy: Name
+    action: Literal["down", "upstream"]
+    upstream: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+:\d{1,5}$",
+                                 description="service:port, for action: upstream")
+
+    @model_validator(mode="after")
+    def _upstream_given(self) -> "ProxyFault":
+        if (self.action == "upstream") != (self.upstream is not None):
+            raise ValueError("action: upstream needs upstream: SERVICE:PORT (and action: down takes none)")
+        return self
+
+
+class ContainerFault(Strict):
+    """What Pumba does: kill / stop / pause / restart a service's container. Healing starts,
+    unpauses or (after kill) restarts it."""
+
+    service: Name
+    action: Literal["kill", "stop", "pause", "restart"]
+    signal: str = Field("SIGKILL", pattern=r"^SIG[A-Z0-9]+$", description="for action: kill")
+
+
+class SqlFault(Strict):
+    """Run statements against a PostgreSQL service; with ``hold``, inside one transaction kept open
+    for the fault's duration (e.g. ``LOCK TABLE events IN EXCLUSIVE MODE``: write contention on demand)."""
+
+    service: Name
+    statements: list[str] = Field(min_length=1)
+    hold: bool = True
+    user: str | None = None
+    database: str | None = None
+
+
+class ExecFault(Strict):
+    """Run a command inside a service's container at the start; ``undo`` (if given) at the end."""
+
+    service: Name
+    command: list[str] = Field(min_length=1)
+    undo: list[str] | None = None
+
+
+class StressFault(Strict):
+    """CPU or memory pressure inside a service's container (busy loops / a held allocation)."""
+
+    service: Name
+    cpu: int = Field(0, ge=0, le=64, description="busy processes to start")
+    memory: str | None = Field(None, pattern=r"^\d+[kmg]?$", description="memory to hold, e.g. 256m")
+
+    @model_validator(mode="after")
+    def _something(self) -> "StressFault":
+        if not self.cpu and not self.memory:
+            raise ValueError("stress needs cpu: N and/or memory: SIZE")
+        return self
+
+
+class Ramp(Strict):
+    """Move a toxic's attributes linearly to these values over the fault's duration (updated each second)."""
+
+    latency: Seconds | None = None
+    jitter: Seconds | None = None
+    rate: int | None = Field(None, gt=0)
+    toxicity: float | None = Field(None, ge=0, le=1)
+
+
+class Repeat(Strict):
+    """Flapping: on for ``on``, off for ``off``, repeated within the fault's window."""
+
+    on: Seconds = Field(gt=0)
+    off: Seconds = Field(gt=0)
+
+
+class Trigger(Strict):
+    """Start on the load's state instead of (and no earlier than) ``at``."""
+
+    users_at_least: int | None = Field(None, ge=1)
+    rps_above: float | None = Field(None, gt=0)
+    error_rate_above: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> "Trigger":
+        if sum(v is not None for v in (self.users_at_least, self.rps_above, self.error_rate_above)) != 1:
+            raise ValueError("give one of users_at_least, rps_above, error_rate_above")
+        return self
+
+
+FAULT_KINDS = ("toxic", "proxy", "container", "sql", "exec", "stress")
+
+
 class Fault(Strict):
+    """One fault on the timeline: exactly one of toxic, proxy, container, sql, exec, stress."""
+
     name: str = Field(min_length=1, max_length=80)
-    at: Seconds
+    at: Seconds = 0.0
     for_: Seconds | None = Field(None, alias="for", description="how long; omitted = until the drill ends")
-    toxic: Toxic
+    when: Trigger | None = None
+    repeat: Repeat | None = None
+    ramp: Ramp | None = None
+    toxic: Toxic | None = None
+    proxy: ProxyFault | None = None
+    container: ContainerFault | None = None
+    sql: SqlFault | None = None
+    exec: ExecFault | None = None
+    stress: StressFault | None = None
+    hidden: bool = Field(False, description="game days: responders see symptoms, not the name, until revealed")
+    manual: bool = Field(False, description="game days: started by the facilitator, not the timeline")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Fault":
+        given = [k for k in FAULT_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(FAULT_KINDS)} (got {', '.join(given) or 'none'})")
+        if self.ramp is not None:
+            if self.toxic is None or self.for_ is None:
+                raise ValueError("ramp needs a toxic and a duration (for:)")
+            for attr in ("latency", "jitter", "rate"):
+                if getattr(self.ramp, attr) is not None and attr not in TOXIC_ATTRIBUTES[self.toxic.type]:
+                    raise ValueError(f"ramp.{attr} does not apply to a {self.toxic.type} toxic")
+        if self.repeat is not None and self.container is not None and self.container.action in ("kill", "restart"):
+            raise ValueError("repeat does not apply to kill/restart; use pause or stop")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in FAULT_KINDS if getattr(self, k) is not None)
 
     @property
     def end(self) -> float | None:
         return None if self.for_ is None else self.at + self.for_
-
-

@@ -241,9 +241,7 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
         if fault.name in names:
             yield Problem(*at("faults", i, "name"), f"two faults are named {fault.name!r}", "unique names")
         names.add(fault.name)
-        if fault.toxic.proxy not in proxies:
-            yield Problem(*at("faults", i, "toxic", "proxy"), f"no proxy named {fault.toxic.proxy!r}",
-                          ", ".join(proxies) or "declare it under proxies: first")
+        yield from _fault_target_problems(fault, scenario, lambda *loc: at("faults", i, *loc))
         if fault.at >= duration:
             yield Problem(*at("faults", i, "at"), f"starts at {fault.at:g}s, after the drill ends ({duration:g}s)",
                           f"a time before {duration:g}s")
@@ -265,6 +263,27 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
         yield from _series_problems(check.metric, scenario, *at("checks", i, "metric"))
     for i, rule in enumerate(scenario.abort):
         yield from _series_problems(rule.metric, scenario, *at("abort", i, "metric"))
+
+
+def _fault_target_problems(fault, scenario: Scenario, at) -> Iterable[Problem]:  # type: ignore[no-untyped-def]
+    """The proxy or service a fault acts on must exist, and be able to take that fault."""
+    services, proxies = scenario.stack.services, scenario.proxies
+    kind = fault.kind
+    spec = getattr(fault, kind)
+    if kind in ("toxic", "proxy"):
+        if spec.proxy not in proxies:
+            yield Problem(*at(kind, "proxy"), f"no proxy named {spec.proxy!r}",
+                          ", ".join(proxies) or "declare it under proxies: first")
+        if kind == "proxy" and spec.upstream and spec.upstream.rpartition(":")[0] not in services:
+            yield Problem(*at(kind, "upstream"), f"upstream host {spec.upstream.rpartition(':')[0]!r} is not a service",
+                          ", ".join(services))
+        return
+    if spec.service not in services:
+        yield Problem(*at(kind, "service"), f"no service named {spec.service!r}", ", ".join(services))
+    elif kind == "sql" and services[spec.service].postgres is None and not (spec.user and spec.database):
+        yield Problem(*at(kind, "service"), f"service {spec.service!r} is not marked as a database",
+                      f"add postgres: {{user: ..., database: ...}} to stack.services.{spec.service}, "
+                      "or give sql.user and sql.database")
 
 
 def _series_problems(metric: str, scenario: Scenario, line: int | None, field: str) -> Iterable[Problem]:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,9 +111,9 @@ class DockerStack:
         return out
 
     def _start_toxiproxy(self, tp: images.ToxiproxyImage, listen_ports: dict[str, int]) -> tuple[str, dict[str, ProxyAddress]]:
-        ports: dict[str, tuple[str, None]] = {f"{tp.api_port}/tcp": ("127.0.0.1", None)}
+        ports = {f"{tp.api_port}/tcp": ("127.0.0.1", free_port())}
         for port in listen_ports.values():
-            ports[f"{port}/tcp"] = ("127.0.0.1", None)
+            ports[f"{port}/tcp"] = ("127.0.0.1", free_port())
         self.log(f"starting Toxiproxy ({tp.kind}: {tp.image})")
         container = self._run(tp.image, "toxiproxy", TOXIPROXY_ALIAS, command=tp.command, ports=ports,
                               environment={}, role="toxiproxy")
@@ -139,7 +140,8 @@ class DockerStack:
             command = self.addresses.resolve(svc.command)
         else:
             command = [self.addresses.resolve(c) for c in svc.command] if svc.command else None
-        ports = {f"{p}/tcp": ("127.0.0.1", None) for p in svc.ports}
+        # fixed host ports, so a container that a fault stops or kills comes back on the same port
+        ports = {f"{p}/tcp": ("127.0.0.1", free_port()) for p in svc.ports}
         self.log(f"starting {name} ({image})")
         container = self._run(image, name, name, command=command, ports=ports, environment=env, role="service",
                               pids_limit=svc.pids_limit, mem_limit=svc.mem_limit,
@@ -201,6 +203,13 @@ class DockerStack:
     # ------------------------------------------------------------------ for the rest of the run
     def service_container(self, name: str) -> Container:
         return self.containers[name]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _published(container: Container, wanted: set[int], timeout: float = 10.0) -> dict[int, int]:

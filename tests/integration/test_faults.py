@@ -1,0 +1,158 @@
+"""Each fault class on a real stack has the effect a user expects, and healing undoes it.
+
+The stack: `web` calls `backend` through a Toxiproxy proxy (faultdrill's compatible server here),
+with a 1 s backend timeout in web, so a stalled hop shows as a 504 and a reset as a 502.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from typing import Iterator
+
+import docker
+import pytest
+import yaml
+
+from faultdrill.faults.actions import action_for
+from faultdrill.scenario import parse_scenario
+from faultdrill.scenario.fault_model import Fault
+from faultdrill.stack.stack import DockerStack
+from tests.helpers import SCENARIOS, labelled
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[DockerStack]:
+    data = yaml.safe_load((SCENARIOS / "smoke.yaml").read_text())
+    data["stack"]["services"]["web"]["env"]["BACKEND_TIMEOUT_S"] = "1"
+    data["stack"]["services"]["backend"]["ports"] = [8000]
+    scenario = parse_scenario(yaml.safe_dump(data), "faults-test", base_dir=SCENARIOS)
+    run_id = f"test-faults-{secrets.token_hex(3)}"
+    with DockerStack(docker.from_env(), scenario, SCENARIOS, run_id) as running:
+        yield running
+    assert labelled(run_id) == []
+
+
+def call(stack: DockerStack, timeout: float = 5.0) -> tuple[int, float, str]:
+    assert stack.info is not None
+    url = f"http://127.0.0.1:{stack.info.services['web']['ports']['8000']}/"
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, time.monotonic() - start, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, time.monotonic() - start, exc.read().decode()
+    except (TimeoutError, OSError) as exc:
+        return 0, time.monotonic() - start, str(exc)
+
+
+def fault(stack: DockerStack, spec: dict):  # type: ignore[no-untyped-def]
+    return action_for(Fault.model_validate({"name": f"test {secrets.token_hex(4)}", **spec}), stack.scenario, stack.toxiproxy,
+                      stack.containers)
+
+
+def test_baseline_is_healthy(stack: DockerStack) -> None:
+    status, elapsed, _ = call(stack)
+    assert status == 200 and elapsed < 1.0
+
+
+def test_latency_toxic_adds_its_delay(stack: DockerStack) -> None:
+    action = fault(stack, {"toxic": {"proxy": "backend", "type": "latency", "latency": "300ms"}})
+    action.apply()
+    try:
+        status, elapsed, _ = call(stack)
+        assert status == 200 and elapsed >= 0.3
+    finally:
+        action.revert()
+    assert call(stack)[1] < 0.3
+
+
+def test_timeout_toxic_stalls_the_hop(stack: DockerStack) -> None:
+    # upstream: the request never reaches the backend, which therefore never answers nor closes
+    # (downstream, the backend's close after its reply would end the connection, as in Toxiproxy)
+    action = fault(stack, {"toxic": {"proxy": "backend", "type": "timeout", "timeout": 0, "stream": "upstream"}})
+    action.apply()
+    try:
+        status, elapsed, body = call(stack)
+        assert status == 504 and elapsed >= 0.9, body  # web gave up after its 1 s timeout
+    finally:
+        action.revert()
+    assert call(stack)[0] == 200
+
+
+def test_reset_peer_resets_connections(stack: DockerStack) -> None:
+    action = fault(stack, {"toxic": {"proxy": "backend", "type": "reset_peer", "timeout": 0, "stream": "upstream"}})
+    action.apply()
+    try:
+        status, _, body = call(stack)
+        assert status == 502 and "reset" in body.lower(), body
+    finally:
+        action.revert()
+    assert call(stack)[0] == 200
+
+
+def test_proxy_down_refuses_and_up_restores(stack: DockerStack) -> None:
+    action = fault(stack, {"proxy": {"proxy": "backend", "action": "down"}})
+    action.apply()
+    try:
+        status, _, body = call(stack)
+        assert status == 502 and "refused" in body.lower(), body
+    finally:
+        action.revert()
+    assert call(stack)[0] == 200
+
+
+def test_container_pause_stops_responses_and_unpause_restores(stack: DockerStack) -> None:
+    action = fault(stack, {"container": {"service": "backend", "action": "pause"}})
+    action.apply()
+    try:
+        stack.containers["backend"].reload()
+        assert stack.containers["backend"].status == "paused"
+        assert call(stack)[0] == 504
+    finally:
+        action.revert()
+    assert call(stack)[0] == 200
+
+
+def test_container_kill_and_heal_comes_back_on_the_same_port(stack: DockerStack) -> None:
+    before = stack.containers["backend"].attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+    action = fault(stack, {"container": {"service": "backend", "action": "kill"}})
+    action.apply()
+    try:
+        assert call(stack)[0] in (502, 504)
+    finally:
+        action.revert()
+    deadline = time.monotonic() + 15
+    while call(stack)[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert call(stack)[0] == 200
+    stack.containers["backend"].reload()
+    assert stack.containers["backend"].attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"] == before
+
+
+def test_stress_burns_cpu_in_the_container_until_healed(stack: DockerStack) -> None:
+    container = stack.containers["backend"]
+
+    def cpu_seconds() -> float:
+        stats = container.stats(stream=False)
+        return stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
+
+    action = fault(stack, {"stress": {"service": "backend", "cpu": 1}})
+    action.apply()
+    try:
+        a = cpu_seconds()
+        time.sleep(2)
+        burned = cpu_seconds() - a
+        assert burned > 1.0, burned  # ~one core busy
+    finally:
+        action.revert()
+    time.sleep(0.5)
+    a = cpu_seconds()
+    time.sleep(2)
+    assert cpu_seconds() - a < 0.5
+    assert json.loads(json.dumps(action.describe()))["type"] == "stress"
