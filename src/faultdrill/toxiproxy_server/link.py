@@ -45,26 +45,41 @@ class Link:
         self.counters = counters
         self._chain = chain  # the collection's live list for this direction
         self.stubs: list[Stub] = []
-        last = Channel(1)
-        self._input = last
-        for i in range(len(chain)):
-            nxt = Channel(chain[i + 1].buffer_size if i + 1 < len(chain) else 1)
-            self.stubs.append(Stub(last, nxt))
-            last = nxt
-        self._output = last
+        self._input = Channel(1)
+        self._output = Channel(1)
         self._tasks: list[asyncio.Task[None]] = []
         self._dead = False
-        self.writer_done: asyncio.Future[None] | None = None
+        # Fast path: with no toxics in this direction the reader writes straight to
+        # the destination (behaviour identical to the hidden noop stub).  The first
+        # toxic added switches the link to the stub pipeline for good.
+        self._direct = len(chain) == 1
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self._direct:
+            self._build_stubs(len(chain))
 
-    def start(self) -> None:
+    def _build_stubs(self, count: int) -> None:
+        last = self._input
+        for i in range(count):
+            nxt = Channel(self._chain[i + 1].buffer_size) if i + 1 < count else self._output
+            self.stubs.append(Stub(last, nxt))
+            last = nxt
+
+    def _start_pipeline(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._read()))
         for stub, wrapper in zip(self.stubs, self._chain):
             stub.state = wrapper.toxic.new_state()
             stub.run(wrapper, NOOP)
-        writer = loop.create_task(self._write())
-        self._tasks.append(writer)
-        self.writer_done = writer
+        self._tasks.append(loop.create_task(self._write()))
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(self._read()))
+        if not self._direct:
+            self._start_pipeline()
+
+    def _finish(self) -> None:
+        self._dest.close()
+        if not self.done.done():
+            self.done.set_result(None)
 
     def cancel(self) -> None:
         self._dead = True
@@ -73,10 +88,13 @@ class Link:
                 task.cancel()
         for stub in self.stubs:
             stub.cancel()
+        if not self.done.done():
+            self.done.set_result(None)
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
         counters = self.counters
+        dest = self._dest
         try:
             while True:
                 data = await self._source.read(READ_SIZE)
@@ -85,11 +103,25 @@ class Link:
                 counters.received += len(data)
                 if counters.on_progress is not None:
                     counters.on_progress("received", len(data))
-                await self._input.put(Chunk(data, loop.time()))
+                if self._direct:
+                    dest.write(data)
+                    counters.sent += len(data)
+                    if counters.on_progress is not None:
+                        counters.on_progress("sent", len(data))
+                    try:
+                        await dest.drain()
+                    except (ConnectionError, OSError):
+                        counters.write_failed = True
+                        break
+                else:
+                    await self._input.put(Chunk(data, loop.time()))
         except (ConnectionError, OSError):
             pass
         finally:
-            self._input.close()
+            if self._direct:
+                self._finish()
+            else:
+                self._input.close()
 
     async def _write(self) -> None:
         dest = self._dest
@@ -109,7 +141,7 @@ class Link:
         except (ConnectionError, OSError):
             counters.write_failed = True
         finally:
-            dest.close()
+            self._finish()
 
     def _run(self, stub: Stub, wrapper: ToxicWrapper) -> None:
         if not self._dead:
@@ -118,6 +150,12 @@ class Link:
     # -- live chain changes (Go: ToxicLink.AddToxic / UpdateToxic / RemoveToxic) ------
 
     async def add_toxic(self, wrapper: ToxicWrapper) -> None:
+        if self._direct:
+            if self._dead or self.done.done():
+                return
+            self._direct = False
+            self._build_stubs(wrapper.index)
+            self._start_pipeline()
         i = len(self.stubs)
         new_input = Channel(wrapper.buffer_size)
         new_stub = Stub(new_input, self.stubs[i - 1].output)

@@ -77,8 +77,7 @@ class Connection:
             toxics.register_link(link, self)
             link.start()
         try:
-            writers = [link.writer_done for link in self.links if link.writer_done is not None]
-            await asyncio.wait(writers)
+            await asyncio.wait([link.done for link in self.links])
         finally:
             for link in self.links:
                 toxics.unregister_link(link)
