@@ -225,6 +225,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0 if report.passed or run.get("status") != "completed" else int(ExitCode.CHECK_FAILED)
 
 
+def cmd_gameday(args: argparse.Namespace) -> int:
+    from faultdrill.gameday.session import run_gameday
+    from faultdrill.scenario import load_scenario
+
+    loaded = load_scenario(args.scenario)
+    view = False if args.no_view else None
+    observer = ConsoleObserver(every=10**9 if view is None and console.is_terminal else 5)
+    outcome, retro = run_gameday(loaded, args.results, observer, console, view)
+    code = _report_outcome(outcome)
+    if retro is not None:
+        console.print(f"retrospective draft: {retro}", markup=False)
+    return code
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    from faultdrill.gameday.control import ControlClient
+
+    client = ControlClient.for_run(args.results, args.run_id)
+    if args.command in ("inject", "heal", "reveal"):
+        answer = client.fault(args.command, args.fault)
+    elif args.command == "annotate":
+        answer = client.annotate(args.kind, " ".join(args.text))
+    elif args.command == "stop":
+        answer = client.stop()
+    else:
+        answer = client.state()
+    out.print_json(json.dumps(answer))
+    return 0
+
+
 def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
     from faultdrill.toxiproxy_server import serve
 
@@ -285,6 +315,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", cmd_demo, "run the bundled demo drill")
     p.add_argument("--results", type=Path, default=None)
+
+    p = add("gameday", cmd_gameday, "run a drill live: a view to watch, keys and a control endpoint to steer",
+            description="A game day: the drill runs with a live terminal view (keys: select a fault 1-9, "
+                        "i inject, h heal, r reveal; d/a/s/m/v mark detected/alerted/assessed/mitigated/resolved; "
+                        "q end). A second terminal can use `faultdrill inject|heal|reveal|annotate|stop RUN_ID`. "
+                        "Ends with retrospective.md in the run directory.")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--results", type=Path, default=None)
+    p.add_argument("--no-view", action="store_true", help="no live view (e.g. steered only from another terminal)")
+
+    for verb, help_ in (("inject", "start a fault in a live drill"), ("heal", "heal a fault in a live drill"),
+                        ("reveal", "reveal a hidden fault's name to responders")):
+        p = add(verb, cmd_control, help_)
+        p.add_argument("run_id")
+        p.add_argument("fault", help="the fault's name (or its number in the live view)")
+        p.add_argument("--results", type=Path, default=Path("results"))
+    p = add("annotate", cmd_control, "stamp a responder's mark on the run clock")
+    p.add_argument("run_id")
+    p.add_argument("kind", choices=["detected", "alerted", "assessed", "mitigated", "resolved", "note"])
+    p.add_argument("text", nargs="*", help="free text")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    for verb, help_ in (("stop", "end a live drill (heal, tear down, report)"), ("status", "a live drill's state as JSON")):
+        p = add(verb, cmd_control, help_)
+        p.add_argument("run_id")
+        p.add_argument("--results", type=Path, default=Path("results"))
 
     p = add("report", cmd_report, "re-render summary.json and plots from a run directory")
     p.add_argument("run_dir", type=Path)

@@ -32,6 +32,7 @@ from faultdrill.recorder.provenance import initial_record, write_json
 from faultdrill.recorder.rundir import RunDir, new_run_id
 from faultdrill.report.summary import Report, render
 from faultdrill.scenario.loader import LoadedScenario
+from faultdrill.scenario.model import Scenario
 from faultdrill.signals import interrupts_as_keyboard_interrupt
 from faultdrill.stack.engine import connect
 from faultdrill.stack.stack import DockerStack
@@ -63,6 +64,7 @@ class SilentObserver:
 @dataclass
 class DrillOptions:
     results_dir: Path | None = None  # default: the scenario's record.results_dir, relative to cwd
+    controller: "Controller | None" = None  # a game day's live view and control endpoint
 
 
 @dataclass
@@ -111,7 +113,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
                 write_json(run_dir.run_json, record)
                 events.emit("stack.ready", startup_s=stack.info.startup_seconds,
                             toxiproxy=stack.info.toxiproxy_kind)
-                problems += _drive(loaded, run_dir, stack, events, observer)
+                problems += _drive(loaded, run_dir, stack, events, observer, options.controller)
             events.emit("stack.removed")
             status, exit_code = "completed", int(ExitCode.OK)
         except DrillAborted as exc:
@@ -153,8 +155,36 @@ def _recover_crashed_runs(client, results: Path, run_id: str, observer: Observer
             events.emit("recovery", run=dead, removed=removed.containers + removed.networks)
 
 
+@dataclass
+class LiveDrill:
+    """What a controller (a game day's live view and control endpoint) may see and steer.
+
+    Controllers run their commands from ``tick``, on the drill's own thread, so the fault engine
+    is only ever driven from one thread.
+    """
+
+    scenario: Scenario
+    run_dir: RunDir
+    clock: RunClock
+    engine: FaultEngine
+    events: EventLog
+    duration: float
+    stop_reason: str | None = None
+
+    def request_stop(self, reason: str) -> None:
+        self.stop_reason = reason
+
+
+class Controller(Protocol):
+    def attach(self, live: LiveDrill) -> None: ...
+    def tick(self) -> None: ...
+    def on_second(self, second: LoadSecond) -> None: ...
+    def on_samples(self, source: str, t: float, rows: list[dict]) -> None: ...
+    def close(self) -> None: ...
+
+
 def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog,
-           observer: Observer) -> list[str]:
+           observer: Observer, controller: Controller | None = None) -> list[str]:
     """Load + faults on the run clock. Returns heal problems (never leaves a fault applied)."""
     scenario = loaded.scenario
     assert stack.addresses is not None
@@ -168,6 +198,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
     journal = Journal(run_dir.journal)
     engine = FaultEngine([ScheduledFault(f, action_for(f, scenario, stack.toxiproxy, stack.containers))
                           for f in scenario.faults], journal, events, clock.now)
+    live = LiveDrill(scenario, run_dir, clock, engine, events, duration)
     stages = [StageSpec(s.until, s.users, s.spawn_rate) for s in scenario.load.shape]
     monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks)
     problems: list[str] = []
@@ -176,16 +207,20 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
             writer.write(second)
             monitor.observe_load(second)
             engine.observe_load(second)
+            if controller is not None:
+                controller.on_second(second)
             total = second.total()
             observer.second(second.t, second.users, total.count, total.failures,
                             percentile_ms(total.hist, 95), engine.active_names())
 
         try:
+            if controller is not None:
+                controller.attach(live)
             events.emit("run.start", duration=duration, host=host)
             with LoadProcess(t0=clock.t0, duration=duration, host=host, journeys=_journeys(loaded),
                              stages=stages, request_timeout=scenario.load.request_timeout,
                              on_second=on_second, log_path=run_dir.locust_log) as load:
-                while clock.now() < duration:
+                while clock.now() < duration and live.stop_reason is None:
                     if monitor.fired is not None:
                         reason = monitor.fired
                         events.emit("run.aborted", rule=reason.rule, metric=reason.metric, since=reason.since,
@@ -194,16 +229,22 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                         problems += engine.heal_all(reason="aborted")
                         raise DrillAborted(reason.detail)
                     engine.tick()
+                    if controller is not None:
+                        controller.tick()
                     if not load.alive:
                         raise InfraError(f"the load generator stopped early: {load.error or 'see locust.log'}",
                                          hint=f"see {run_dir.locust_log}")
                     time.sleep(TICK_S)
+                if live.stop_reason is not None:
+                    events.emit("run.stopped", reason=live.stop_reason)
                 engine.heal_all(reason="drill ended")
-                load.finished.wait(timeout=10)
+                load.stop()
             events.emit("run.end")
         finally:
             problems += engine.heal_all(reason="teardown")
             journal.close()
+            if controller is not None:
+                controller.close()
     return problems
 
 

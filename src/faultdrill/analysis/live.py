@@ -1,7 +1,8 @@
-"""Stop conditions judged while the drill runs: abort rules and guard checks (pure state machine).
+"""Judging rules while the drill runs (pure state machines fed one point at a time).
 
-Fed one point at a time (load seconds as they arrive, recorded samples as they land); fires once
-a rule's metric has breached its bound for its ``sustained`` time without a break.
+* ``BreachTracker``: which checks are breached *now* (sustained), with the moments they start
+  and stop breaching — what the live view shows and what fires alerts.
+* ``AbortMonitor``: stop conditions (abort rules and guard checks); fires once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,92 @@ from faultdrill.load.histograms import LoadSecond
 from faultdrill.scenario.check_model import LOAD_METRICS, Abort, Check
 
 
+@dataclass
+class Rule:
+    name: str
+    metric: str
+    request: str | None
+    min: float | None
+    max: float | None
+    sustained: float
+    after: float = 0.0
+    breach_start: float | None = None
+    last_t: float | None = None
+    breached: bool = False  # sustained breach in progress
+    last_value: float | None = None
+
+    def bound(self) -> str:
+        return " and ".join(b for b in ((f">= {self.min:g}" if self.min is not None else ""),
+                                        (f"<= {self.max:g}" if self.max is not None else "")) if b)
+
+
+@dataclass(frozen=True)
+class Transition:
+    rule: str
+    metric: str
+    state: str  # "breached" | "recovered"
+    t: float  # when the transition happened (alert time for breached)
+    since: float | None  # start of the breach
+    detail: str
+
+
+def _feed(rule: Rule, t: float, value: float | None) -> Transition | None:
+    if t < rule.after:
+        return None
+    bad = breach_predicate(rule.min, rule.max)(value)
+    gap = rule.last_t is not None and t - rule.last_t > 1.5
+    rule.last_t = t
+    rule.last_value = value
+    if not bad:
+        rule.breach_start = None
+        if rule.breached:
+            rule.breached = False
+            return Transition(rule.name, rule.metric, "recovered", t, None,
+                              f"{rule.name}: {rule.metric} = {value:g}, back within {rule.bound()}")
+        return None
+    if rule.breach_start is None or gap:
+        rule.breach_start = t
+    if not rule.breached and t + 1.0 - rule.breach_start >= rule.sustained - 1e-9:
+        rule.breached = True
+        shown = "no data" if value is None else f"{value:g}"
+        return Transition(rule.name, rule.metric, "breached", t + 1.0, rule.breach_start,
+                          f"{rule.name}: {rule.metric} = {shown}, outside {rule.bound()} for "
+                          f"{t + 1.0 - rule.breach_start:g}s (since t={rule.breach_start:g}s)")
+    return None
+
+
+@dataclass
+class LiveRules:
+    rules: list[Rule] = field(default_factory=list)
+
+    def observe_load(self, second: LoadSecond) -> list[Transition]:
+        out = []
+        for rule in self.rules:
+            if rule.metric in LOAD_METRICS:
+                stats = second.total() if rule.request is None else second.requests.get(rule.request)
+                if second.users == 0 and (stats is None or stats.count == 0):
+                    continue
+                transition = _feed(rule, float(second.t), load_value(rule.metric, stats, second.users))
+                if transition:
+                    out.append(transition)
+        return out
+
+    def observe_sample(self, metric: str, t: float, value: float | None) -> list[Transition]:
+        return [tr for rule in self.rules if rule.metric == metric and (tr := _feed(rule, t, value))]
+
+    def breached(self) -> list[Rule]:
+        return [r for r in self.rules if r.breached]
+
+
+class BreachTracker(LiveRules):
+    @classmethod
+    def from_checks(cls, checks: Sequence[Check], only: Sequence[str] | None = None) -> "BreachTracker":
+        """Checks judged on their per-second series as the run goes: "breached now". By default every
+        check but baseline ones (those judge the quiet period, not an SLO to alert on)."""
+        chosen = [c for c in checks if (c.name in only if only is not None else c.window != "baseline")]
+        return cls([Rule(c.name, c.metric, c.request, c.min, c.max, c.sustained or 1.0) for c in chosen])
+
+
 @dataclass(frozen=True)
 class AbortReason:
     rule: str
@@ -24,61 +111,28 @@ class AbortReason:
     detail: str
 
 
-@dataclass
-class _RuleState:
-    name: str
-    metric: str
-    request: str | None
-    min: float | None
-    max: float | None
-    sustained: float
-    after: float
-    breach_start: float | None = None
-    last_t: float | None = None
-
-
-@dataclass
-class AbortMonitor:
-    rules: list[_RuleState] = field(default_factory=list)
+class AbortMonitor(LiveRules):
     fired: AbortReason | None = None
 
     @classmethod
     def from_scenario(cls, aborts: Sequence[Abort], checks: Sequence[Check]) -> "AbortMonitor":
-        rules = [_RuleState(a.name, a.metric, a.request, a.min, a.max, a.sustained, a.after) for a in aborts]
-        rules += [_RuleState(f"guard: {c.name}", c.metric, c.request, c.min, c.max, c.sustained or 1.0, 0.0)
+        rules = [Rule(a.name, a.metric, a.request, a.min, a.max, a.sustained, a.after) for a in aborts]
+        rules += [Rule(f"guard: {c.name}", c.metric, c.request, c.min, c.max, c.sustained or 1.0)
                   for c in checks if c.guard]
-        return cls(rules)
+        monitor = cls(rules)
+        monitor.fired = None
+        return monitor
 
-    def observe_load(self, second: LoadSecond) -> AbortReason | None:
-        for rule in self.rules:
-            if rule.metric in LOAD_METRICS:
-                stats = second.total() if rule.request is None else second.requests.get(rule.request)
-                if second.users == 0 and (stats is None or stats.count == 0):
-                    continue
-                self._point(rule, float(second.t), load_value(rule.metric, stats, second.users))
+    def _first(self, transitions: list[Transition]) -> AbortReason | None:
+        if self.fired is None:
+            for tr in transitions:
+                if tr.state == "breached":
+                    self.fired = AbortReason(tr.rule, tr.metric, tr.since or tr.t, tr.t, tr.detail)
+                    break
         return self.fired
 
-    def observe_sample(self, metric: str, t: float, value: float | None) -> AbortReason | None:
-        for rule in self.rules:
-            if rule.metric == metric:
-                self._point(rule, t, value)
-        return self.fired
+    def observe_load(self, second: LoadSecond) -> AbortReason | None:  # type: ignore[override]
+        return self._first(super().observe_load(second))
 
-    def _point(self, rule: _RuleState, t: float, value: float | None) -> None:
-        if self.fired is not None or t < rule.after:
-            return
-        bad = breach_predicate(rule.min, rule.max)(value)
-        gap = rule.last_t is not None and t - rule.last_t > 1.5
-        rule.last_t = t
-        if not bad:
-            rule.breach_start = None
-            return
-        if rule.breach_start is None or gap:
-            rule.breach_start = t
-        if t + 1.0 - rule.breach_start >= rule.sustained - 1e-9:
-            shown = "no data" if value is None else f"{value:g}"
-            bound = " and ".join(b for b in ((f">= {rule.min:g}" if rule.min is not None else ""),
-                                             (f"<= {rule.max:g}" if rule.max is not None else "")) if b)
-            self.fired = AbortReason(rule.name, rule.metric, rule.breach_start, t + 1.0,
-                                     f"{rule.name}: {rule.metric} = {shown}, outside {bound} for "
-                                     f"{t + 1.0 - rule.breach_start:g}s (since t={rule.breach_start:g}s)")
+    def observe_sample(self, metric: str, t: float, value: float | None) -> AbortReason | None:  # type: ignore[override]
+        return self._first(super().observe_sample(metric, t, value))

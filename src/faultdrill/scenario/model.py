@@ -126,6 +126,14 @@ class Record(Strict):
         return value
 
 
+class Alerts(Strict):
+    """Propagation: what fires when a check breaches during the run (the alert the team would get)."""
+
+    webhook: str | None = Field(None, pattern=r"^https?://", description="POSTed a JSON body per breach")
+    command: list[str] | None = Field(None, description="run per breach; the JSON body on stdin")
+    checks: list[str] | None = Field(None, description="which checks alert (default: all but baseline checks)")
+
+
 # --------------------------------------------------------------------------- scenario
 class Scenario(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
@@ -137,6 +145,7 @@ class Scenario(Strict):
     faults: list[Fault] = []
     checks: list[Check] = []
     abort: list[Abort] = []
+    alerts: Alerts = Alerts()
     record: Record = Record()
 
     @property

@@ -1,0 +1,101 @@
+"""A game day steered through the control endpoint: inject, annotate, heal, stop — and the review."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faultdrill.gameday.control import ControlClient
+from faultdrill.recorder.events import read_events
+from tests.helpers import ROOT, SCENARIOS, labelled, wait_for
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+
+def test_gameday_inject_annotate_heal_stop(tmp_path: Path) -> None:
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    data = yaml.safe_load((SCENARIOS / "gameday.yaml").read_text())
+    data["alerts"] = {"webhook": f"http://127.0.0.1:{hook.server_address[1]}/alert"}
+    data["load"]["shape"] = [{"until": "120s", "users": 10, "spawn_rate": 10}]  # bounded even if the test fails
+    scenario = SCENARIOS / f".gameday-{tmp_path.name}.yaml"
+    scenario.write_text(yaml.safe_dump(data))
+    results = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "faultdrill", "gameday", str(scenario), "--no-view",
+                             "--results", str(results)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(lambda: bool(list(results.glob("*/control.json"))) if results.exists() else False, 240)
+        run_dir = next(results.iterdir())
+        control = json.loads((run_dir / "control.json").read_text())
+        assert control["url"].startswith("http://127.0.0.1:")  # loopback only
+        assert oct((run_dir / "control.json").stat().st_mode & 0o777) == "0o600"
+        with pytest.raises(urllib.error.HTTPError) as refused:  # no token, no control
+            urllib.request.urlopen(urllib.request.Request(control["url"] + "/faults/1/inject", data=b"{}"), timeout=5)
+        assert refused.value.code == 401
+        bad = ControlClient(control["url"], "not-the-token")
+        with pytest.raises(Exception, match="token"):
+            bad.fault("inject", "slow backend")
+
+        client = ControlClient.for_run(results, run_dir.name)
+        time.sleep(4)  # a quiet baseline
+        state = client.state()
+        assert [f["name"] for f in state["faults"]] == ["slow backend", "hidden fault"]  # hidden stays hidden
+        injected = client.fault("inject", "slow backend")["t"]
+        assert wait_for(lambda: any(b["check"].startswith("front page") for b in client.state()["breached"]), 20)
+        noted = client.annotate("detected", "p95 is way up on the front page")["t"]
+        time.sleep(1)
+        healed = client.fault("heal", "slow backend")["t"]
+        assert wait_for(lambda: not client.state()["breached"], 20)
+        resolved = client.annotate("resolved")["t"]
+        client.stop()
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        scenario.unlink(missing_ok=True)
+        hook.shutdown()
+    assert proc.returncode in (0, 1), output
+    events = read_events(run_dir / "events.jsonl")
+
+    def first(kind: str, **match: object) -> dict:
+        return next(e for e in events if e["kind"] == kind and all(e.get(k) == v for k, v in match.items()))
+
+    start, stop = first("fault.start", fault="slow backend"), first("fault.stop", fault="slow backend")
+    assert abs(start["t"] - injected) < 0.5 and abs(stop["t"] - healed) < 0.5
+    breach = first("check.breached", check="front page p95 under 150 ms")
+    assert start["t"] < breach["t"] < stop["t"] + 1
+    assert abs(first("annotation", annotation="detected")["t"] - noted) < 0.5
+    assert first("annotation", annotation="resolved")["t"] == pytest.approx(resolved, abs=0.5)
+    assert first("run.stopped")["reason"]
+    assert any(h["check"] == "front page p95 under 150 ms" for h in Hook.received)  # the alert went out
+    assert first("alert.fired")["t"] >= breach["t"]
+
+    retro = (run_dir / "retrospective.md").read_text()
+    assert "fault **slow backend** started (by hand)" in retro
+    assert "responders: **detected** — p95 is way up on the front page" in retro
+    assert "| slow backend |" in retro  # the key-times row
+    assert labelled(run_dir.name) == []
+    assert not (run_dir / "control.json").exists()
