@@ -58,13 +58,22 @@ def try_pull(client: DockerClient, ref: str, timeout: float = 60.0, log: Log = _
             client.images.pull(ref)
             result.append(True)
         except (docker.errors.APIError, docker.errors.DockerException) as exc:
-            log(f"cannot pull {ref}: {str(exc).splitlines()[0][:160]}")
+            detail = getattr(exc, "explanation", None) or str(exc)
+            log(f"cannot pull {ref}: {_short(str(detail))}")
             result.append(False)
 
     worker = threading.Thread(target=pull, daemon=True)
     worker.start()
     worker.join(timeout)
     return bool(result and result[0])
+
+
+def _short(text: str) -> str:
+    """The useful tail of a Docker pull error (the engine wraps the registry's answer in layers)."""
+    for marker in ("no such host", "connection refused", "i/o timeout", "not found", "unauthorized", "denied"):
+        if marker in text:
+            return marker + " (no registry reachable?)"
+    return text.splitlines()[0][:120]
 
 
 # --------------------------------------------------------------------------- base image
