@@ -79,3 +79,15 @@ def test_proc_net_tcp_parsing() -> None:
 def test_load_only_goes_to_loopback_by_default(url: str, allowed: bool) -> None:
     assert (host_problem(url, []) is None) is allowed
     assert host_problem("https://shop.example.com", ["shop.example.com"]) is None
+
+
+def test_time_scaling_scales_the_timeline_not_the_fault() -> None:
+    from faultdrill.scenario import load_scenario
+    from faultdrill.scenario.scale import scale_scenario
+
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "smoke.yaml").scenario
+    half = scale_scenario(scenario, 0.5)
+    assert half.duration == 15 and half.faults[0].at == 5 and half.faults[0].end == 10
+    assert half.faults[0].toxic.latency == 0.2
+    with pytest.raises(ValueError):
+        scale_scenario(scenario, 0)

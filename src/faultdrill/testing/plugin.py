@@ -1,0 +1,93 @@
+"""A pytest plugin (entry point ``pytest11``): run a drill from a test and assert on what it saw.
+
+    def test_release_survives_slow_mail(faultdrill_drill):
+        result = faultdrill_drill("scenarios/ci-smoke.yaml", time_scale=0.5)
+        assert result.passed, result.failures()
+        assert result.window("slow backend")["p50_ms"] > 200
+        assert max(v for _, v in result.series("p95_ms") if v) < 2000
+
+Options: ``--faultdrill-results DIR`` (default: pytest's tmp dir per test).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+
+if TYPE_CHECKING:  # the plugin loads in every pytest run of this environment: keep its import light
+    from faultdrill.drill import DrillOutcome
+
+
+@dataclass
+class DrillResult:
+    """A finished drill, for assertions: its checks, windows and per-second series."""
+
+    outcome: "DrillOutcome"
+    summary: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome.exit_code == 0
+
+    @property
+    def exit_code(self) -> int:
+        return self.outcome.exit_code
+
+    @property
+    def run_dir(self) -> Path:
+        return self.outcome.run_dir
+
+    def check(self, name: str) -> dict[str, Any]:
+        for check in self.summary.get("checks", []):
+            if check["name"] == name:
+                return check
+        raise KeyError(f"no check named {name!r}; checks: {[c['name'] for c in self.summary.get('checks', [])]}")
+
+    def failures(self) -> list[str]:
+        out = [f"{c['name']}: {c['reason']}" for c in self.summary.get("checks", []) if not c["passed"]]
+        if self.outcome.error:
+            out.append(self.outcome.error)
+        return out
+
+    def window(self, name: str) -> dict[str, Any]:
+        return self.summary["windows"][name]
+
+    def series(self, metric: str, request: str | None = None) -> list[tuple[float, float | None]]:
+        from faultdrill.analysis.series import series_for
+        from faultdrill.recorder.load_series import read_load_seconds
+
+        return series_for(metric, request, read_load_seconds(self.run_dir / "histograms.jsonl"))
+
+
+def run_for_test(path: str | Path, results: Path, time_scale: float = 1.0) -> DrillResult:
+    from faultdrill.drill import DrillOptions, run_drill
+    from faultdrill.scenario.loader import LoadedScenario, load_scenario
+    from faultdrill.scenario.scale import scale_scenario
+
+    loaded = load_scenario(path)
+    if time_scale != 1.0:
+        loaded = LoadedScenario(scale_scenario(loaded.scenario, time_scale), loaded.path, loaded.text)
+    outcome = run_drill(loaded, DrillOptions(results_dir=results))
+    summary_path = outcome.run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    return DrillResult(outcome, summary)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--faultdrill-results", default=None, help="where drills run from tests write their results")
+
+
+@pytest.fixture
+def faultdrill_drill(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., DrillResult]:
+    """Call with a scenario path (and ``time_scale=``) to run a drill; returns a ``DrillResult``."""
+    option = request.config.getoption("--faultdrill-results")
+    results = Path(option) if option else tmp_path / "faultdrill-results"
+
+    def run(path: str | Path, time_scale: float = 1.0) -> DrillResult:
+        return run_for_test(path, results, time_scale)
+
+    return run
