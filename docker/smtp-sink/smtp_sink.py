@@ -5,7 +5,7 @@ keeps a summary of it in memory (sender, recipients, subject, size, time). HTTP 
 HTTP_PORT (default 8025):
 
     GET    /messages            {"count", "stored", "recipients", "recipients_truncated"}
-           ?limit=N             at most N recipients (most recent first dropped last; default 1000, 0 = all)
+           ?limit=N             only the N most recent recipients (default 1000, 0 = all)
            ?to=ADDR             count only messages addressed to ADDR
     DELETE /messages            forget everything; {"deleted": n}
     GET    /healthz             200 {"status": "ok"}

@@ -28,6 +28,8 @@ from faultdrill.load.safety import host_problem
 from faultdrill.load.shape import StageSpec
 from faultdrill.recorder.events import EventLog
 from faultdrill.recorder.load_series import LoadSeriesWriter
+from faultdrill.recorder.points import points_from_rows
+from faultdrill.recorder.sampling import recorder_for
 from faultdrill.recorder.provenance import initial_record, write_json
 from faultdrill.recorder.rundir import RunDir, new_run_id
 from faultdrill.report.summary import Report, render
@@ -179,7 +181,7 @@ class Controller(Protocol):
     def attach(self, live: LiveDrill) -> None: ...
     def tick(self) -> None: ...
     def on_second(self, second: LoadSecond) -> None: ...
-    def on_samples(self, source: str, t: float, rows: list[dict]) -> None: ...
+    def on_samples(self, t: float, points: dict[str, float | None]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -202,7 +204,16 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
     stages = [StageSpec(s.until, s.users, s.spawn_rate) for s in scenario.load.shape]
     monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks)
     problems: list[str] = []
-    with LoadSeriesWriter(run_dir.timeseries, run_dir.requests, run_dir.histograms, clock) as writer:
+
+    def on_rows(file_stem: str, t: float, rows: list[dict]) -> None:
+        points = points_from_rows(file_stem, rows)
+        for metric, value in points.items():
+            monitor.observe_sample(metric, t, value)
+        if controller is not None:
+            controller.on_samples(t, points)
+
+    with recorder_for(stack, scenario.record, stack.client, clock, run_dir.path, on_rows=on_rows, log=observer.log), \
+            LoadSeriesWriter(run_dir.timeseries, run_dir.requests, run_dir.histograms, clock) as writer:
         def on_second(second: LoadSecond) -> None:
             writer.write(second)
             monitor.observe_load(second)

@@ -86,7 +86,8 @@ class Database:
             cfg.database_url,
             min_size=cfg.db_pool_size, max_size=cfg.db_pool_size,
             timeout=cfg.db_pool_timeout_s, num_workers=2, name="app",
-            kwargs={"connect_timeout": int(cfg.db_connect_timeout_s), "application_name": "ticketing"},
+            kwargs={"connect_timeout": int(cfg.db_connect_timeout_s), "application_name": "ticketing",
+                    "autocommit": True},  # statements outside `conn.transaction()` commit at once
         )
         self.error = None
         self.ready.set()

@@ -43,7 +43,8 @@ def build_message(sender: str, to: str, kind: str) -> EmailMessage:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, (socket.timeout, TimeoutError)):
+    # smtplib reports a greeting that never came as SMTPServerDisconnected("... timed out")
+    if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in str(exc):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
         return "refused"

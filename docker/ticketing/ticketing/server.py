@@ -69,13 +69,14 @@ def _reject(sock: socket.socket) -> None:
         sock.close()
 
 
-_last_log = [0.0, 0]
+_last_log = [0.0, 0]  # (time of last line, rejections since); only the acceptor thread writes it
 
 
 def _log_throttled(exc: Exception) -> None:
+    """At most one line a second, so a flood of rejections cannot flood the log."""
     now = time.monotonic()
     _last_log[1] += 1
     if now - _last_log[0] >= 1.0:
-        log.error("rejected %d request(s) with 503 in the last %.1fs: %s",
-                  _last_log[1], now - _last_log[0] if _last_log[0] else 0.0, exc)
+        log.error("answered 503 to %d request(s) since the last report: no idle request thread "
+                  "and a new one could not start (%s)", _last_log[1], exc)
         _last_log[0], _last_log[1] = now, 0

@@ -13,18 +13,30 @@ Only the standard library: unit-tested without the server.
 
 from __future__ import annotations
 
+import collections
 import itertools
-import queue
 import threading
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 
 class ThreadStartError(RuntimeError):
     """No idle request thread and the OS refused to start a new one."""
 
 
+class _Worker:
+    __slots__ = ("wake", "item")
+
+    def __init__(self, item: Optional[tuple]) -> None:
+        self.wake = threading.Event()
+        self.item = item
+
+
 class ElasticThreadPool:
+    """Work is handed directly to an idle thread (never left for "some" thread to
+    find), so a thread that retires can never strand work. Overflow (all
+    `max_workers` threads busy) waits in a FIFO picked up by the next thread to finish."""
+
     def __init__(self, max_workers: int, idle_timeout_s: float = 0.0,
                  thread_name_prefix: str = "request") -> None:
         if max_workers < 1:
@@ -32,9 +44,9 @@ class ElasticThreadPool:
         self.max_workers = max_workers
         self._idle_timeout_s = idle_timeout_s
         self._prefix = thread_name_prefix
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)  # one token per idle, unclaimed thread
         self._lock = threading.Lock()
+        self._idle: list[_Worker] = []          # LIFO: the most recently idle thread is reused first
+        self._overflow: collections.deque = collections.deque()
         self._live = 0
         self._busy = 0
         self._names = itertools.count(1)
@@ -49,24 +61,31 @@ class ElasticThreadPool:
     def busy(self) -> int:
         return self._busy
 
+    @property
+    def queued(self) -> int:
+        return len(self._overflow)
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        if self._shutdown:
-            raise RuntimeError("cannot submit after shutdown")
-        if not self._idle.acquire(blocking=False):
-            with self._lock:
-                grow = self._live < self.max_workers
-                if grow:
-                    self._live += 1
-            if grow:
-                self._start_thread()
-            # else: every thread is busy and the pool is at its bound: queue
-            # the work, like any bounded pool (the server bounds the queue).
         future: Future = Future()
-        self._queue.put((future, fn, args))
+        item = (future, fn, args)
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit after shutdown")
+            if self._idle:
+                worker = self._idle.pop()
+                worker.item = item
+                worker.wake.set()
+                return future
+            if self._live >= self.max_workers:
+                self._overflow.append(item)  # every thread busy: wait for one (bounded by the server)
+                return future
+            self._live += 1
+        self._start_thread(_Worker(item))
         return future
 
-    def _start_thread(self) -> None:
-        thread = threading.Thread(target=self._run, name=f"{self._prefix}-{next(self._names)}", daemon=True)
+    def _start_thread(self, worker: _Worker) -> None:
+        thread = threading.Thread(target=self._run, args=(worker,),
+                                  name=f"{self._prefix}-{next(self._names)}", daemon=True)
         try:
             thread.start()
         except RuntimeError as exc:  # "can't start new thread": pids/threads exhausted
@@ -75,37 +94,50 @@ class ElasticThreadPool:
                 self.start_failures += 1
             raise ThreadStartError(str(exc)) from exc
 
-    def _run(self) -> None:
+    def _run(self, worker: _Worker) -> None:
+        item = worker.item
+        while item is not None:
+            self._execute(item)
+            item = self._next(worker)
+        with self._lock:
+            self._live -= 1
+
+    def _execute(self, item: tuple) -> None:
+        future, fn, args = item
+        if not future.set_running_or_notify_cancel():
+            return
+        with self._lock:
+            self._busy += 1
         try:
-            while True:
-                try:
-                    item = self._queue.get(timeout=self._idle_timeout_s)
-                except queue.Empty:
-                    if self._idle.acquire(blocking=False):
-                        return  # retire: one idle thread fewer
-                    # A submitter already claimed an idle thread; its work is on the way.
-                    item = self._queue.get()
-                if item is None:
-                    return
-                future, fn, args = item
-                if future.set_running_or_notify_cancel():
-                    with self._lock:
-                        self._busy += 1
-                    try:
-                        future.set_result(fn(*args))
-                    except BaseException as exc:  # handed to the future's owner
-                        future.set_exception(exc)
-                    finally:
-                        with self._lock:
-                            self._busy -= 1
-                self._idle.release()
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to the future's owner
+            future.set_exception(exc)
         finally:
             with self._lock:
-                self._live -= 1
+                self._busy -= 1
+
+    def _next(self, worker: _Worker) -> Optional[tuple]:
+        """The next work item for this thread, or None to retire."""
+        with self._lock:
+            if self._overflow:
+                return self._overflow.popleft()
+            if self._shutdown:
+                return None
+            worker.item = None
+            worker.wake.clear()
+            self._idle.append(worker)
+        worker.wake.wait(self._idle_timeout_s)
+        with self._lock:
+            if worker.item is None and worker in self._idle:  # nobody handed us work in time
+                self._idle.remove(worker)
+                return None
+        worker.wake.wait()  # handed work (or shutdown) just as we timed out
+        return worker.item
 
     def shutdown(self, wait: bool = True) -> None:
-        self._shutdown = True
         with self._lock:
-            live = self._live
-        for _ in range(live):
-            self._queue.put(None)
+            self._shutdown = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.item = None
+            worker.wake.set()

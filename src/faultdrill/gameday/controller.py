@@ -71,13 +71,17 @@ class GameDayController:
             transitions = self.tracker.observe_load(second) if self.tracker else []
         self._transitions(transitions)
 
-    def on_samples(self, source: str, t: float, rows: list[dict]) -> None:
+    def on_samples(self, t: float, points: dict[str, float | None]) -> None:
         with self.lock:
-            for row in rows:
-                service = str(row.get("service") or row.get("proxy") or source)
-                for key, value in row.items():
-                    if isinstance(value, (int, float)) and key not in ("t",):
-                        self.state.samples.setdefault(service, {})[f"{source}.{key}"] = float(value)
+            for metric, value in points.items():
+                source, _, rest = metric.partition(".")
+                owner, _, field_ = rest.partition(".")
+                self.state.samples.setdefault(owner, {})[f"{source}.{field_}" if field_ else source] = value
+            transitions = []
+            if self.tracker is not None:
+                for metric, value in points.items():
+                    transitions += self.tracker.observe_sample(metric, t, value)
+        self._transitions(transitions)
 
     def close(self) -> None:
         if self.server is not None:

@@ -47,7 +47,7 @@ def render(state: dict[str, Any], selected: int | None = None, message: str = ""
 
     services = Table("service", "connections", "threads/pids", "cpu %", "memory MB", box=None, pad_edge=False)
     for name, series in sorted(state.get("samples", {}).items()):
-        conns = series.get("connections.count")
+        conns = series.get("connections")
         pids = series.get("resources.pids")
         limit = series.get("resources.pids_limit")
         cpu = series.get("resources.cpu_pct")

@@ -83,6 +83,10 @@ class Service(Strict):
             raise ValueError("give exactly one of image (an image name) or build (a directory with a Dockerfile)")
         if self.health and self.health.http and not self.ports:
             raise ValueError("an http health check needs a published port: add ports: [PORT]")
+        if self.metrics is not None:
+            port = self.metrics.port if self.metrics.port is not None else (self.ports[0] if self.ports else None)
+            if port is None or port not in self.ports:
+                raise ValueError("metrics are scraped from the host: publish their port (ports: [PORT])")
         return self
 
 
@@ -96,6 +100,13 @@ def _scalar_to_str(value: object) -> object:
 
 class Stack(Strict):
     services: dict[Name, Service] = Field(min_length=1)
+
+    @field_validator("services")
+    @classmethod
+    def _reserved(cls, services: dict[str, Service]) -> dict[str, Service]:
+        if "toxiproxy" in services:
+            raise ValueError("the service name 'toxiproxy' is reserved for the stack's Toxiproxy; rename it")
+        return services
 
 
 class Proxy(Strict):

@@ -175,14 +175,15 @@ def ensure_toxiproxy(client: DockerClient, server: str, official_image: str, log
     """The official image where it exists or can be pulled (unless ``server: builtin``); else ours."""
     if server in ("auto", "official"):
         if image_exists(client, official_image) or try_pull(client, official_image, log=log):
-            return ToxiproxyImage(official_image, "official", ["-host=0.0.0.0"])
+            return ToxiproxyImage(official_image, "official", ["-host=0.0.0.0", "-proxy-metrics"])
         if server == "official":
             raise InfraError(f"cannot pull the official Toxiproxy image {official_image}",
                              hint="set toxiproxy.server: builtin (or auto) to use faultdrill's compatible server")
         log(f"the official Toxiproxy image ({official_image}) cannot be pulled: "
             "using faultdrill's Toxiproxy-compatible server")
     return ToxiproxyImage(_build_builtin_toxiproxy(client, log), "builtin",
-                          ["python3", "-m", "faultdrill.toxiproxy_server", "--host", "0.0.0.0", "--port", "8474"])
+                          ["python3", "-m", "faultdrill.toxiproxy_server", "--host", "0.0.0.0", "--port", "8474",
+                           "--proxy-metrics"])
 
 
 def _build_builtin_toxiproxy(client: DockerClient, log: Log) -> str:

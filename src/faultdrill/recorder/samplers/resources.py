@@ -1,0 +1,174 @@
+"""``resources.csv``: CPU, memory, pids, network, restarts and OOM kills per container, from Docker.
+
+``docker stats`` without streaming waits for two samples (~1–2 s a call), and Docker's stats
+collector publishes once a second anyway. So each container gets one streaming stats request, read by
+its own thread, which keeps the latest sample; ``sample()`` only formats what the feeds hold, so it
+never waits. At intervals below 1 s consecutive rows repeat the latest Docker sample.
+
+``cpu_pct`` is Docker's own figure (``docker stats``): CPU time used between this sample and the
+previous one over the host's CPU time in between, times the number of CPUs (100 = one full core).
+``mem_bytes`` is usage minus inactive page cache, as ``docker stats`` shows it, on cgroup v1
+(``total_inactive_file``) and v2 (``inactive_file``). Limits come from the container's HostConfig
+(empty: no limit). Restarts, OOM kills and limits come from ``inspect``, refreshed every few seconds
+and whenever the stats stream ends (a container that stopped or restarted).
+
+Cells are empty when the value is unavailable (a stopped container's CPU, a missing field).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from docker.models.containers import Container
+
+import docker
+from docker import DockerClient
+from faultdrill.recorder.samplers.base import PartialSample, first_line
+
+COLUMNS = ["service", "cpu_pct", "mem_bytes", "mem_limit_bytes", "pids", "pids_limit", "net_rx_bytes",
+           "net_tx_bytes", "restarts", "oom_killed"]
+STALE_AFTER_S = 3.0
+INSPECT_EVERY_S = 5.0
+
+
+# --------------------------------------------------------------------------- pure
+def cpu_percent(stats: dict[str, Any]) -> float | None:
+    cpu, pre = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
+    try:
+        cpu_delta = cpu["cpu_usage"]["total_usage"] - pre["cpu_usage"]["total_usage"]
+        system_delta = cpu["system_cpu_usage"] - pre["system_cpu_usage"]
+    except (KeyError, TypeError):
+        return None  # the first sample of a stream has no previous one
+    cpus = cpu.get("online_cpus") or len(cpu.get("cpu_usage", {}).get("percpu_usage") or []) or 1
+    if system_delta <= 0 or cpu_delta < 0:
+        return None
+    return round(cpu_delta / system_delta * cpus * 100.0, 2)
+
+
+def memory_bytes(stats: dict[str, Any]) -> int | None:
+    mem = stats.get("memory_stats") or {}
+    usage = mem.get("usage")
+    if usage is None:
+        return None
+    detail = mem.get("stats") or {}
+    cache = detail.get("total_inactive_file", detail.get("inactive_file", 0))  # cgroup v1, v2
+    return max(0, int(usage) - int(cache or 0))
+
+
+def resource_row(service: str, stats: dict[str, Any] | None, inspect: dict[str, Any] | None) -> dict[str, object]:
+    """One row from the latest stats sample (None when stale or missing) and inspect attrs (pure)."""
+    host = (inspect or {}).get("HostConfig") or {}
+    state = (inspect or {}).get("State") or {}
+    row: dict[str, object] = {
+        "service": service, "cpu_pct": None, "mem_bytes": None,
+        "mem_limit_bytes": host.get("Memory") or None, "pids": None,
+        "pids_limit": host.get("PidsLimit") if (host.get("PidsLimit") or 0) > 0 else None,
+        "net_rx_bytes": None, "net_tx_bytes": None,
+        "restarts": (inspect or {}).get("RestartCount"), "oom_killed": state.get("OOMKilled"),
+    }
+    if stats:
+        networks = (stats.get("networks") or {}).values()
+        row.update(
+            cpu_pct=cpu_percent(stats), mem_bytes=memory_bytes(stats),
+            pids=(stats.get("pids_stats") or {}).get("current"),
+            net_rx_bytes=sum(n.get("rx_bytes", 0) for n in networks) if networks else None,
+            net_tx_bytes=sum(n.get("tx_bytes", 0) for n in networks) if networks else None,
+        )
+    return row
+
+
+# --------------------------------------------------------------------------- one container's feed
+class _StatsFeed:
+    def __init__(self, service: str, container_id: str, api: Any, stop: threading.Event) -> None:
+        self.service = service
+        self.id = container_id
+        self.api = api
+        self.stop = stop
+        self.lock = threading.Lock()
+        self.stats: dict[str, Any] | None = None
+        self.stats_at = float("-inf")
+        self.inspect: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self._next_inspect = 0.0
+        self.thread = threading.Thread(target=self._run, name=f"stats-{service}", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self._inspect()
+                for stats in self.api.stats(self.id, stream=True, decode=True):
+                    with self.lock:
+                        self.stats, self.stats_at, self.error = stats, time.monotonic(), None
+                    if self.stop.is_set():
+                        return
+                    if time.monotonic() >= self._next_inspect:
+                        self._inspect()
+                self._inspect()  # the stream ended: stopped, restarted or OOM-killed
+            except Exception as exc:  # noqa: BLE001 - kept and reported by sample(); the feed retries
+                if self.stop.is_set():
+                    return
+                with self.lock:
+                    self.error = exc
+            self.stop.wait(1.0)
+
+    def _inspect(self) -> None:
+        attrs = self.api.inspect_container(self.id)
+        self._next_inspect = time.monotonic() + INSPECT_EVERY_S
+        with self.lock:
+            self.inspect = attrs
+
+    def row(self, now: float) -> tuple[dict[str, object], BaseException | None]:
+        with self.lock:
+            fresh = self.stats if now - self.stats_at <= STALE_AFTER_S else None
+            return resource_row(self.service, fresh, self.inspect), self.error
+
+
+# --------------------------------------------------------------------------- the sampler
+class ResourcesSampler:
+    name = "resources"
+    columns = COLUMNS
+    label = "resources"
+
+    def __init__(self, containers: dict[str, Container], docker_client: DockerClient) -> None:
+        self._client, self._own_client = _stats_client(docker_client, pool=len(containers) + 4)
+        self._stop = threading.Event()
+        self._feeds = [_StatsFeed(name, c.id, self._client.api, self._stop) for name, c in containers.items()]
+        for feed in self._feeds:
+            feed.thread.start()
+
+    def sample(self) -> list[dict[str, object]]:
+        now = time.monotonic()
+        rows, problems = [], []
+        for feed in self._feeds:
+            row, error = feed.row(now)
+            rows.append(row)
+            if error is not None:
+                problems.append(f"{feed.service}: {type(error).__name__}: {first_line(error)}")
+        if problems:
+            raise PartialSample(rows, "; ".join(problems))
+        return rows
+
+    def close(self) -> None:
+        self._stop.set()
+        for feed in self._feeds:
+            feed.thread.join(timeout=2.5)  # a stream yields once a second, then sees the stop flag
+        if self._own_client:
+            self._client.close()
+
+
+def _stats_client(shared: DockerClient, pool: int) -> tuple[DockerClient, bool]:
+    """A client of the same engine with a pool big enough for one long-lived stream per container.
+
+    The SDK's default pool (10) would otherwise be held by the streams, and every other request would
+    open and discard extra connections (with a urllib3 warning each time).
+    """
+    try:
+        own = docker.from_env(max_pool_size=max(pool, 10), timeout=30)
+    except docker.errors.DockerException:
+        return shared, False
+    if own.api.base_url != shared.api.base_url:
+        own.close()
+        return shared, False
+    return own, True

@@ -1,0 +1,313 @@
+"""The recorder's samplers, each on its own thread, writing tidy CSVs into ``results/<run>/`` as they go.
+
+A *sampler* knows how to read one kind of measurement right now (``sample()``) and which columns its
+rows have. The ``SamplingRecorder`` calls every sampler once per ``interval`` on the run clock's tick
+grid (t = 0, interval, 2·interval, …), each on its own thread, so a slow probe (a DB under lock
+contention, an HTTP endpoint that hangs until its timeout) never delays the others; a sampler that
+falls behind skips the ticks it missed instead of piling them up. Rows are stamped with the run
+clock ``t`` (seconds, 3 decimals) and ``wall`` time at the moment the sample was taken, appended to
+``<run_dir>/<name>.csv`` and flushed at once: a run killed with SIGKILL keeps every row written up to
+its last tick. Several samplers may share one file (same ``name``, same ``columns``): the connections
+sampler runs once per container, for instance, so a container read through ``docker exec`` (slow)
+never delays the others.
+
+A sampler that raises is logged once per distinct error and retried at the next tick; one that raises
+``PartialSample`` has its partial rows written and its error logged the same way.
+
+The files and their columns are documented in ``docs/results.md``. ``build_samplers`` picks the
+samplers that apply to a running stack.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Protocol
+
+from faultdrill.clock import RunClock
+from faultdrill.recorder.samplers.base import PartialSample
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from faultdrill.scenario.model import Record
+    from faultdrill.stack.stack import DockerStack
+
+__all__ = [
+    "LEADING_COLUMNS",
+    "PartialSample",
+    "Sampler",
+    "SamplingRecorder",
+    "build_samplers",
+    "format_cell",
+    "recorder_for",
+]
+
+LEADING_COLUMNS = ["t", "wall"]
+OnRows = Callable[[str, float, list[dict[str, object]]], None]
+Log = Callable[[str], None]
+
+
+class Sampler(Protocol):
+    name: str  # file stem: results/<run>/<name>.csv
+    columns: list[str]  # columns after the fixed leading "t", "wall"
+
+    def sample(self) -> list[dict[str, object]]:
+        """Rows for this instant; may be slow; may raise (``PartialSample`` to keep some rows)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def format_cell(value: object) -> object:
+    """How a value is written to a CSV cell: None -> empty, bools -> 1/0, whole floats without '.0'."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return 1 if value else 0
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return repr(value)  # nan, inf, -inf: what pandas and spreadsheets read back
+        if value.is_integer() and abs(value) < 1e15:
+            return int(value)
+        return repr(round(value, 6))
+    return value
+
+
+class _SeriesFile:
+    """One ``<name>.csv``: header once, rows appended and flushed under a lock (shared by samplers)."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self.path = path
+        self.columns = columns
+        new = not path.exists() or path.stat().st_size == 0
+        self._fh: IO[str] = open(path, "a", encoding="utf-8", newline="")
+        self._writer = csv.DictWriter(self._fh, fieldnames=[*LEADING_COLUMNS, *columns], extrasaction="raise")
+        self._lock = threading.Lock()
+        if new:
+            self._writer.writeheader()
+            self._fh.flush()
+
+    def append(self, t: float, wall: str, rows: list[dict[str, object]]) -> None:
+        lines = [{"t": f"{t:.3f}", "wall": wall, **{k: format_cell(v) for k, v in row.items()}} for row in rows]
+        with self._lock:
+            if self._fh.closed:
+                return
+            self._writer.writerows(lines)
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+class _Worker:
+    """Runs one sampler on the tick grid until stopped."""
+
+    def __init__(self, recorder: SamplingRecorder, sampler: Sampler, series: _SeriesFile) -> None:
+        self.recorder = recorder
+        self.sampler = sampler
+        self.series = series
+        self.label = str(getattr(sampler, "label", sampler.name))
+        self.samples = 0
+        self.failures = 0
+        self.cpu_s = 0.0  # CPU time spent in sample() + writing, on this thread
+        self.thread = threading.Thread(target=self._run, name=f"sampler-{self.label}", daemon=True)
+
+    def _run(self) -> None:
+        rec = self.recorder
+        interval = rec.interval
+        last_tick = -1
+        while not rec._stop.is_set():
+            # the next tick of the grid not yet sampled; ticks missed by a slow sample are skipped
+            tick = max(math.ceil(rec.clock.now() / interval - 1e-9), last_tick + 1)
+            if rec._stop.wait(max(0.0, tick * interval - rec.clock.now())):
+                return
+            last_tick = tick
+            self._once()
+
+    def _once(self) -> None:
+        rec = self.recorder
+        cpu0 = time.thread_time()
+        t = rec.clock.now()
+        rows: list[dict[str, object]] = []
+        try:
+            rows = self.sampler.sample()
+        except PartialSample as exc:
+            rows = exc.rows
+            self.failures += 1
+            rec._problem(self.label, exc.cause if exc.cause is not None else exc)
+        except Exception as exc:  # noqa: BLE001 - any sampler error is logged once and retried next tick
+            self.failures += 1
+            rec._problem(self.label, exc)
+        else:
+            self.samples += 1
+        if rows:
+            try:
+                self.series.append(t, rec.clock.wall(t), rows)
+            except ValueError as exc:  # a row with a column the file does not have: a sampler bug
+                rec._problem(self.label, exc)
+            else:
+                rec._deliver(self.sampler.name, t, rows)
+        self.cpu_s += time.thread_time() - cpu0
+
+
+class SamplingRecorder:
+    """Context manager: starts one thread per sampler on entry; stops, closes and flushes on exit."""
+
+    def __init__(self, samplers: list[Sampler], clock: RunClock, run_dir: Path, interval: float,
+                 on_rows: OnRows | None = None, log: Log = lambda _: None) -> None:
+        if not 0.05 <= interval <= 3600:
+            raise ValueError(f"interval must be between 0.05 s and 1 h, got {interval!r}")
+        self.samplers = list(samplers)
+        self.clock = clock
+        self.run_dir = Path(run_dir)
+        self.interval = float(interval)
+        self.on_rows = on_rows
+        self.log = log
+        self._stop = threading.Event()
+        self._files: dict[str, _SeriesFile] = {}
+        self._workers: list[_Worker] = []
+        self._seen_errors: set[tuple[str, str]] = set()
+        self._errors_lock = threading.Lock()
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> SamplingRecorder:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("this SamplingRecorder was already started")
+        self._started = True
+        for sampler in self.samplers:
+            series = self._files.get(sampler.name)
+            if series is None:
+                series = self._files[sampler.name] = _SeriesFile(self.run_dir / f"{sampler.name}.csv",
+                                                                 list(sampler.columns))
+            elif series.columns != list(sampler.columns):
+                raise ValueError(f"samplers named {sampler.name!r} disagree on columns: "
+                                 f"{series.columns} vs {list(sampler.columns)}")
+            self._workers.append(_Worker(self, sampler, series))
+        for worker in self._workers:
+            worker.thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop every sampler thread (waiting at most ``timeout`` in all), close samplers and files."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            if worker.thread.is_alive():
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
+            if worker.thread.is_alive():
+                self.log(f"recorder: sampler {worker.label} did not stop within {timeout:g}s; left behind")
+        for sampler in self.samplers:
+            try:
+                sampler.close()
+            except Exception as exc:  # noqa: BLE001 - one sampler's close must not keep the others open
+                self.log(f"recorder: closing sampler {getattr(sampler, 'label', sampler.name)} failed: {exc}")
+        for series in self._files.values():
+            series.close()
+        self._files.clear()
+
+    # ------------------------------------------------------------------ for the live view and the bench
+    def stats(self) -> list[dict[str, object]]:
+        """Per sampler: samples taken, failures, CPU seconds spent on its thread."""
+        return [{"sampler": w.label, "file": w.sampler.name, "samples": w.samples, "failures": w.failures,
+                 "cpu_s": round(w.cpu_s, 4)} for w in self._workers]
+
+    # ------------------------------------------------------------------ internals
+    def _problem(self, label: str, exc: BaseException) -> None:
+        text = f"{type(exc).__name__}: {exc}".strip()
+        key = (label, text)
+        with self._errors_lock:
+            if key in self._seen_errors:
+                return
+            self._seen_errors.add(key)
+        self.log(f"recorder: {label}: {text} (retrying every {self.interval:g}s; logged once)")
+
+    def _deliver(self, name: str, t: float, rows: list[dict[str, object]]) -> None:
+        if self.on_rows is None:
+            return
+        try:
+            self.on_rows(name, t, rows)
+        except Exception as exc:  # noqa: BLE001 - a broken live view must not stop the recording
+            self._problem(f"on_rows({name})", exc)
+
+
+def build_samplers(stack: DockerStack, record: Record, docker_client: DockerClient) -> list[Sampler]:
+    """The samplers that apply to a running stack, each switchable by a ``record.*`` flag.
+
+    connections + resources for every service container and the Toxiproxy container; app metrics for
+    services that declare ``metrics:``; the database probe for services that declare ``postgres:``;
+    proxies when the stack has Toxiproxy.
+    """
+    assert stack.info is not None, "build_samplers needs a started stack"
+    samplers: list[Sampler] = []
+    try:
+        _add_samplers(samplers, stack, record, docker_client)
+    except BaseException:
+        for sampler in samplers:  # the resources sampler already follows Docker's stats streams
+            sampler.close()
+        raise
+    return samplers
+
+
+def recorder_for(stack: DockerStack, record: Record, docker_client: DockerClient, clock: RunClock,
+                 run_dir: Path, on_rows: OnRows | None = None, log: Log = lambda _: None) -> SamplingRecorder:
+    """The drill's one call: a ``SamplingRecorder`` over every sampler that applies to ``stack``."""
+    return SamplingRecorder(build_samplers(stack, record, docker_client), clock, run_dir, record.interval,
+                            on_rows=on_rows, log=log)
+
+
+def _add_samplers(samplers: list[Sampler], stack: DockerStack, record: Record,
+                  docker_client: DockerClient) -> None:
+    from faultdrill.recorder.samplers.app_metrics import AppMetricsSampler
+    from faultdrill.recorder.samplers.connections import (
+        ConnectionsSampler,
+        PeerDirectory,
+    )
+    from faultdrill.recorder.samplers.database import DbSampler
+    from faultdrill.recorder.samplers.proxies import ProxiesSampler
+    from faultdrill.recorder.samplers.resources import ResourcesSampler
+    from faultdrill.stack.plan import proxy_listen_ports
+    from faultdrill.stack.stack import TOXIPROXY_ALIAS
+
+    assert stack.info is not None
+    scenario = stack.scenario
+    interval = record.interval
+    containers = dict(stack.containers)
+    if stack.toxiproxy_container is not None:
+        containers[TOXIPROXY_ALIAS] = stack.toxiproxy_container
+    proxy_ports = proxy_listen_ports(scenario) if stack.toxiproxy_container is not None else {}
+    if record.connections and containers:
+        peers = PeerDirectory(stack.network, {c.id: name for name, c in containers.items()}, proxy_ports,
+                              TOXIPROXY_ALIAS)
+        for name, container in containers.items():
+            declared = scenario.stack.services[name].ports if name in scenario.stack.services \
+                else list(proxy_ports.values())
+            samplers.append(ConnectionsSampler(name, container, peers, declared_ports=declared))
+    if record.resources and containers:
+        samplers.append(ResourcesSampler(containers, docker_client))
+    for name, svc in scenario.stack.services.items():
+        host_ports = {int(k): int(v) for k, v in stack.info.services.get(name, {}).get("ports", {}).items()}
+        if record.app_metrics and svc.metrics is not None:
+            samplers.append(AppMetricsSampler.for_service(name, svc.metrics, list(svc.ports), host_ports,
+                                                          timeout=0.8 * interval))
+        if record.database and svc.postgres is not None and name in stack.containers:
+            samplers.append(DbSampler.for_service(name, svc.postgres, stack.containers[name], host_ports,
+                                                  timeout=max(0.8 * interval, 0.5)))
+    if record.proxies and stack.toxiproxy_container is not None and stack.info.toxiproxy_api:
+        samplers.append(ProxiesSampler(stack.info.toxiproxy_api, stack.toxiproxy_container,
+                                       timeout=0.8 * interval))

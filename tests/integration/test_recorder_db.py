@@ -1,0 +1,95 @@
+"""The database probe on a real PostgreSQL (the demo stack's ``docker/postgres`` image)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import docker
+from faultdrill.clock import RunClock
+from faultdrill.recorder.samplers.database import DbSampler
+from faultdrill.recorder.sampling import SamplingRecorder
+from faultdrill.scenario.model import PostgresProbe
+from faultdrill.stack.images import ensure_built
+from tests.helpers import ROOT, wait_for
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]  # slow: builds docker/postgres when it changed
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_held_row_lock_shows_as_a_lock_wait_from_the_host_and_through_exec(base_image: str,
+                                                                               tmp_path: Path) -> None:
+    client = docker.from_env()
+    image = ensure_built(client, ROOT / "docker" / "postgres", print)
+    container = client.containers.run(image, detach=True, ports={"5432/tcp": ("127.0.0.1", None)},
+                                      labels={"faultdrill.run": f"test-recorder-db-{os.getpid()}"})
+    holder = waiter = None
+    try:
+        container.reload()
+        port = int(container.attrs["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostPort"])
+        dsn = f"host=127.0.0.1 port={port} user=app dbname=tickets connect_timeout=2"
+
+        def ready() -> bool:
+            try:
+                psycopg.connect(dsn).close()
+                return True
+            except psycopg.OperationalError:
+                return False
+
+        assert wait_for(ready, timeout=30, interval=0.3), "PostgreSQL did not accept connections in 30 s"
+        with psycopg.connect(dsn, autocommit=True) as setup:
+            setup.execute("CREATE TABLE seats (id int PRIMARY KEY, holder text)")
+            setup.execute("INSERT INTO seats VALUES (1, NULL)")
+        holder = psycopg.connect(dsn)
+        holder.execute("SELECT * FROM seats WHERE id = 1 FOR UPDATE")  # the transaction stays open
+        waiter = psycopg.connect(dsn, autocommit=True)
+        waiter.execute("SET lock_timeout = '20s'")
+        blocked = threading.Thread(target=waiter.execute, args=("UPDATE seats SET holder = 'b' WHERE id = 1",),
+                                   daemon=True)
+        blocked.start()
+
+        samplers = [DbSampler.for_service("db-host", PostgresProbe(), container, {5432: port}, timeout=0.8),
+                    DbSampler.for_service("db-exec", PostgresProbe(), container, {}, timeout=0.8)]
+        assert [s.via for s in samplers] == ["psycopg", "psql-exec"]
+        logged: list[str] = []
+        with SamplingRecorder(samplers, RunClock(), tmp_path, 0.5, log=logged.append):
+            def lock_wait_seen() -> bool:
+                rows = read_csv(tmp_path / "db.csv")
+                return {r["service"] for r in rows if r["sessions_waiting_lock"] == "1"} == {"db-host", "db-exec"}
+
+            assert wait_for(lock_wait_seen, timeout=5), read_csv(tmp_path / "db.csv")
+            held_rows = read_csv(tmp_path / "db.csv")
+            holder.rollback()  # the lock goes, the UPDATE goes through
+            blocked.join(timeout=10)
+            released_at = time.monotonic()
+            assert wait_for(lambda: any(r["sessions_waiting_lock"] == "0" and r["service"] == "db-host"
+                                        for r in read_csv(tmp_path / "db.csv")[len(held_rows):]), timeout=3)
+            time.sleep(max(0.0, 1.2 - (time.monotonic() - released_at)))
+    finally:
+        for conn in (holder, waiter):
+            if conn is not None:
+                conn.close()
+        container.remove(force=True)
+
+    assert logged == []
+    rows = read_csv(tmp_path / "db.csv")
+    during = [r for r in held_rows if r["sessions_waiting_lock"] == "1"]
+    for row in during:
+        assert int(row["sessions_idle_in_tx"]) >= 1  # the holder sits idle in its transaction
+        assert int(row["sessions_active"]) >= 1  # the waiter is active, waiting
+        assert float(row["longest_tx_s"]) > 0
+    host = [r for r in rows if r["service"] == "db-host"]
+    assert host[0]["commits_per_s"] == "" and all(r["commits_per_s"] != "" for r in host[1:])
+    assert int(host[-1]["xact_commit"]) >= int(host[0]["xact_commit"]) and host[-1]["deadlocks"] == "0"
