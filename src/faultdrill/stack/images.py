@@ -179,8 +179,7 @@ def ensure_toxiproxy(client: DockerClient, server: str, official_image: str, log
         if server == "official":
             raise InfraError(f"cannot pull the official Toxiproxy image {official_image}",
                              hint="set toxiproxy.server: builtin (or auto) to use faultdrill's compatible server")
-        log(f"the official Toxiproxy image ({official_image}) cannot be pulled: "
-            "using faultdrill's Toxiproxy-compatible server")
+        log("Toxiproxy: using faultdrill's compatible server instead of the official image")
     return ToxiproxyImage(_build_builtin_toxiproxy(client, log), "builtin",
                           ["python3", "-m", "faultdrill.toxiproxy_server", "--host", "0.0.0.0", "--port", "8474",
                            "--proxy-metrics"])
