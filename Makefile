@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-unit docker images clean bench
+.PHONY: demo test test-unit docker tools images clean bench
 
 $(BIN)/faultdrill: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,13 @@ $(BIN)/faultdrill: pyproject.toml
 docker:
 	@bash scripts/ensure-docker.sh
 
+tools:
+	@bash scripts/ensure-test-tools.sh
+
 demo: $(BIN)/faultdrill docker   ## run the bundled demo drill
 	$(BIN)/faultdrill demo
 
-test: $(BIN)/faultdrill docker   ## every test: unit, conformance, integration (Docker), e2e drills
+test: $(BIN)/faultdrill docker tools   ## every test: unit, conformance, integration (Docker), e2e drills
 	$(BIN)/python -m pytest
 
 test-unit: $(BIN)/faultdrill     ## the fast tests, no Docker

@@ -77,6 +77,8 @@ def _report_outcome(outcome) -> int:  # type: ignore[no-untyped-def]
             console.print(f"{check.name}: {check.reason} (window {check.window})", markup=False)
     verdict = {0: "[green]passed[/]", 1: "[red]a check failed[/]", 130: "[yellow]interrupted[/]"}.get(
         outcome.exit_code, "[red]failed[/]")
+    if outcome.status == "aborted":
+        verdict = "[red]stopped early by a stop condition[/]"
     console.print(f"drill {outcome.status}: {verdict} — results in {outcome.run_dir}")
     return outcome.exit_code
 
@@ -211,18 +213,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from faultdrill.recorder.rundir import RunDir
-    from faultdrill.report.summary import render
-    from faultdrill.scenario import load_scenario
+    from faultdrill.report.summary import render_run
 
-    run_dir = RunDir(Path(args.run_dir))
-    if not run_dir.scenario_copy.is_file():
-        raise UsageError(f"{run_dir.path} is not a run directory (no scenario.yaml in it)")
-    run = json.loads(run_dir.run_json.read_text()) if run_dir.run_json.is_file() else {}
-    loaded = load_scenario(run_dir.scenario_copy)
-    report = render(run_dir, loaded.scenario, run.get("status", "completed"))
-    out.print(f"wrote {run_dir.summary_json} and {run_dir.latency_png}", markup=False)
-    return 0 if report.passed or run.get("status") != "completed" else int(ExitCode.CHECK_FAILED)
+    report = render_run(Path(args.run_dir))  # UsageError (exit 2) if not a run directory
+    for path in report.files.values():
+        out.print(f"wrote {path}", markup=False)
+    for problem in report.problems:
+        console.print("warning:", style="yellow", end=" ")
+        console.print(problem, markup=False)
+    status = report.summary["status"]
+    return 0 if report.passed or status not in ("completed", "aborted") else int(ExitCode.CHECK_FAILED)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from faultdrill.report.compare import compare_runs
+
+    result = compare_runs(args.run_a, args.run_b, args.fail_if, out_dir=args.out)
+    for gate in result.gates:
+        console.print("  TRIPPED " if gate.tripped else "  held ", style="red" if gate.tripped else "green", end="")
+        console.print(f"{gate.gate.text}: {gate.reason}", markup=False)
+    out.print(f"wrote {result.files['html']}", markup=False)
+    return int(ExitCode.CHECK_FAILED) if result.failed else 0
 
 
 def cmd_gameday(args: argparse.Namespace) -> int:
@@ -340,6 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(verb, cmd_control, help_)
         p.add_argument("run_id")
         p.add_argument("--results", type=Path, default=Path("results"))
+
+    p = add("compare", cmd_compare, "compare run B against run A: deltas per window and check, overlaid "
+            "latency, regression gates")
+    p.add_argument("run_a", type=Path, metavar="RUN_A", help="reference run directory")
+    p.add_argument("run_b", type=Path, metavar="RUN_B", help="candidate run directory")
+    p.add_argument("--fail-if", action="append", default=[], metavar="GATE",
+                   help="METRIC[@WINDOW]:±N[%%|ms], e.g. p95:+20%%, p99@recovery:+50ms, error_rate:+0.01, "
+                        "rps@fault:-10%%; exit 1 if B is worse")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: RUN_B/compare-<RUN_A id>)")
 
     p = add("report", cmd_report, "re-render summary.json and plots from a run directory")
     p.add_argument("run_dir", type=Path)

@@ -1,56 +1,551 @@
-"""Plots with fault windows shaded and labelled on the run's time axis."""
+"""Plots with fault windows shaded and labelled on one shared run-time axis.
+
+Each plot is a :class:`Panel`: a title and a function that draws on an ``Axes``. The same
+panels are written one PNG each (``latency.png``, ``throughput.png``, …) and stacked into
+``dashboard.png``; every panel spans the same x-range, ``0 … duration`` seconds of run time.
+A panel whose data is absent is left out, with the reason, in :attr:`PanelSet.skipped`.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
+from typing import Callable, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # noqa: E402
 
 from faultdrill.analysis.windows import FaultInterval  # noqa: E402
 from faultdrill.load.histograms import LoadSecond, percentile_ms  # noqa: E402
+from faultdrill.report.data import (  # noqa: E402
+    ConnCountRow, ConnectionRow, DbRow, MetricRow, ProfileRow, ResourceRow, RunData, group_by,
+)
 
 FAULT_COLOURS = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
+SERVICE_COLOURS = plt.get_cmap("tab10").colors
+ERROR_KINDS_SHOWN = 6
+APP_SERIES_SHOWN = 5
+CPU_CAPACITY_PCT = 50.0  # the talk's rule of thumb: above 50 %, plan more capacity
+MiB = 1024 * 1024
+
+Draw = Callable[[Axes], None]
+Point = tuple[float, float | None]
 
 
-def shade_faults(ax: Axes, faults: list[FaultInterval], duration: float) -> None:
+@dataclass(frozen=True)
+class Panel:
+    key: str  # file stem: latency, throughput, app-web, …
+    title: str
+    draw: Draw
+    height: float = 1.0  # relative height in the dashboard
+
+
+@dataclass(frozen=True)
+class PlotFile:
+    key: str
+    title: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Skipped:
+    key: str
+    reason: str
+
+
+@dataclass
+class PanelSet:
+    panels: list[Panel] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- shared axis
+def shade_faults(ax: Axes, faults: Sequence[FaultInterval], duration: float, label: bool = True) -> None:
+    """Shade each fault's real interval; label it at the top of the axes."""
     for i, fault in enumerate(faults):
         end = duration if fault.end is None else fault.end
         colour = FAULT_COLOURS[i % len(FAULT_COLOURS)]
-        ax.axvspan(fault.start, end, color=colour, alpha=0.12, lw=0)
-        ax.text(fault.start, 1.0, f" {fault.name}", transform=ax.get_xaxis_transform(), va="top", ha="left",
-                fontsize=8, color=colour, clip_on=True)
+        ax.axvspan(fault.start, end, color=colour, alpha=0.12, lw=0, zorder=0)
+        ax.axvline(fault.start, color=colour, lw=0.8, alpha=0.6, zorder=0)
+        if label:
+            ax.text(fault.start, 0.98, f" {fault.name}", transform=ax.get_xaxis_transform(), va="top",
+                    ha="left", fontsize=8, color=colour, clip_on=True, zorder=10,
+                    bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1})
 
 
-def latency_plot(path: Path, seconds: list[LoadSecond], faults: list[FaultInterval], duration: float,
-                 title: str) -> None:
-    ts = [s.t + 0.5 for s in seconds]
-    totals = [s.total() for s in seconds]
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=[3, 1.3])
-    for pct, style in ((50, "-"), (95, "--"), (99, ":")):
-        values = [percentile_ms(t.hist, pct) for t in totals]
-        ax.plot(ts, [v if v is not None else float("nan") for v in values], style, lw=1.4, label=f"p{pct}")
-    ax.set_ylabel("latency (ms)")
-    ax.set_ylim(bottom=0)
-    ax.set_title(title, fontsize=10)
+def finish_axes(ax: Axes, panel: Panel, faults: Sequence[FaultInterval], duration: float,
+                label_faults: bool) -> None:
+    """The parts every panel shares: the run's x-range, title, grid, fault bands, legend in the margin."""
+    ax.set_xlim(0, max(duration, 1.0))
+    ax.set_title(panel.title, fontsize=10, loc="left")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
-    shade_faults(ax, faults, duration)
+    shade_faults(ax, faults, duration, label_faults)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        labels = [lab if len(lab) <= LEGEND_CHARS else lab[:LEGEND_CHARS - 1] + "…" for lab in labels]
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7.5, frameon=False,
+                  borderaxespad=0.0)
+
+
+# Fixed margins (not a layout engine) so every PNG's plot area starts and ends at the same pixel
+# columns: stacked in the HTML, the panels' time axes line up exactly. Legends live in the right margin.
+WIDTH_IN = 11.0
+LEFT, RIGHT = 0.075, 0.80
+TOP_IN, BOTTOM_IN, GAP_IN = 0.55, 0.5, 0.5
+LEGEND_CHARS = 46
+
+
+def write_panels(panels: Sequence[Panel], out_dir: Path, faults: Sequence[FaultInterval], duration: float,
+                 title: str, dashboard: bool = True, singles: bool = True) -> dict[str, Path]:
+    """One PNG per panel (``<key>.png``), and ``dashboard.png`` with all of them stacked."""
+    written: dict[str, Path] = {}
+    for panel in panels if singles else ():
+        height = 2.1 + 1.5 * panel.height
+        fig, ax = plt.subplots(figsize=(WIDTH_IN, height))
+        try:
+            fig.subplots_adjust(left=LEFT, right=RIGHT, top=1 - TOP_IN / height, bottom=BOTTOM_IN / height)
+            panel.draw(ax)
+            finish_axes(ax, panel, faults, duration, True)
+            ax.set_xlabel("run time (s)")
+            fig.suptitle(title, fontsize=8, color="#555555", x=0.01, y=0.995, ha="left", va="top")
+            path = out_dir / f"{panel.key}.png"
+            fig.savefig(path, dpi=100)
+        finally:
+            plt.close(fig)
+        written[panel.key] = path
+    if dashboard and panels:
+        heights = [1.1 + 1.1 * p.height for p in panels]
+        total = TOP_IN + 0.3 + BOTTOM_IN + sum(heights) + GAP_IN * (len(panels) - 1)
+        fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, total), sharex=True, height_ratios=heights,
+                                 squeeze=False)
+        try:
+            fig.subplots_adjust(left=LEFT, right=RIGHT, top=1 - (TOP_IN + 0.3) / total, bottom=BOTTOM_IN / total,
+                                hspace=GAP_IN / (sum(heights) / len(heights)))
+            for i, (panel, ax) in enumerate(zip(panels, axes[:, 0])):
+                panel.draw(ax)
+                finish_axes(ax, panel, faults, duration, i == 0)
+            axes[-1, 0].set_xlabel("run time (s)")
+            fig.suptitle(title, fontsize=11, y=1 - 0.15 / total, va="top")
+            path = out_dir / "dashboard.png"
+            fig.savefig(path, dpi=80)
+        finally:
+            plt.close(fig)
+        written["dashboard"] = path
+    return written
+
+
+# --------------------------------------------------------------------------- small pure helpers
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def service_colours(services: Sequence[str]) -> dict[str, tuple]:
+    return {name: SERVICE_COLOURS[i % len(SERVICE_COLOURS)] for i, name in enumerate(sorted(services))}
+
+
+def _nan(v: float | None) -> float:
+    return float("nan") if v is None else v
+
+
+def _plot(ax: Axes, points: Sequence[Point], **kw: object) -> None:
+    pts = sorted(points, key=lambda p: p[0])
+    ax.plot([p[0] for p in pts], [_nan(p[1]) for p in pts], **kw)  # type: ignore[arg-type]
+
+
+def counter_rates(points: Sequence[tuple[float, float]]) -> list[Point]:
+    """Per-second rates of a monotonic counter; a reset (the value going down) gives no point."""
+    pts = sorted(points)
+    out: list[Point] = []
+    for (t0, v0), (t1, v1) in zip(pts, pts[1:]):
+        dt = t1 - t0
+        out.append((t1, (v1 - v0) / dt if dt > 0 and v1 >= v0 else None))
+    return out
+
+
+def is_counter(metric: str) -> bool:
+    return metric.endswith(("_total", "_count"))
+
+
+SKIPPED_METRIC = re.compile(r"(_bucket|_created|_sum|_info)$|^python_gc_|^process_start_time")
+RELEVANT_WORDS = re.compile(r"thread|pool|conn|queue|in_?flight|active|pending|wait|error|fail|timeout|"
+                            r"latency|duration|saturat|busy|lock|retry|drop|reject", re.I)
+
+
+def relevance(name: str, values: Sequence[float | None]) -> float:
+    """How much a series is worth a place on a small panel: it moved during the run, and its name
+    speaks of saturation or failure."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return -1.0
+    spread = max(known) - min(known)
+    scale = max(abs(sum(known) / len(known)), 1e-9)
+    score = min(spread / scale, 10.0) if spread > 0 else 0.0
+    if RELEVANT_WORDS.search(name):
+        score += 2.0 if spread > 0 else 0.5
+    return score
+
+
+# --------------------------------------------------------------------------- load panels
+def _mid(second: LoadSecond) -> float:
+    return second.t + 0.5
+
+
+def _tick_ms(value: float, _pos: object = None) -> str:
+    if value >= 1000:
+        return f"{value / 1000:g} s"
+    return f"{value:g} ms" if value >= 1 else f"{value:.2g} ms"
+
+
+def latency_axis(ax: Axes, values: Sequence[float]) -> bool:
+    """Scale a latency axis: logarithmic when the slowest value is far above the typical one (a 20 s
+    timeout over a 5 ms baseline), so both stay readable; ticks in ms/s. Returns whether it is log."""
+    known = [v for v in values if v is not None and v > 0]
+    log = bool(known) and max(known) / max(median(known), 1e-3) > 30
+    if log:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(FuncFormatter(_tick_ms))
+        ax.set_ylabel("latency (log scale)")
+    else:
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("latency (ms)")
+    return log
+
+
+def latency_panel(seconds: Sequence[LoadSecond]) -> Panel:
+    totals = [(s, s.total()) for s in seconds]
+    curves = {pct: [(_mid(s), percentile_ms(tot.hist, pct)) for s, tot in totals] for pct in (50, 95, 99)}
+    values = [v for points in curves.values() for _, v in points if v is not None]
+    silent = [_mid(s) for s, tot in totals if s.users > 0 and tot.count == 0]
+
+    def draw(ax: Axes) -> None:
+        for pct, style, colour in ((50, "-", "#1f77b4"), (95, "-", "#ff7f0e"), (99, ":", "#2ca02c")):
+            _plot(ax, curves[pct], ls=style, lw=1.4, color=colour, label=f"p{pct}")
+        log = latency_axis(ax, values)
+        if silent:
+            floor = min(values) if (log and values) else 0.0
+            ax.plot(silent, [floor] * len(silent), "|", color="#d62728", ms=12, mew=2, clip_on=False,
+                    label="no response completed")
+
+    return Panel("latency", "Latency percentiles, all requests (true per-second percentiles)", draw, 1.3)
+
+
+def throughput_panel(seconds: Sequence[LoadSecond]) -> Panel:
+    ts = [_mid(s) for s in seconds]
+    totals = [s.total() for s in seconds]
     ok = [t.count - t.failures for t in totals]
     failed = [t.failures for t in totals]
-    ax2.bar(ts, ok, width=1.0, color="#2ca02c", label="ok / s")
-    ax2.bar(ts, failed, width=1.0, bottom=ok, color="#d62728", label="failed / s")
-    ax2.set_ylabel("requests / s")
-    ax2.set_xlabel("run time (s)")
-    ax2.grid(alpha=0.3)
-    ax2.legend(loc="upper right", fontsize=8)
-    ax2.set_xlim(0, duration)
-    shade_faults(ax2, [], duration)
-    for fault in faults:
-        ax2.axvspan(fault.start, duration if fault.end is None else fault.end, color="#d62728", alpha=0.08, lw=0)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+    def draw(ax: Axes) -> None:
+        ax.bar(ts, ok, width=1.0, color="#2ca02c", label="ok / s", lw=0)
+        ax.bar(ts, failed, width=1.0, bottom=ok, color="#d62728", label="failed / s", lw=0)
+        ax.set_ylabel("requests / s")
+
+    return Panel("throughput", "Throughput: completed requests per second", draw)
+
+
+def errors_panel(seconds: Sequence[LoadSecond]) -> Panel | Skipped:
+    per_second = [(_mid(s), s.total().errors) for s in seconds]
+    totals: dict[str, int] = {}
+    for _, errors in per_second:
+        for kind, n in errors.items():
+            totals[kind] = totals.get(kind, 0) + n
+    if not totals:
+        return Skipped("errors", "no request failed")
+    ranked = sorted(totals, key=lambda k: -totals[k])
+    shown = ranked[:ERROR_KINDS_SHOWN]
+    rest = ranked[ERROR_KINDS_SHOWN:]
+
+    def draw(ax: Axes) -> None:
+        ts = [t for t, _ in per_second]
+        bottom = [0.0] * len(ts)
+        cmap = plt.get_cmap("Set1")
+        kinds = shown + (["other"] if rest else [])
+        for i, kind in enumerate(kinds):
+            values = [float(sum(e.get(k, 0) for k in rest)) if kind == "other" else float(e.get(kind, 0))
+                      for _, e in per_second]
+            label = kind if len(kind) <= 48 else kind[:45] + "…"
+            ax.bar(ts, values, width=1.0, bottom=bottom, color=cmap(i % 9), lw=0,
+                   label=f"{label} ({sum(values):.0f})")
+            bottom = [b + v for b, v in zip(bottom, values)]
+        ax.set_ylabel("failures / s")
+
+    return Panel("errors", "Failures by kind (stacked)", draw)
+
+
+def users_panel(seconds: Sequence[LoadSecond]) -> Panel:
+    points = [(float(s.t), float(s.users)) for s in seconds]
+
+    def draw(ax: Axes) -> None:
+        ax.step([p[0] for p in points], [p[1] for p in points], where="post", color="#17becf", lw=1.4,
+                label="users")
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("users")
+
+    return Panel("users", "Simulated users", draw, 0.7)
+
+
+def profiles_panel(rows: Sequence[ProfileRow]) -> Panel | None:
+    if len({r.profile for r in rows}) < 2:  # one profile: the same as 1 − error rate
+        return None
+    by_profile = group_by(rows, "profile")
+    curves: dict[str, list[Point]] = {}
+    for (profile,), items in sorted(by_profile.items()):
+        per_t: dict[float, list[float]] = {}
+        for r in items:
+            acc = per_t.setdefault(r.t, [0.0, 0.0])
+            acc[0] += r.requests
+            acc[1] += r.failures
+        curves[profile] = [(t + 0.5, 100.0 * (n - f) / n if n else None) for t, (n, f) in sorted(per_t.items())]
+
+    def draw(ax: Axes) -> None:
+        for profile, points in curves.items():
+            _plot(ax, points, lw=1.4, marker=".", ms=3, label=profile)
+        ax.set_ylim(-2, 102)
+        ax.set_ylabel("success %")
+
+    return Panel("profiles", "Success rate by client profile", draw)
+
+
+def conn_counts_panel(rows: Sequence[ConnCountRow]) -> Panel | None:
+    """Requests sent vs connections that reached the target, per client profile: the gap that
+    shows clients failing before the web tier ever sees them (e.g. a TLS policy change)."""
+    if not rows or not any(r.connects or r.failed_connects for r in rows):
+        return None
+    by_profile = {k[0]: sorted(v, key=lambda r: r.t) for k, v in group_by(rows, "profile").items()}
+    colours = service_colours(list(by_profile))
+
+    def draw(ax: Axes) -> None:
+        for profile, items in sorted(by_profile.items()):
+            colour = colours[profile]
+            _plot(ax, [(r.t + 0.5, r.requests) for r in items], lw=1.4, color=colour, label=f"{profile} requests")
+            _plot(ax, [(r.t + 0.5, r.connects) for r in items], lw=1.2, ls="--", color=colour,
+                  label=f"{profile} connections")
+            if any(r.failed_connects for r in items):
+                _plot(ax, [(r.t + 0.5, r.failed_connects) for r in items], lw=1.2, ls=":", color=colour,
+                      label=f"{profile} failed connects/TLS")
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("per second")
+
+    return Panel("client-connections", "Requests sent vs connections made, by client profile", draw)
+
+
+# --------------------------------------------------------------------------- recorded samples
+def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, tuple]) -> list[Panel]:
+    if not rows:
+        return []
+    established = [r for r in rows if r.state == "ESTABLISHED"] or [r for r in rows if r.state != "LISTEN"]
+    lines: dict[tuple[str, str], dict[float, float]] = {}
+    for r in established:
+        per_t = lines.setdefault((r.service, r.direction), {})
+        per_t[r.t] = per_t.get(r.t, 0.0) + r.count
+    styles = {"inbound": "-", "outbound": "--"}
+    states: dict[str, dict[float, float]] = {}
+    for r in rows:
+        if r.state not in ("LISTEN", "ESTABLISHED"):
+            per_t = states.setdefault(r.state, {})
+            per_t[r.t] = per_t.get(r.t, 0.0) + r.count
+    times = sorted({r.t for r in rows})
+
+    def draw(ax: Axes) -> None:
+        for (service, direction), per_t in sorted(lines.items()):
+            pts = [(t, per_t.get(t, 0.0)) for t in times]
+            _plot(ax, pts, lw=1.4, ls=styles.get(direction, "-."), color=colours.get(service),
+                  label=f"{service} {direction}".strip())
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("connections")
+
+    panels = [Panel("connections", "TCP connections per service (ESTABLISHED; solid in, dashed out)", draw)]
+    if states:
+        def draw_states(ax: Axes) -> None:
+            for state, per_t in sorted(states.items()):
+                _plot(ax, [(t, per_t.get(t, 0.0)) for t in times], lw=1.2, label=state)
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("connections")
+
+        panels.append(Panel("connection-states", "Other TCP states, all services (not LISTEN/ESTABLISHED)",
+                            draw_states, 0.8))
+    return panels
+
+
+def _limit_line(ax: Axes, points: Sequence[Point], colour: tuple | None, label: str) -> None:
+    known = [p for p in points if p[1] is not None and p[1] > 0]
+    if known:
+        _plot(ax, known, ls="--", lw=1.0, color=colour, alpha=0.8, label=label)
+
+
+def resource_panels(rows: Sequence[ResourceRow], colours: dict[str, tuple]) -> list[Panel]:
+    by_service = {k[0]: sorted(v, key=lambda r: r.t) for k, v in group_by(rows, "service").items()}
+    panels: list[Panel] = []
+
+    def has(attr: str) -> bool:
+        return any(getattr(r, attr) is not None for r in rows)
+
+    if has("cpu_pct"):
+        def draw_cpu(ax: Axes) -> None:
+            for service, items in sorted(by_service.items()):
+                _plot(ax, [(r.t, r.cpu_pct) for r in items], lw=1.4, color=colours.get(service), label=service)
+            ax.axhline(CPU_CAPACITY_PCT, color="#888888", ls=":", lw=1,
+                       label=f"{CPU_CAPACITY_PCT:.0f} % (plan capacity)")
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("CPU %")
+
+        panels.append(Panel("cpu", "CPU per service (100 % = one core)", draw_cpu))
+    if has("mem_bytes"):
+        def draw_mem(ax: Axes) -> None:
+            for service, items in sorted(by_service.items()):
+                colour = colours.get(service)
+                _plot(ax, [(r.t, None if r.mem_bytes is None else r.mem_bytes / MiB) for r in items], lw=1.4,
+                      color=colour, label=service)
+                _limit_line(ax, [(r.t, None if r.mem_limit_bytes is None else r.mem_limit_bytes / MiB)
+                                 for r in items], colour, f"{service} limit")
+                ooms = [r for r, prev in zip(items[1:], items) if (r.oom_killed or 0) > (prev.oom_killed or 0)]
+                restarts = [r for r, prev in zip(items[1:], items) if (r.restarts or 0) > (prev.restarts or 0)]
+                for r in ooms:
+                    ax.axvline(r.t, color=colour, lw=2, alpha=0.8)
+                    ax.text(r.t, 0.5, f" OOM {service}", transform=ax.get_xaxis_transform(), fontsize=8,
+                            color=colour, rotation=90, va="center")
+                for r in restarts:
+                    if r not in ooms:
+                        ax.axvline(r.t, color=colour, lw=1, ls="-.", alpha=0.8)
+                        ax.text(r.t, 0.5, f" restart {service}", transform=ax.get_xaxis_transform(), fontsize=8,
+                                color=colour, rotation=90, va="center")
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("memory (MiB)")
+
+        panels.append(Panel("memory", "Memory per service (dashed: limit)", draw_mem))
+    if has("pids"):
+        def draw_pids(ax: Axes) -> None:
+            for service, items in sorted(by_service.items()):
+                colour = colours.get(service)
+                _plot(ax, [(r.t, r.pids) for r in items], lw=1.4, color=colour, label=service)
+                _limit_line(ax, [(r.t, r.pids_limit) for r in items], colour, f"{service} limit")
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("pids")
+
+        panels.append(Panel("pids", "Threads/processes (pids) per service vs limit (dashed)", draw_pids))
+    return panels
+
+
+def app_metric_series(rows: Sequence[MetricRow]) -> dict[str, list[tuple[str, list[Point]]]]:
+    """Per service, its most relevant series: gauges as values, counters as per-second rates."""
+    out: dict[str, list[tuple[str, list[Point]]]] = {}
+    for (service,), items in sorted(group_by(rows, "service").items()):
+        scored = []
+        for (metric, labels), points in group_by(items, "metric", "labels").items():
+            if SKIPPED_METRIC.search(metric):
+                continue
+            raw = sorted((r.t, r.value) for r in points)
+            series: list[Point] = counter_rates(raw) if is_counter(metric) else list(raw)
+            name = metric + (" /s" if is_counter(metric) else "") + (f" {{{labels}}}" if labels else "")
+            scored.append((relevance(metric, [v for _, v in series]), name, series))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        chosen = [(name, series) for score, name, series in scored if score >= 0][:APP_SERIES_SHOWN]
+        if chosen:
+            out[service] = chosen
+    return out
+
+
+def _span(series: Sequence[Point]) -> float:
+    known = [abs(v) for _, v in series if v is not None]
+    return max(known) if known else 0.0
+
+
+def app_panels(rows: Sequence[MetricRow]) -> list[Panel]:
+    panels = []
+    for service, chosen in app_metric_series(rows).items():
+        def draw(ax: Axes, chosen: list[tuple[str, list[Point]]] = chosen) -> None:
+            for name, series in chosen:
+                label = name if len(name) <= 60 else name[:57] + "…"
+                _plot(ax, series, lw=1.3, label=label)
+            peaks = [p for p in (_span(s) for _, s in chosen) if p > 0]
+            if peaks and max(peaks) / min(peaks) > 100:
+                ax.set_yscale("symlog", linthresh=max(min(peaks) / 2, 1e-6))
+                ax.set_ylabel("value (symlog)")
+            else:
+                ax.set_ylabel("value")
+
+        panels.append(Panel(f"app-{slug(service)}", f"App metrics: {service} (counters as rates /s)", draw))
+    return panels
+
+
+SESSION_PREFIX = "sessions_"
+
+
+def db_panels(rows: Sequence[DbRow]) -> list[Panel]:
+    """Per database: sessions by state; the longest open transaction; rates (``*_per_s`` columns)."""
+    panels = []
+    for (service,), items in sorted(group_by(rows, "service").items()):
+        items = sorted(items, key=lambda r: r.t)
+        numeric = [c for c, _ in items[0].values if any(r.get(c) is not None for r in items)]
+        sessions = [c for c in numeric if c.startswith(SESSION_PREFIX)]
+        rates = [c for c in numeric if c.endswith("_per_s")]
+        key = f"db-{slug(service)}"
+        if sessions:
+            panels.append(Panel(key, f"Database {service}: sessions by state",
+                                _lines(items, sessions, "sessions", strip=SESSION_PREFIX)))
+        if "longest_tx_s" in numeric:
+            panels.append(Panel(f"{key}-longest-tx", f"Database {service}: longest open transaction",
+                                _lines(items, ["longest_tx_s"], "seconds"), 0.6))
+        if rates:
+            panels.append(Panel(f"{key}-rates", f"Database {service}: rates", _lines(items, rates, "per second"),
+                                0.8))
+    return panels
+
+
+def _lines(items: Sequence[DbRow], columns: Sequence[str], ylabel: str, strip: str = "") -> Draw:
+    def draw(ax: Axes) -> None:
+        for c in columns:
+            _plot(ax, [(r.t, r.get(c)) for r in items], lw=1.4, label=c[len(strip):] if c.startswith(strip) else c)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel(ylabel)
+
+    return draw
+
+
+# --------------------------------------------------------------------------- choosing the panels
+def build_panels(data: RunData) -> PanelSet:
+    """Every panel this run has data for, in dashboard order; and why each other one is missing."""
+    out = PanelSet()
+    seconds = data.seconds
+    colours = service_colours(data.services())
+
+    def add(item: Panel | Skipped | None) -> None:
+        if isinstance(item, Panel):
+            out.panels.append(item)
+        elif isinstance(item, Skipped):
+            out.skipped.append(item)
+
+    if seconds:
+        add(latency_panel(seconds))
+        add(throughput_panel(seconds))
+        add(errors_panel(seconds))
+        add(users_panel(seconds))
+    else:
+        add(Skipped("latency", "no load was recorded (histograms.jsonl is missing or empty)"))
+    add(profiles_panel(data.profiles))
+    add(conn_counts_panel(data.conn_counts))
+    optional = (("connections.csv", data.connections, lambda: connections_panels(data.connections, colours)),
+                ("resources.csv", data.resources, lambda: resource_panels(data.resources, colours)),
+                ("app_metrics.csv", data.app_metrics, lambda: app_panels(data.app_metrics)),
+                ("db.csv", data.db, lambda: db_panels(data.db)))
+    for filename, rows, make in optional:
+        key = filename.split(".")[0].replace("_", "-")
+        if not rows:
+            why = "has no samples" if filename in data.present else "was not recorded"
+            add(Skipped(key, f"{filename} {why}"))
+            continue
+        made = make()
+        if not made:
+            add(Skipped(key, f"{filename} has no series worth plotting"))
+        for panel in made:
+            add(panel)
+    return out
+

@@ -1,24 +1,65 @@
-"""Building ``summary.json`` (schema ``faultdrill.summary/1``) from a run's saved data, and writing reports."""
+"""Building ``summary.json`` (schema ``faultdrill.summary/1``) from a run's saved data, and writing
+every report file: ``summary.json``, ``junit.xml``, ``summary.md``, the PNG plots and ``report.html``.
+
+The schema is documented in ``docs/summary-schema.md`` and in :data:`SCHEMA_DOC` below. Version 1
+only ever gains keys; a key is never removed or retyped without bumping the version.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from faultdrill.analysis.checks import CheckResult, judge_all
+from faultdrill.analysis.detection import detect_all
 from faultdrill.analysis.summary import request_names, window_stats
 from faultdrill.analysis.windows import FaultInterval, build_windows
 from faultdrill.load.histograms import LoadSecond
 from faultdrill.recorder.events import read_events
 from faultdrill.recorder.load_series import read_load_seconds
+from faultdrill.recorder.points import read_samples
 from faultdrill.recorder.provenance import write_json
 from faultdrill.recorder.rundir import RunDir
-from faultdrill.report.plots import latency_plot
+from faultdrill.report.plots import Panel, PlotFile, build_panels, write_panels
 from faultdrill.scenario.model import Scenario
 
 SCHEMA = "faultdrill.summary/1"
+SCHEMA_DOC = """\
+faultdrill.summary/1 — summary.json, one object:
+
+schema              "faultdrill.summary/1"
+run_id              the run directory's name
+scenario            the scenario's name
+status              "completed" | "aborted" (a stop condition fired) | "interrupted" | "failed" (the run,
+                    not the checks)
+verdict             "passed" | "failed" (a check failed) | "incomplete" (the run did not complete)
+error               why the run did not complete (from events.jsonl), else null
+duration_s          run-clock seconds the report covers (0 = load start)
+faults[]            faults that really started: name, start, end (run-clock s; end = run end if never
+                    stopped), planned_start, planned_end (null = until the end), stop_reason
+faults_not_started[] name, planned_start, planned_end of faults the run never reached
+windows{}           by window name (baseline, <each fault>, fault, recovery, run): window, start, end,
+                    seconds, requests, failures, error_rate (fraction), rps, p50_ms, p95_ms, p99_ms,
+                    max_ms (true percentiles of every request in the window), errors {kind: count}
+requests{}          the same per request name: requests[name][window] = window stats
+checks[]            judged checks: name, metric, window, request, value, min, max, passed, reason
+                    (more keys may appear as the analysis grows)
+detection[]         per fault × check: fault, check, fault_start, fault_end, detected_at, time_to_detect_s,
+                    recovered_at, time_to_recover_s, note (ok | not_detected | already_breached |
+                    never_recovered | fault_never_ended) — see faultdrill.analysis.detection
+aborted             null, or the stop condition that ended the drill: rule, metric, at, since, detail
+checks_not_judged[] name, metric, window of checks a run that did not complete never judged
+passed              true when the run completed and every check passed
+"""
+
+
+def _planned(scenario: Scenario, name: str) -> tuple[float | None, float | None]:
+    for fault in scenario.faults:
+        if fault.name == name:
+            return fault.at, fault.end
+    return None, None
 
 
 def fault_intervals(events: list[dict[str, Any]], scenario: Scenario, end_t: float) -> list[FaultInterval]:
@@ -34,52 +75,184 @@ def fault_intervals(events: list[dict[str, Any]], scenario: Scenario, end_t: flo
             for f in scenario.faults if f.name in started]
 
 
+def fault_timeline(events: list[dict[str, Any]], scenario: Scenario,
+                   faults: list[FaultInterval]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each started fault with its planned and real times; and the faults that never started."""
+    reasons = {e["fault"]: e.get("reason") for e in events if e.get("kind") == "fault.stop" and "fault" in e}
+    started = []
+    for f in faults:
+        planned_start, planned_end = _planned(scenario, f.name)
+        started.append({"name": f.name, "start": f.start, "end": f.end, "planned_start": planned_start,
+                        "planned_end": planned_end, "stop_reason": reasons.get(f.name, "run ended")})
+    names = {f.name for f in faults}
+    not_started = [{"name": f.name, "planned_start": f.at, "planned_end": f.end}
+                   for f in scenario.faults if f.name not in names]
+    return started, not_started
+
+
+def run_error(events: list[dict[str, Any]]) -> str | None:
+    for event in reversed(events):
+        if event.get("kind") == "run.interrupted":
+            return f"interrupted ({event.get('reason') or 'SIGINT'})"
+        if event.get("kind") == "run.aborted":
+            return f"aborted: {event.get('detail')}"
+        if event.get("kind") == "run.failed":
+            return str(event.get("error") or "failed")
+    return None
+
+
+def _json_window(window: Any) -> Any:
+    if isinstance(window, str):
+        return window
+    dump = getattr(window, "model_dump", None)
+    return dump(by_alias=True) if dump else str(window)
+
+
 @dataclass
 class Report:
     summary: dict[str, Any]
     checks: list[CheckResult]
+    files: dict[str, Path] = field(default_factory=dict)  # what was written, by kind: summary, junit, html, …
+    skipped_panels: list[str] = field(default_factory=list)  # "connections: connections.csv was not recorded"
+    problems: list[str] = field(default_factory=list)  # parts of the report that could not be written
 
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
 
 
+JUDGED = ("completed", "aborted")  # an aborted drill is judged on what it saw: it ran, and it broke
+
+
 def build_summary(scenario: Scenario, run_id: str, seconds: list[LoadSecond], events: list[dict[str, Any]],
-                  status: str) -> Report:
+                  status: str, samples: dict[str, Any] | None = None) -> Report:
     end_t = max([scenario.duration] + [e["t"] for e in events if e["kind"] == "run.end"])
     if status != "completed":
         end_t = max([s.t + 1 for s in seconds] + [0])
     faults = fault_intervals(events, scenario, end_t)
     windows = build_windows(end_t, faults)
-    checks = judge_all(scenario.checks, seconds, windows) if status == "completed" else []
+    checks = judge_all(scenario.checks, seconds, windows, samples) if status in JUDGED else []
+    detection = detect_all(scenario.checks, faults, seconds, end_t, samples) if status in JUDGED else []
     names = request_names(seconds)
+    started, not_started = fault_timeline(events, scenario, faults)
+    passed = status == "completed" and all(c.passed for c in checks)
     summary = {
         "schema": SCHEMA,
         "run_id": run_id,
         "scenario": scenario.name,
         "status": status,
+        "verdict": "passed" if passed else ("failed" if status in JUDGED else "incomplete"),
+        "error": None if status == "completed" else run_error(events),
+        "aborted": next(({"rule": e.get("rule"), "metric": e.get("metric"), "at": e["t"], "since": e.get("since"),
+                          "detail": e.get("detail")} for e in events if e["kind"] == "run.aborted"), None),
         "duration_s": end_t,
-        "faults": [{"name": f.name, "start": f.start, "end": f.end} for f in faults],
+        "faults": started,
+        "faults_not_started": not_started,
         "windows": {name: window_stats(seconds, w).to_json() for name, w in windows.items()},
         "requests": {name: {wname: window_stats(seconds, w, name).to_json() for wname, w in windows.items()}
                      for name in names},
         "checks": [c.to_json() for c in checks],
-        "passed": status == "completed" and all(c.passed for c in checks),
+        "detection": [d.to_json() for d in detection],
+        "checks_not_judged": [] if status in JUDGED else [
+            {"name": c.name, "metric": c.metric, "window": _json_window(c.window)} for c in scenario.checks],
+        "passed": passed,
     }
     return Report(summary, checks)
 
 
 def render(run_dir: RunDir, scenario: Scenario, status: str) -> Report:
-    """Write summary.json and the plots from the files in ``run_dir``."""
-    seconds = read_load_seconds(run_dir.histograms)
-    events = read_events(run_dir.events)
-    report = build_summary(scenario, run_dir.run_id, seconds, events, status)
-    write_json(run_dir.summary_json, report.summary)
-    latency_plot(run_dir.latency_png, seconds,
-                 [FaultInterval(f["name"], f["start"], f["end"]) for f in report.summary["faults"]],
-                 report.summary["duration_s"], f"{scenario.name} — {run_dir.run_id} ({status})")
+    """Write every report file into ``run_dir`` (the drill calls this at the end of each run)."""
+    return render_all(run_dir, scenario, status)
+
+
+def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool = True,
+               html: bool = True) -> Report:
+    """Write ``summary.json``, ``junit.xml``, ``summary.md``, the plots and ``report.html``.
+
+    The files a CI job reads come first, so a failure while drawing leaves them written. A panel
+    that cannot be drawn is named in ``report.problems`` and in the HTML; the others still are.
+    """
+    from faultdrill.report import html as html_report
+    from faultdrill.report import junit, markdown
+    from faultdrill.report.data import load_run_data
+
+    data = load_run_data(run_dir)
+    report = build_summary(scenario, run_dir.run_id, data.seconds, data.events, status, read_samples(run_dir.path))
+    summary = report.summary
+    write_json(run_dir.summary_json, summary)
+    report.files["summary"] = run_dir.summary_json
+    junit_path = run_dir.path / "junit.xml"
+    started = data.run_info.get("started")
+    junit_path.write_text(junit.render_junit(summary, hostname=(data.run_info.get("host") or {}).get("hostname"),
+                                             timestamp=started[:19] if isinstance(started, str) else None),
+                          encoding="utf-8")
+    report.files["junit"] = junit_path
+    md_path = run_dir.path / "summary.md"
+    md_path.write_text(markdown.render_markdown(summary), encoding="utf-8")
+    report.files["markdown"] = md_path
+    if not plots:
+        return report
+    panel_set = build_panels(data)
+    report.skipped_panels = [f"{s.key}: {s.reason}" for s in panel_set.skipped]
+    faults = [FaultInterval(f["name"], f["start"], f["end"]) for f in summary["faults"]]
+    title = f"{scenario.name} — {run_dir.run_id} ({status})"
+    drawn, failed = _draw(panel_set.panels, run_dir.path, faults, summary["duration_s"], title)
+    report.problems += failed
+    report.files.update({f"plot:{p.key}": p.path for p in drawn})
+    if html:
+        html_path = run_dir.path / "report.html"
+        html_path.write_text(html_report.render_html(summary, data.run_info, drawn, report.skipped_panels,
+                                                     report.problems, status=status,
+                                                     description=scenario.description),
+                             encoding="utf-8")
+        report.files["html"] = html_path
     return report
+
+
+def render_run(path: Path) -> Report:
+    """Re-render every report file of an existing run directory (what ``faultdrill report`` does).
+
+    The scenario is read from the run's own ``scenario.yaml`` copy without checking the files it
+    names (build directories, locustfiles): they were checked when the run started, and relative
+    paths do not resolve from the results directory. The status comes from ``run.json``.
+    """
+    from faultdrill.errors import UsageError
+    from faultdrill.report.data import read_json_file
+    from faultdrill.scenario import parse_scenario
+
+    run_dir = RunDir(Path(path))
+    if not run_dir.scenario_copy.is_file():
+        raise UsageError(f"{run_dir.path} is not a run directory (no scenario.yaml in it)",
+                         hint="give a directory under results/, e.g. results/<run id>")
+    scenario = parse_scenario(run_dir.scenario_copy.read_text(encoding="utf-8"), str(run_dir.scenario_copy))
+    status = str(read_json_file(run_dir.run_json).get("status") or "completed")
+    return render_all(run_dir, scenario, status)
+
+
+def _draw(panels: list[Panel], out_dir: Path, faults: list[FaultInterval], duration: float,
+          title: str) -> tuple[list[PlotFile], list[str]]:
+    drawn: list[PlotFile] = []
+    problems: list[str] = []
+    for panel in panels:
+        try:
+            paths = write_panels([panel], out_dir, faults, duration, title, dashboard=False)
+        except Exception as exc:  # noqa: BLE001 - one odd series must not cost the whole report; it is said
+            problems.append(f"plot {panel.key!r} could not be drawn: {type(exc).__name__}: {exc}")
+            continue
+        drawn.append(PlotFile(panel.key, panel.title, paths[panel.key]))
+    keep = {p.key for p in drawn}
+    dashboard = write_panels([p for p in panels if p.key in keep], out_dir, faults, duration, title,
+                             dashboard=True, singles=False)
+    if "dashboard" in dashboard:
+        drawn.append(PlotFile("dashboard", "All panels on one time axis", dashboard["dashboard"]))
+    return drawn, problems
 
 
 def load_summary(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_run(run_dir: RunDir, scenario: Scenario, status: str) -> Report:
+    """The summary of a run without writing anything (used by ``compare`` when summary.json is missing)."""
+    return build_summary(scenario, run_dir.run_id, read_load_seconds(run_dir.histograms),
+                         read_events(run_dir.events), status)

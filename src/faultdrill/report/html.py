@@ -1,0 +1,75 @@
+"""``report.html``: one self-contained page (inline CSS, PNGs as data URIs, no fetches) for a person.
+
+Sections: header and verdict, checks, windows, faults (planned vs real), errors, per-request
+windows, provenance (from ``run.json``), then the plots.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import jinja2
+
+from faultdrill.report import format as fmt
+from faultdrill.report.plots import PlotFile
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(ms=fmt.ms, rate=fmt.rate, num=fmt.number, secs=fmt.seconds, window=fmt.window_label,
+                       bound=fmt.bound, target=fmt.check_target)
+    env.globals.update(metric_value=fmt.metric_value, window_sort_key=fmt.window_sort_key)
+    return env
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def provenance(run_info: dict[str, Any]) -> list[tuple[str, str]]:
+    """The facts of where and with what a run ran, as label/value rows (from run.json)."""
+    scenario = run_info.get("scenario") or {}
+    host = run_info.get("host") or {}
+    toxiproxy = run_info.get("toxiproxy") or {}
+    versions = run_info.get("versions") or {}
+    rows = [
+        ("scenario file", scenario.get("path")),
+        ("scenario sha256", scenario.get("sha256")),
+        ("started", run_info.get("started")),
+        ("ended", run_info.get("ended")),
+        ("git sha", run_info.get("git_sha")),
+        ("host", " · ".join(str(v) for v in (host.get("hostname"), host.get("platform"),
+                                              f"{host['cpus']} CPUs" if host.get("cpus") else None) if v)),
+        ("Toxiproxy", " · ".join(str(v) for v in (toxiproxy.get("kind"), toxiproxy.get("image")) if v)),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v)),
+        ("command", " ".join(str(a) for a in run_info.get("argv") or [])),
+    ]
+    return [(k, str(v)) for k, v in rows if v]
+
+
+def render_html(summary: dict[str, Any], run_info: dict[str, Any], plots: Sequence[PlotFile],
+                skipped_panels: Sequence[str] = (), problems: Sequence[str] = (), *, status: str | None = None,
+                description: str = "") -> str:
+    windows = sorted(summary.get("windows", {}).items(), key=fmt.window_sort_key)
+    requests = {name: sorted(per.items(), key=fmt.window_sort_key)
+                for name, per in sorted(summary.get("requests", {}).items())}
+    problems = list(problems) + [str(p) for p in run_info.get("problems") or []]
+    return environment().get_template("report.html.j2").render(
+        s=summary,
+        status=status or summary.get("status"),
+        description=description,
+        verdict=fmt.verdict_line(summary),
+        windows=windows,
+        requests=requests,
+        provenance=provenance(run_info),
+        plots=[(p.key, p.title, data_uri(p.path)) for p in plots if p.key != "dashboard"],
+        skipped_panels=list(skipped_panels),
+        problems=problems,
+    )

@@ -1,0 +1,81 @@
+"""``summary.md``: what a PR comment or a retrospective would paste (pure; no links, no images)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faultdrill.report.format import (
+    bound, check_target, metric_value, ms, number, rate, seconds, verdict_line, window_label, window_sort_key,
+)
+
+
+def cell(text: object) -> str:
+    """A Markdown table cell: pipes escaped, newlines flattened."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def windows_table(windows: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    for name, w in sorted(windows.items(), key=window_sort_key):
+        span = "–" if w.get("start") is None else f"{w['start']:.1f}–{w['end']:.1f} s"
+        rows.append([name, span, number(w.get("requests")), rate(w.get("error_rate")), number(w.get("rps")),
+                     ms(w.get("p50_ms")), ms(w.get("p95_ms")), ms(w.get("p99_ms"))])
+    return table(["window", "span", "requests", "errors", "rps", "p50", "p95", "p99"], rows)
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    icon = {"passed": "✅", "failed": "❌"}.get(str(summary.get("verdict")), "⚠️")
+    lines = [f"## {icon} faultdrill · {summary.get('scenario')} — {verdict_line(summary)}", "",
+             f"Run `{summary.get('run_id')}` · status **{summary.get('status')}** · "
+             f"{seconds(summary.get('duration_s'))} of load", ""]
+    aborted = summary.get("aborted")
+    if aborted:
+        lines += [f"**Aborted** at {seconds(aborted.get('at'))}: {aborted.get('detail')}", ""]
+    checks = summary.get("checks", [])
+    if checks:
+        lines += ["### Checks", ""]
+        lines += table(["", "check", "window", "metric", "value", "bound", "reason"], [
+            ["✅" if c.get("passed") else "❌", c.get("name"), window_label(c.get("window")), check_target(c),
+             metric_value(str(c.get("metric", "")), c.get("value")), bound(c), c.get("reason", "")]
+            for c in checks])
+        lines.append("")
+    not_judged = summary.get("checks_not_judged", [])
+    if not_judged:
+        lines += ["### Checks not judged", ""]
+        lines += [f"- ⚠️ {c.get('name')} ({c.get('metric')}, window {window_label(c.get('window'))})"
+                  for c in not_judged]
+        lines.append("")
+    detection = [d for d in summary.get("detection", []) if d.get("note") != "not_detected"]
+    if detection:
+        lines += ["### Time to detect / recover", ""]
+        lines += table(["fault", "check", "detected after", "recovered after heal", "note"], [
+            [d.get("fault"), d.get("check"), seconds(d.get("time_to_detect_s")), seconds(d.get("time_to_recover_s")),
+             d.get("note", "")] for d in detection])
+        lines.append("")
+    windows = summary.get("windows", {})
+    if windows:
+        lines += ["### Windows", ""] + windows_table(windows) + [""]
+    faults = summary.get("faults", [])
+    missing = summary.get("faults_not_started", [])
+    if faults or missing:
+        lines += ["### Faults", ""]
+        rows = [[f.get("name"), _planned(f), f"{seconds(f.get('start'))} → {seconds(f.get('end'))}",
+                 f.get("stop_reason") or ""] for f in faults]
+        rows += [[f.get("name"), _planned(f), "never started", ""] for f in missing]
+        lines += table(["fault", "planned", "real", "stopped by"], rows) + [""]
+    errors = windows.get("run", {}).get("errors", {}) if windows else {}
+    if errors:
+        lines += ["### Errors (whole run)", ""]
+        lines += table(["kind", "count"], [[k, number(v)] for k, v in list(errors.items())[:10]]) + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _planned(fault: dict[str, Any]) -> str:
+    end = fault.get("planned_end")
+    return f"{seconds(fault.get('planned_start'))} → {seconds(end) if end is not None else 'end of run'}"
