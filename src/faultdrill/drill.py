@@ -25,7 +25,6 @@ from faultdrill.stack.cleanup import clean
 from faultdrill.load.histograms import LoadSecond, percentile_ms
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.safety import host_problem
-from faultdrill.load.shape import StageSpec
 from faultdrill.recorder.events import EventLog
 from faultdrill.recorder.load_series import LoadSeriesWriter
 from faultdrill.recorder.points import points_from_rows
@@ -201,9 +200,9 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
     engine = FaultEngine([ScheduledFault(f, action_for(f, scenario, stack.toxiproxy, stack.containers))
                           for f in scenario.faults], journal, events, clock.now)
     live = LiveDrill(scenario, run_dir, clock, engine, events, duration)
-    stages = [StageSpec(s.until, s.users, s.spawn_rate) for s in scenario.load.shape]
     monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks)
     problems: list[str] = []
+    warned: set[str] = set()
 
     def on_rows(file_stem: str, t: float, rows: list[dict]) -> None:
         points = points_from_rows(file_stem, rows)
@@ -220,6 +219,11 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
             engine.observe_load(second)
             if controller is not None:
                 controller.on_second(second)
+            for warning in second.warnings:
+                events.emit("load.warning", second=second.t, warning=warning)
+                if warning.split(":")[0] not in warned:
+                    warned.add(warning.split(":")[0])
+                    observer.log(f"load generator: {warning} (the drill may under-deliver its shape)")
             total = second.total()
             observer.second(second.t, second.users, total.count, total.failures,
                             percentile_ms(total.hist, 95), engine.active_names())
@@ -229,8 +233,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                 controller.attach(live)
             events.emit("run.start", duration=duration, host=host)
             with LoadProcess(t0=clock.t0, duration=duration, host=host, journeys=_journeys(loaded),
-                             stages=stages, request_timeout=scenario.load.request_timeout,
-                             on_second=on_second, log_path=run_dir.locust_log) as load:
+                             load=scenario.load, on_second=on_second, log_path=run_dir.locust_log) as load:
                 while clock.now() < duration and live.stop_reason is None:
                     if monitor.fired is not None:
                         reason = monitor.fired

@@ -22,7 +22,8 @@ import time
 from email.message import EmailMessage
 from typing import Callable, Optional
 
-from psycopg_pool import ConnectionPool
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .breaker import STATE_CODES, CircuitBreaker
 from .config import Config
@@ -214,6 +215,24 @@ class Mailer:
         yield gauge("ticketing_mail_queue_capacity", "Mail queue bound (pool mode)", self.config.mail_queue_size)
         yield gauge("ticketing_mail_breaker_state", "Mail circuit breaker: 0 closed, 1 half-open, 2 open",
                     STATE_CODES[self.breaker.state])
+        counts = self._user_counts()
+        if counts is not None:
+            yield gauge("ticketing_users", "Registered users", counts[0])
+            yield gauge("ticketing_users_pending_verification",
+                        "Users whose verification mail was never accepted by SMTP", counts[1])
+
+    def _user_counts(self) -> Optional[tuple[int, int]]:
+        """Read at scrape time; skipped (not blocking the scrape) when no pooled connection is free."""
+        pool = self._pool()
+        if pool is None:
+            return None
+        try:
+            with pool.connection(timeout=0.2) as conn:
+                row = conn.execute("SELECT count(*), count(*) FILTER (WHERE verification = 'pending') "
+                                   "FROM users").fetchone()
+        except (psycopg.Error, PoolTimeout, OSError):  # a scrape must not fail because the DB is busy or away
+            return None
+        return int(row[0]), int(row[1])
 
 
 def _close(smtp: Optional[smtplib.SMTP]) -> None:

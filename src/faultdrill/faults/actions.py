@@ -114,11 +114,16 @@ class ContainerAction:
             self.container.stop(timeout=10)
         elif action == "pause":
             self.container.pause()
+        elif action == "start":
+            self.container.start()
         else:
             self.container.restart(timeout=10)
 
     def revert(self) -> None:
-        _heal_container(self.container)
+        if self.spec.action == "start":
+            self.container.stop(timeout=5)
+        else:
+            _heal_container(self.container)
 
 
 def _heal_container(container: Container) -> None:
@@ -292,6 +297,9 @@ def revert_recorded(action: dict[str, Any], timeout: float = 3.0, docker_client:
     except NotFound:
         return "container gone (the fault went with it)"
     if kind == "container":
+        if action.get("action") == "start":
+            container.stop(timeout=5)
+            return "container stopped again"
         _heal_container(container)
         return "container restored"
     if kind == "stress":

@@ -1,13 +1,25 @@
 """The load generator's own process: Locust as a library, gevent-patched, away from the orchestrator.
 
-Protocol: one JSON config line on stdin; JSON lines on stdout:
+Protocol: one JSON config line on stdin (``config.ChildConfig``); JSON lines on stdout:
 ``{"type": "ready"}``, then one ``{"type": "second", ...}`` per second of the run clock
 (see ``LoadSecond.to_wire``), then ``{"type": "done"}``. Locust's own log goes to stderr.
 
-The run clock is shared with the parent: both use CLOCK_MONOTONIC, and the parent sends
-its origin ``t0``. Requests are counted in the second they complete.
+The run clock is shared with the parent: both use CLOCK_MONOTONIC, and the parent sends its origin
+``t0``. Requests are counted in the second they complete; open-model sends in their intended second.
 
-The child stops by itself when the shape ends, on SIGTERM/SIGINT, or when its parent dies.
+Roles:
+
+* ``local`` — one process: closed model (Locust's LocalRunner with the run-clock shape) or open
+  model (``openloop.OpenLoop``).
+* ``master`` (``workers`` > 1) — Locust's MasterRunner on 127.0.0.1, N local worker processes
+  started from here. Workers bucket by the same run clock and send each second to the master
+  (a Locust custom message); the master merges a second exactly once every worker has sent it
+  (or a worker is late by more than ``MERGE_GRACE_S``, which is reported) and streams it.
+* ``worker`` — Locust's WorkerRunner; closed model: users dispatched by the master; open model:
+  every ``workers``-th arrival of the one global schedule.
+
+Every process stops by itself when the shape ends, on SIGTERM/SIGINT, when its parent dies, or at
+its hard deadline (``ChildConfig.hard_deadline``) whatever happens.
 """
 
 from __future__ import annotations
@@ -21,100 +33,36 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
-import ssl  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import gevent  # noqa: E402
-from locust import LoadTestShape, User  # noqa: E402
+import gevent.event  # noqa: E402
+from locust import LoadTestShape  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from faultdrill.load.histograms import LoadSecond, RequestStats, record_ms  # noqa: E402
-from faultdrill.load.shape import StageSpec, target_at  # noqa: E402
+from faultdrill.load.config import ChildConfig  # noqa: E402
+from faultdrill.load.failures import classify_failure  # noqa: E402,F401 - re-exported (the original home)
+from faultdrill.load.histograms import LoadSecond  # noqa: E402
+from faultdrill.load.recording import Buckets, CpuMeter, Merger  # noqa: E402
+from faultdrill.load.netcount import ConnTracker  # noqa: E402
+from faultdrill.load.shape import closed_target  # noqa: E402
+from faultdrill.load.users import ProfileSpec, load_user_classes, profiled_classes  # noqa: E402
 
+log = logging.getLogger("faultdrill.load")
 
-@dataclass
-class ChildConfig:
-    t0: float  # run clock origin, time.monotonic() in the parent
-    duration: float
-    host: str
-    journeys: str
-    stages: list[StageSpec]
-    request_timeout: float
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ChildConfig":
-        return cls(float(data["t0"]), float(data["duration"]), data["host"], data["journeys"],
-                   [StageSpec(**s) for s in data["stages"]], float(data["request_timeout"]))
-
-
-def classify_failure(exception: BaseException | None, response: Any) -> str:
-    """A short, stable name for why a request failed (pure)."""
-    status = getattr(response, "status_code", None) if response is not None else None
-    if status:
-        return f"HTTP {status}"
-    exc = exception
-    text = f"{type(exc).__name__}: {exc}".lower() if exc else ""
-    if isinstance(exc, ConnectionRefusedError) or "refused" in text:
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError) or "reset by peer" in text:
-        return "connection reset"
-    if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in text or "timeout" in text:
-        return "timeout"
-    if isinstance(exc, ssl.SSLError) or "ssl" in text or "handshake" in text:
-        return "tls handshake"
-    if "closed" in text or "eof" in text or "disconnect" in text:
-        return "connection closed"
-    if "status" in text and status:
-        return f"HTTP {status}"
-    return type(exc).__name__ if exc else "failure"
-
-
-class Buckets:
-    """Per-second, per-request-name stats on the run clock."""
-
-    def __init__(self, t0: float) -> None:
-        self.t0 = t0
-        self.data: dict[int, dict[str, RequestStats]] = {}
-
-    def add(self, name: str, ms: float, failure: str | None) -> None:
-        second = int(time.monotonic() - self.t0)
-        stats = self.data.setdefault(second, {}).setdefault(name, RequestStats())
-        stats.count += 1
-        record_ms(stats.hist, ms)
-        if failure:
-            stats.failures += 1
-            stats.errors[failure] = stats.errors.get(failure, 0) + 1
-
-    def pop(self, second: int) -> dict[str, RequestStats]:
-        return self.data.pop(second, {})
+EMIT_AFTER_S = 0.02  # a second is emitted this long after it ends (late completions land in it)
+SECOND_MSG, DONE_MSG = "fd_second", "fd_done"
 
 
 def make_shape(config: ChildConfig) -> LoadTestShape:
     class RunClockShape(LoadTestShape):
         def tick(self):  # type: ignore[override]
-            return target_at(config.stages, time.monotonic() - config.t0, config.duration)
+            return closed_target(config.segments, time.monotonic() - config.t0, config.duration)
 
     return RunClockShape()
-
-
-def load_user_classes(journeys: str, request_timeout: float) -> list[type[User]]:
-    if journeys.startswith("builtin:"):
-        from faultdrill.load.journeys import builtin_user_classes
-
-        classes = builtin_user_classes(journeys.removeprefix("builtin:"))
-    else:
-        from locust.util.load_locustfile import load_locustfile
-
-        _doc, found, _shapes = load_locustfile(journeys)
-        classes = list(found.values())
-    for cls in classes:
-        if hasattr(cls, "network_timeout"):
-            cls.network_timeout = request_timeout
-            cls.connection_timeout = request_timeout
-    return classes
 
 
 def emit(message: dict[str, Any]) -> None:
@@ -122,45 +70,208 @@ def emit(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def run(config: ChildConfig) -> None:
-    parent = os.getppid()
-    buckets = Buckets(config.t0)
-    env = Environment(user_classes=load_user_classes(config.journeys, config.request_timeout),
-                      shape_class=make_shape(config), host=config.host)
+class Generator:
+    """The parts every role shares: user classes, recording, the per-second clock."""
 
-    def on_request(request_type, name, response_time, response_length, response=None, context=None,
-                   exception=None, **_kw):
+    def __init__(self, config: ChildConfig) -> None:
+        self.config = config
+        self.parent = os.getppid()
+        profiles = [ProfileSpec.from_json(p) for p in config.profiles]
+        self.buckets = Buckets(config.t0, named_profiles=bool(profiles))
+        self.tracker = ConnTracker(self.buckets.count_conn)
+        self.tracker.install()
+        self.user_classes = profiled_classes(
+            load_user_classes(config.journeys), profiles, self.tracker, weights=config.weights,
+            think_time=config.think_time, request_timeout=config.request_timeout, host=config.host)
+        self.env = Environment(user_classes=self.user_classes, host=config.host,
+                               shape_class=make_shape(config) if config.role != "worker" else None)
+        self.env.events.request.add_listener(self._on_request)
+        self.open_loop: Any = None
+        self.stopping = gevent.event.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(sig, self.stopping.set)
+        self.cpu = CpuMeter()
+
+    def _on_request(self, request_type: str, name: str, response_time: float | None, response_length: int,
+                    response: Any = None, context: dict | None = None, exception: BaseException | None = None,
+                    **_kw: Any) -> None:
         label = name if " " in name else f"{request_type} {name}"
-        buckets.add(label, float(response_time or 0.0), classify_failure(exception, response) if exception else None)
+        profile = (context or {}).get("fd_profile") or self.tracker.profile()
+        ms = float(response_time or 0.0)
+        if self.open_loop is not None:
+            ms += self.open_loop.take_delay_ms()
+        self.buckets.add(label, ms, classify_failure(exception, response) if exception else None, profile)
 
-    env.events.request.add_listener(on_request)
-    runner = env.create_local_runner()
-    stopping = gevent.event.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(sig, stopping.set)
+    def start_open_loop(self, index: int = 0, stride: int = 1) -> None:
+        from faultdrill.load.openloop import OpenLoop
 
-    runner.start_shape()
-    emit({"type": "ready", "pid": os.getpid()})
-    next_second = 0
-    deadline = config.t0 + config.duration + 5.0  # hard bound even if the shape misbehaves
-    while True:
+        c = self.config
+        self.open_loop = OpenLoop(self.env, self.user_classes, c.segments, t0=c.t0, duration=c.duration,
+                                  max_in_flight=c.max_in_flight, late_after=c.late_after,
+                                  open_stats=self.buckets.open_stats, tracker=self.tracker,
+                                  index=index, stride=stride, seed=c.seed)
+        self.open_loop.start()
+
+    def users(self, runner: Any) -> int:
+        """Concurrent users: Locust's count (closed model), arrivals in flight (open model)."""
+        return self.open_loop.in_flight if self.open_loop is not None else runner.user_count
+
+    def record(self, second: int, users: int) -> LoadSecond:
+        c = self.config
+        return self.buckets.pop(second, users, open_model=c.mode == "open", cpu_pct=self.cpu.sample(),
+                                in_flight=self.open_loop.in_flight if self.open_loop else 0,
+                                late_after=c.late_after)
+
+    def should_stop(self, next_second: int) -> bool:
         now = time.monotonic()
-        boundary = config.t0 + next_second + 1
-        if now >= boundary + 0.02:
-            emit(LoadSecond(next_second, runner.user_count, buckets.pop(next_second)).to_wire())
-            next_second += 1
-            continue
-        if stopping.is_set() or now >= deadline or os.getppid() != parent:
-            break
-        if now >= config.t0 + config.duration and next_second >= int(config.duration):
-            break
-        stopping.wait(timeout=min(0.1, max(0.0, boundary + 0.02 - now)))
-    runner.quit()  # stops users; FastHttpUser closes its connections when its greenlet is killed
-    gevent.sleep(0.05)
-    last = int(time.monotonic() - config.t0)
-    for second in range(next_second, last + 1):
-        emit(LoadSecond(second, 0, buckets.pop(second)).to_wire())
+        c = self.config
+        return (self.stopping.is_set() or now >= c.hard_deadline or os.getppid() != self.parent
+                or (now >= c.t0 + c.duration and next_second >= int(c.duration)))
+
+    def each_second(self, on_second: Callable[[int], None], extra_stop: Callable[[], bool] = lambda: False) -> int:
+        """Call ``on_second(t)`` just after each second ends, until the run is over; returns the next t."""
+        next_second = 0
+        while True:
+            now = time.monotonic()
+            boundary = self.config.t0 + next_second + 1
+            if now >= boundary + EMIT_AFTER_S:
+                on_second(next_second)
+                next_second += 1
+                continue
+            if self.should_stop(next_second) or extra_stop():
+                return next_second
+            self.stopping.wait(timeout=min(0.1, max(0.0, boundary + EMIT_AFTER_S - now)))
+
+    def stop_load(self, runner: Any) -> None:
+        if self.open_loop is not None:
+            self.open_loop.stop()
+        if runner is not None:
+            runner.stop()  # stops users; each closes its connections (users.profiled_classes)
+        gevent.sleep(0.05)
+
+    def flush_lines(self, next_second: int, users: Callable[[], int], sink: Callable[[LoadSecond], None]) -> None:
+        last = int(time.monotonic() - self.config.t0)
+        for second in range(next_second, last + 1):
+            sink(self.record(second, users()))
+
+
+# -- roles ---------------------------------------------------------------------------
+def run_local(config: ChildConfig) -> None:
+    gen = Generator(config)
+    runner = gen.env.create_local_runner()
+    if config.mode == "open":
+        gen.start_open_loop()
+    else:
+        runner.start_shape()
+    emit({"type": "ready", "pid": os.getpid()})
+    next_second = gen.each_second(lambda t: emit(gen.record(t, gen.users(runner)).to_wire()))
+    gen.stop_load(runner)
+    gen.flush_lines(next_second, lambda: 0, lambda s: emit(s.to_wire()))
+    runner.quit()
     emit({"type": "done"})
+
+
+def run_worker(config: ChildConfig) -> None:
+    gen = Generator(config)
+    runner = gen.env.create_worker_runner("127.0.0.1", config.master_port)
+    if config.mode == "open":
+        gen.start_open_loop(index=config.worker_index, stride=config.workers)
+
+    def send(second: LoadSecond) -> None:
+        runner.send_message(SECOND_MSG, {"worker": config.worker_index, "second": second.to_wire()})
+
+    next_second = gen.each_second(lambda t: send(gen.record(t, gen.users(runner))),
+                                  extra_stop=lambda: len(runner.greenlet) == 0)  # the master said quit
+    gen.stop_load(runner)
+    gen.flush_lines(next_second, lambda: 0, send)
+    runner.send_message(DONE_MSG, {"worker": config.worker_index})
+    gevent.sleep(0.2)  # let the messages leave before the socket closes
+    runner.quit()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_master(config: ChildConfig) -> None:
+    port = _free_port()
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for index in range(config.workers):  # started first: they import Locust while the master does
+            proc = subprocess.Popen([sys.executable, "-m", "faultdrill.load.child"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=None, text=True,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(config.for_worker(index, port).to_json()) + "\n")
+            proc.stdin.close()
+            procs.append(proc)
+        _run_master(config, port, procs)
+    finally:
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    emit({"type": "done"})
+
+
+def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str]]) -> None:
+    gen = Generator(config)
+    runner = gen.env.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=port)
+    merger = Merger(config.workers, last_t=int(config.duration), late_after=config.late_after)
+
+    def pump(final: bool = False) -> None:
+        for second in merger.ready(time.monotonic() - config.t0, final=final):
+            emit(second.to_wire())
+
+    def on_second_msg(msg: Any, **_kw: Any) -> None:
+        merger.add(int(msg.data["worker"]), LoadSecond.from_wire(msg.data["second"]))
+        if merger.started_t:
+            pump()
+
+    def on_done_msg(msg: Any, **_kw: Any) -> None:
+        merger.done.add(int(msg.data["worker"]))
+
+    runner.register_message(SECOND_MSG, on_second_msg)
+    runner.register_message(DONE_MSG, on_done_msg)
+    try:
+        deadline = time.monotonic() + 60
+        while runner.worker_count < config.workers:
+            dead = [p.args for p in procs if p.poll() is not None]
+            if dead or time.monotonic() > deadline or gen.stopping.is_set():
+                raise RuntimeError(f"only {runner.worker_count} of {config.workers} load workers connected"
+                                   + (" (a worker exited; see the log above)" if dead else ""))
+            gevent.sleep(0.05)
+        if config.mode == "closed":
+            runner.start_shape()
+        emit({"type": "ready", "pid": os.getpid(), "workers": config.workers})
+        merger.started_t = max(time.monotonic() - config.t0, 1e-6)
+        all_exited = lambda: all(p.poll() is not None for p in procs)  # noqa: E731
+        gen.each_second(lambda _t: pump(), extra_stop=all_exited)
+        if config.mode == "closed":
+            runner.stop()
+        wait_until = min(time.monotonic() + 10, config.hard_deadline)
+        while len(merger.done) < config.workers and time.monotonic() < wait_until and not all_exited():
+            pump()
+            gevent.sleep(0.05)
+        pump(final=True)
+    finally:
+        runner.quit()
+
+
+def run(config: ChildConfig) -> None:
+    if config.role == "worker":
+        run_worker(config)
+    elif config.distributed:
+        run_master(config)
+    else:
+        run_local(config)
 
 
 def main() -> int:
@@ -176,7 +287,8 @@ def main() -> int:
         run(config)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
         logging.exception("load generator failed")
-        emit({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+        if config.role != "worker":
+            emit({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
         return 1
     return 0
 

@@ -74,13 +74,99 @@ class RequestStats:
         return cls(int(data["count"]), int(data["failures"]), decode(data["hist"]), dict(data.get("errors", {})))
 
 
+DEFAULT_PROFILE = "default"
+
+
+@dataclass
+class ConnStats:
+    """One client profile within one second: requests attempted vs connections that reached the target.
+
+    ``requests`` counts every request that ended this second (success or failure); ``connects`` the
+    TCP connections the clients established, ``connect_errors`` the ones that failed; ``tls_ok`` /
+    ``tls_errors`` the TLS handshakes that completed / failed (https only).
+    """
+
+    requests: int = 0
+    connects: int = 0
+    connect_errors: int = 0
+    tls_ok: int = 0
+    tls_errors: int = 0
+
+    def add(self, other: "ConnStats") -> None:
+        for name in _CONN_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def to_wire(self) -> dict:
+        return {name: getattr(self, name) for name in _CONN_FIELDS}
+
+    @classmethod
+    def from_wire(cls, data: dict) -> "ConnStats":
+        return cls(**{name: int(data.get(name, 0)) for name in _CONN_FIELDS})
+
+
+_CONN_FIELDS = ("requests", "connects", "connect_errors", "tls_ok", "tls_errors")
+
+
+@dataclass
+class OpenStats:
+    """The open (arrival-rate) model's own honesty record for one second.
+
+    ``intended`` sends were due this second; ``sent`` went out, ``late`` of them more than the late
+    threshold after their intended time; ``dropped`` never went out (max in-flight reached, or the
+    generator was not running yet). ``lag_ms`` is the worst schedule lag, ``in_flight`` the arrivals
+    still running at the end of the second.
+    """
+
+    intended: int = 0
+    sent: int = 0
+    late: int = 0
+    dropped: int = 0
+    lag_ms: float = 0.0
+    in_flight: int = 0
+
+    def add(self, other: "OpenStats") -> None:
+        self.intended += other.intended
+        self.sent += other.sent
+        self.late += other.late
+        self.dropped += other.dropped
+        self.in_flight += other.in_flight
+        self.lag_ms = max(self.lag_ms, other.lag_ms)
+
+    def to_wire(self) -> dict:
+        return {"intended": self.intended, "sent": self.sent, "late": self.late, "dropped": self.dropped,
+                "lag_ms": round(self.lag_ms, 3), "in_flight": self.in_flight}
+
+    @classmethod
+    def from_wire(cls, data: dict) -> "OpenStats":
+        return cls(int(data.get("intended", 0)), int(data.get("sent", 0)), int(data.get("late", 0)),
+                   int(data.get("dropped", 0)), float(data.get("lag_ms", 0.0)), int(data.get("in_flight", 0)))
+
+
+def _add_requests(into: dict[str, RequestStats], other: dict[str, RequestStats]) -> None:
+    for name, stats in other.items():
+        into.setdefault(name, RequestStats()).add(stats)
+
+
 @dataclass
 class LoadSecond:
-    """Everything the load generator saw complete during second ``t`` of the run clock."""
+    """Everything the load generator saw complete during second ``t`` of the run clock.
+
+    ``requests`` is always every profile together (what checks and plots read). With client
+    profiles, ``profiles`` splits the same requests by profile (``{profile: {name: stats}}``).
+    ``conns`` counts requests vs connections per profile; ``open`` is set in the open model;
+    ``cpu_pct`` is the busiest generator process's CPU; ``workers`` how many processes reported;
+    ``warnings`` says when the generator itself was the bottleneck.
+    """
 
     t: int
     users: int
     requests: dict[str, RequestStats] = field(default_factory=dict)
+    profiles: dict[str, dict[str, RequestStats]] = field(default_factory=dict)
+    conns: dict[str, ConnStats] = field(default_factory=dict)
+    open: OpenStats | None = None
+    cpu_pct: float | None = None
+    workers: int = 1
+    warnings: list[str] = field(default_factory=list)
 
     def total(self) -> RequestStats:
         out = RequestStats()
@@ -88,17 +174,57 @@ class LoadSecond:
             out.add(stats)
         return out
 
+    def by_profile(self) -> dict[str, dict[str, RequestStats]]:
+        """Requests split by client profile (one ``default`` profile when none were configured)."""
+        return self.profiles if self.profiles else {DEFAULT_PROFILE: self.requests}
+
+    @property
+    def saturated(self) -> bool:
+        return bool(self.warnings)
+
     def merge(self, other: "LoadSecond") -> None:
-        """Add another worker's record of the same second."""
+        """Add another worker's record of the same second (exact: histograms add bucket by bucket)."""
         self.users += other.users
-        for name, stats in other.requests.items():
-            self.requests.setdefault(name, RequestStats()).add(stats)
+        _add_requests(self.requests, other.requests)
+        for profile, requests in other.profiles.items():
+            _add_requests(self.profiles.setdefault(profile, {}), requests)
+        for profile, conn in other.conns.items():
+            self.conns.setdefault(profile, ConnStats()).add(conn)
+        if other.open is not None:
+            if self.open is None:
+                self.open = OpenStats()
+            self.open.add(other.open)
+        if other.cpu_pct is not None:
+            self.cpu_pct = max(self.cpu_pct or 0.0, other.cpu_pct)
+        self.workers += other.workers
+        self.warnings += [w for w in other.warnings if w not in self.warnings]
 
     def to_wire(self) -> dict:
-        return {"type": "second", "t": self.t, "users": self.users,
-                "requests": {name: s.to_wire() for name, s in self.requests.items()}}
+        wire: dict = {"type": "second", "t": self.t, "users": self.users,
+                      "requests": {name: s.to_wire() for name, s in self.requests.items()}}
+        if self.profiles:
+            wire["profiles"] = {p: {name: s.to_wire() for name, s in r.items()} for p, r in self.profiles.items()}
+        if self.conns:
+            wire["conns"] = {p: c.to_wire() for p, c in self.conns.items()}
+        if self.open is not None:
+            wire["open"] = self.open.to_wire()
+        if self.cpu_pct is not None:
+            wire["cpu_pct"] = round(self.cpu_pct, 1)
+        if self.workers != 1:
+            wire["workers"] = self.workers
+        if self.warnings:
+            wire["warnings"] = list(self.warnings)
+        return wire
 
     @classmethod
     def from_wire(cls, data: dict) -> "LoadSecond":
-        return cls(int(data["t"]), int(data["users"]),
-                   {name: RequestStats.from_wire(s) for name, s in data["requests"].items()})
+        """Read a ``second`` line; lines written before profiles/open/cpu existed read as before."""
+        def requests(raw: dict) -> dict[str, RequestStats]:
+            return {name: RequestStats.from_wire(s) for name, s in raw.items()}
+
+        return cls(int(data["t"]), int(data["users"]), requests(data["requests"]),
+                   {p: requests(r) for p, r in data.get("profiles", {}).items()},
+                   {p: ConnStats.from_wire(c) for p, c in data.get("conns", {}).items()},
+                   OpenStats.from_wire(data["open"]) if data.get("open") is not None else None,
+                   float(data["cpu_pct"]) if data.get("cpu_pct") is not None else None,
+                   int(data.get("workers", 1)), list(data.get("warnings", [])))

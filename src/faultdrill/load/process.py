@@ -8,11 +8,11 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from faultdrill.errors import InfraError
+from faultdrill.load.config import ChildConfig
 from faultdrill.load.histograms import LoadSecond
 from faultdrill.load.shape import StageSpec
 
@@ -20,12 +20,28 @@ OnSecond = Callable[[LoadSecond], None]
 
 
 class LoadProcess:
-    """Locust in a child process. A context manager: the child is always stopped on exit."""
+    """Locust in a child process. A context manager: the child is always stopped on exit.
 
-    def __init__(self, *, t0: float, duration: float, host: str, journeys: str, stages: list[StageSpec],
-                 request_timeout: float, on_second: OnSecond, log_path: Path) -> None:
-        self.config = {"t0": t0, "duration": duration, "host": host, "journeys": journeys,
-                       "stages": [asdict(s) for s in stages], "request_timeout": request_timeout}
+    Pass the scenario's ``Load`` model as ``load=`` to get everything it describes (open mode,
+    ramps/spike/steps, profiles, workers, weights, think time); ``stages`` is then ignored.
+    Without it, ``stages`` drive a closed-model run as before.
+    """
+
+    def __init__(self, *, t0: float, duration: float, host: str, journeys: str,
+                 stages: list[StageSpec] | None = None, request_timeout: float = 10.0, on_second: OnSecond,
+                 log_path: Path, load: Any = None, config: ChildConfig | None = None,
+                 ready_timeout: float = 60.0) -> None:
+        if config is None:
+            if load is not None:
+                config = ChildConfig.from_load(load, t0=t0, duration=duration, host=host, journeys=journeys)
+            elif stages:
+                config = ChildConfig(t0=t0, duration=duration, host=host, journeys=journeys,
+                                     segments=[s.segment() for s in stages], request_timeout=request_timeout)
+            else:
+                raise ValueError("LoadProcess needs load= (the scenario's Load), stages= or config=")
+        self.child_config = config
+        self.config = config.to_json()
+        self.ready_timeout = ready_timeout
         self.on_second = on_second
         self.log_path = log_path
         self.proc: subprocess.Popen[str] | None = None
@@ -46,9 +62,10 @@ class LoadProcess:
         self.proc.stdin.close()
         self._reader = threading.Thread(target=self._read, name="load-reader", daemon=True)
         self._reader.start()
-        if not self.ready.wait(timeout=60) or self.error:
+        if not self.ready.wait(timeout=self.ready_timeout) or self.error:
             self.stop()
-            raise InfraError(f"the load generator did not start: {self.error or 'no answer in 60s'}",
+            why = self.error or f"no answer in {self.ready_timeout:g}s"
+            raise InfraError(f"the load generator did not start: {why}",
                              hint=f"see {self.log_path}")
         return self
 

@@ -93,11 +93,12 @@ class ProxyFault(Strict):
 
 
 class ContainerFault(Strict):
-    """What Pumba does: kill / stop / pause / restart a service's container. Healing starts,
-    unpauses or (after kill) restarts it."""
+    """What Pumba does: kill / stop / pause / restart a service's container (healing starts or
+    unpauses it), or ``start`` one created with ``autostart: false`` (adding capacity mid-drill;
+    healing stops it again)."""
 
     service: Name
-    action: Literal["kill", "stop", "pause", "restart"]
+    action: Literal["kill", "stop", "pause", "restart", "start"]
     signal: str = Field("SIGKILL", pattern=r"^SIG[A-Z0-9]+$", description="for action: kill")
 
 

@@ -204,6 +204,14 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
             if dep not in services:
                 yield Problem(*at("stack", "services", name, "depends_on"), f"no service named {dep!r}",
                               ", ".join(services))
+            elif not services[dep].autostart:
+                yield Problem(*at("stack", "services", name, "depends_on"),
+                              f"{dep!r} is not started with the stack (autostart: false), so nothing can wait for it")
+        taken = [a for other, svc in services.items() if other != name for a in [other]]
+        for alias in service.aliases:
+            if alias in taken or alias == name:
+                yield Problem(*at("stack", "services", name, "aliases"), f"alias {alias!r} is a service's own name",
+                              "a new name, shared by the services it should balance across")
         if service.build is not None and base_dir is not None:
             build_dir = (base_dir / service.build).resolve()
             if not (build_dir / "Dockerfile").is_file():

@@ -64,6 +64,8 @@ class Service(Strict):
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
     health: HealthCheck | None = None
     depends_on: list[Name] = []
+    aliases: list[Name] = Field([], description="more names on the run network (several services behind one name)")
+    autostart: bool = Field(True, description="false: created but not started; a container fault starts it")
     pids_limit: int | None = Field(None, ge=16)
     mem_limit: str | None = Field(None, pattern=r"^\d+[kmg]?$")
     cpus: float | None = Field(None, gt=0)

@@ -23,8 +23,13 @@ def scale_scenario(scenario: Scenario, factor: float) -> Scenario:
         return None if value is None else round(value * factor, 3)
 
     load = data["load"]
-    for stage in load["shape"]:
+    for stage in load.get("shape") or []:
         stage["until"] = s(stage["until"])
+    if load.get("spike"):
+        for key in ("at", "rise", "hold", "decay", "until"):
+            load["spike"][key] = s(load["spike"][key])
+    if load.get("steps"):
+        load["steps"]["every"] = s(load["steps"]["every"])
     load["duration"] = s(load.get("duration"))
     for fault in data["faults"]:
         fault["at"], fault["for"] = s(fault["at"]), s(fault.get("for"))

@@ -115,7 +115,7 @@ class DockerStack:
         for port in listen_ports.values():
             ports[f"{port}/tcp"] = ("127.0.0.1", free_port())
         self.log(f"starting Toxiproxy ({tp.kind}: {tp.image})")
-        container = self._run(tp.image, "toxiproxy", TOXIPROXY_ALIAS, command=tp.command, ports=ports,
+        container = self._run(tp.image, "toxiproxy", [TOXIPROXY_ALIAS], command=tp.command, ports=ports,
                               environment={}, role="toxiproxy")
         self.toxiproxy_container = container
         host_ports = _published(container, {tp.api_port, *listen_ports.values()})
@@ -141,25 +141,29 @@ class DockerStack:
         else:
             command = [self.addresses.resolve(c) for c in svc.command] if svc.command else None
         # fixed host ports, so a container that a fault stops or kills comes back on the same port
-        ports = {f"{p}/tcp": ("127.0.0.1", free_port()) for p in svc.ports}
-        self.log(f"starting {name} ({image})")
-        container = self._run(image, name, name, command=command, ports=ports, environment=env, role="service",
-                              pids_limit=svc.pids_limit, mem_limit=svc.mem_limit,
-                              nano_cpus=int(svc.cpus * 1e9) if svc.cpus else None)
+        host_ports = {p: free_port() for p in svc.ports}
+        ports = {f"{p}/tcp": ("127.0.0.1", host) for p, host in host_ports.items()}
+        self.log(f"{'starting' if svc.autostart else 'creating (started later by a fault)'} {name} ({image})")
+        container = self._run(image, name, [name, *svc.aliases], command=command, ports=ports, environment=env,
+                              role="service", start=svc.autostart, pids_limit=svc.pids_limit,
+                              mem_limit=svc.mem_limit, nano_cpus=int(svc.cpus * 1e9) if svc.cpus else None)
         self.containers[name] = container
-        host_ports = _published(container, set(svc.ports))
-        waited = wait_healthy(name, container, svc.health, host_ports, svc.ports[0] if svc.ports else None)
         self.info.services[name] = {"container": container.name, "image": image,
-                                    "ports": {str(k): v for k, v in host_ports.items()},
-                                    "healthy_after_s": round(waited, 2)}
+                                    "ports": {str(k): v for k, v in host_ports.items()}, "healthy_after_s": None}
+        if not svc.autostart:
+            return
+        _published(container, set(svc.ports))
+        waited = wait_healthy(name, container, svc.health, host_ports, svc.ports[0] if svc.ports else None)
+        self.info.services[name]["healthy_after_s"] = round(waited, 2)
         self.log(f"{name} healthy after {waited:.1f}s")
 
-    def _run(self, image: str, name: str, alias: str, *, command: list[str] | str | None, ports: dict,
-             environment: dict[str, str], role: str, **limits: object) -> Container:
+    def _run(self, image: str, name: str, aliases: list[str], *, command: list[str] | str | None, ports: dict,
+             environment: dict[str, str], role: str, start: bool = True, **limits: object) -> Container:
         assert self.network is not None
-        endpoint = self.client.api.create_endpoint_config(aliases=[alias])
+        endpoint = self.client.api.create_endpoint_config(aliases=aliases)
+        create = self.client.containers.run if start else self.client.containers.create
         try:
-            return self.client.containers.run(
+            return create(  # type: ignore[operator]
                 image, command=command, name=f"fd-{self.run_id}-{name}", detach=True,
                 environment=environment, ports=ports, labels=labels.run_labels(self.run_id, role, name),
                 network=self.network.name, networking_config={self.network.name: endpoint},

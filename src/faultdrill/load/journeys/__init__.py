@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from locust import User
 
-BUILTIN = {"smoke": "faultdrill.load.journeys.smoke"}
+BUILTIN = {"smoke": "faultdrill.load.journeys.smoke", "ticketing": "faultdrill.load.journeys.ticketing"}
 
 
 def builtin_user_classes(name: str) -> list[type["User"]]:

@@ -1,0 +1,89 @@
+"""What the parent tells the load child (one JSON line on its stdin). Pure: no Locust, no gevent.
+
+``ChildConfig.from_json`` also reads the original config (``stages`` instead of ``segments``), so
+a parent written before open mode, profiles and workers still drives the child.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from faultdrill.load.shape import Segment, check_segments
+
+ROLES = ("local", "master", "worker")
+
+
+@dataclass(frozen=True)
+class ChildConfig:
+    t0: float  # run clock origin: time.monotonic() in the parent (CLOCK_MONOTONIC, shared on one host)
+    duration: float
+    host: str
+    journeys: str
+    segments: list[Segment]
+    request_timeout: float
+    mode: str = "closed"  # closed | open
+    workers: int = 1
+    profiles: list[dict[str, Any]] = field(default_factory=list)  # [{name, share, tls}]
+    weights: dict[str, float] = field(default_factory=dict)
+    think_time: tuple[float, float] | None = None
+    max_in_flight: int = 1000
+    late_after: float = 0.01
+    seed: int | None = None
+    # set by the master for its workers
+    role: str = "local"
+    worker_index: int = 0
+    master_port: int = 0
+
+    def __post_init__(self) -> None:
+        check_segments(self.segments)
+        if self.mode not in ("closed", "open"):
+            raise ValueError(f"mode must be closed or open, got {self.mode!r}")
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {self.role!r}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers > 1
+
+    @property
+    def hard_deadline(self) -> float:
+        """Monotonic time by which any generator process stops, whatever happens."""
+        return self.t0 + self.duration + 15.0
+
+    def for_worker(self, index: int, master_port: int) -> "ChildConfig":
+        return replace(self, role="worker", worker_index=index, master_port=master_port)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["segments"] = [asdict(s) for s in self.segments]
+        data["think_time"] = list(self.think_time) if self.think_time else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ChildConfig":
+        data = dict(data)
+        if "segments" in data:
+            segments = [Segment(**s) for s in data.pop("segments")]
+        else:  # the original protocol: closed-model stages
+            segments = [Segment(float(s["until"]), float(s["users"]), bool(s.get("ramp", False)), s.get("spawn_rate"))
+                        for s in data.pop("stages")]
+        think = data.pop("think_time", None)
+        known = set(cls.__dataclass_fields__) - {"segments", "think_time"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown child config keys {sorted(unknown)}")
+        return cls(segments=segments, think_time=tuple(think) if think else None, **data)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_load(cls, load: Any, *, t0: float, duration: float, host: str, journeys: str) -> "ChildConfig":
+        """From the scenario's ``Load`` model (duck-typed: this module does not import pydantic)."""
+        profiles = [{"name": p.name, "share": p.share, "tls": p.tls.model_dump() if p.tls else None}
+                    for p in load.profiles]
+        think = (load.think_time.min, load.think_time.max) if load.think_time else None
+        return cls(t0=t0, duration=duration, host=host, journeys=journeys, segments=load.segments(),
+                   request_timeout=load.request_timeout, mode=load.mode, workers=load.workers, profiles=profiles,
+                   weights=dict(load.weights), think_time=think, max_in_flight=load.max_in_flight,
+                   late_after=load.late_after, seed=load.seed)

@@ -1,0 +1,151 @@
+"""The open (arrival-rate) model: each journey starts at its intended time, whether or not the
+target keeps up — the way customers arrive when a sale opens.
+
+One scheduler greenlet walks the exact intended send times (``shape.arrival_times``) and spawns
+one greenlet per arrival. Each arrival runs one ``@task`` of a simulated user picked by class
+weight (then task weight); a user instance serves one arrival at a time and keeps its connections
+between arrivals, like a returning client. Honesty, per second of intended time:
+
+* latency is measured from the **intended** start: the delay between the intended time and the
+  arrival's real start is added to its first request (no coordinated omission);
+* a send more than ``late_after`` after its intended time is **late**; the worst lag is reported;
+* when ``max_in_flight`` arrivals are running, a new arrival is **dropped** (never queued: a queue
+  would hide the overload), and arrivals due before the generator was running are dropped too.
+
+Only the load child imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import weakref
+from typing import Any, Callable, Sequence
+
+import gevent
+from gevent.pool import Group
+from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
+
+from faultdrill.load.histograms import OpenStats
+from faultdrill.load.netcount import ConnTracker
+from faultdrill.load.shape import Segment, arrival_times
+from faultdrill.load.users import task_functions
+
+log = logging.getLogger("faultdrill.load.open")
+
+
+class OpenLoop:
+    def __init__(self, environment: Any, user_classes: Sequence[type], segments: Sequence[Segment], *,
+                 t0: float, duration: float, max_in_flight: int, late_after: float,
+                 open_stats: Callable[[int], OpenStats], tracker: ConnTracker | None,
+                 index: int = 0, stride: int = 1, seed: int | None = None) -> None:
+        self.env = environment
+        self.classes = list(user_classes)
+        self.weights = [float(getattr(c, "weight", 1) or 0) for c in self.classes]
+        if not any(w > 0 for w in self.weights):
+            raise ValueError("open mode needs at least one user class with a weight above 0")
+        self.tasks = {c: task_functions(c) for c in self.classes}
+        self.segments, self.t0, self.duration = list(segments), t0, duration
+        self.max_in_flight, self.late_after = max_in_flight, late_after
+        self.open_stats, self.tracker = open_stats, tracker
+        self.index, self.stride = index, stride
+        self.rng = random.Random(seed if seed is None else seed * 1009 + index)
+        self.group = Group()
+        self.idle: dict[type, list[Any]] = {c: [] for c in self.classes}
+        self.all_users: list[Any] = []
+        self.in_flight = 0
+        self.journey_errors = 0
+        self._delay: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self._scheduler: gevent.Greenlet | None = None
+
+    # -- the scheduler ---------------------------------------------------------------
+    def start(self) -> None:
+        started = time.monotonic() - self.t0
+        # Arrivals due before the generator ran were never sent: count them, honestly, as dropped.
+        for intended in arrival_times(self.segments, min(started, self.duration), index=self.index,
+                                      stride=self.stride):
+            stats = self.open_stats(int(intended))
+            stats.intended += 1
+            stats.dropped += 1
+        self._scheduler = gevent.spawn(self._schedule, started)
+
+    def _schedule(self, started: float) -> None:
+        for intended in arrival_times(self.segments, self.duration, index=self.index, stride=self.stride,
+                                      start=started):
+            wait = intended - (time.monotonic() - self.t0)
+            if wait > 0:
+                gevent.sleep(wait)
+            stats = self.open_stats(int(intended))
+            stats.intended += 1
+            if self.in_flight >= self.max_in_flight:
+                stats.dropped += 1
+                continue
+            self.in_flight += 1
+            self.group.spawn(self._arrival, intended)
+
+    # -- one arrival -----------------------------------------------------------------
+    def _user(self) -> Any:
+        cls = self.rng.choices(self.classes, self.weights)[0]
+        if self.idle[cls]:
+            return self.idle[cls].pop()
+        user = cls(self.env)
+        self.all_users.append(user)
+        return user
+
+    def _arrival(self, intended: float) -> None:
+        current = gevent.getcurrent()
+        lag = time.monotonic() - self.t0 - intended
+        stats = self.open_stats(int(intended))
+        stats.sent += 1
+        stats.lag_ms = max(stats.lag_ms, lag * 1000.0)
+        if lag > self.late_after:
+            stats.late += 1
+        user = None
+        try:
+            user = self._user()
+            if self.tracker is not None:
+                self.tracker.bind(current, user)
+            self._delay[current] = lag * 1000.0
+            if not getattr(user, "_fd_started", False):
+                user._fd_started = True
+                user.on_start()
+            task = self.rng.choice(self.tasks[type(user)])
+            task(user)
+        except (RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet, StopUser):
+            pass
+        except gevent.GreenletExit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a journey's bug is reported, not fatal to the drill
+            self.journey_errors += 1
+            if self.journey_errors <= 5 or self.journey_errors % 1000 == 0:
+                log.warning("journey %s failed (%d so far): %s: %s", type(user).__name__ if user else "?",
+                            self.journey_errors, type(exc).__name__, exc)
+            self.env.events.user_error.fire(user_instance=user, exception=exc, tb=exc.__traceback__)
+        finally:
+            self.in_flight -= 1
+            self._delay.pop(current, None)
+            if self.tracker is not None:
+                self.tracker.unbind(current)
+            if user is not None:
+                self.idle[type(user)].append(user)
+
+    def take_delay_ms(self) -> float:
+        """The schedule delay of the current arrival, once (added to its first request's latency)."""
+        return self._delay.pop(gevent.getcurrent(), 0.0)
+
+    # -- stopping --------------------------------------------------------------------
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop scheduling, give running arrivals ``timeout`` s, then stop users and close connections."""
+        if self._scheduler is not None:
+            self._scheduler.kill(block=True, timeout=1)
+        self.group.join(timeout=timeout)
+        self.group.kill(block=True, timeout=1)
+        for user in self.all_users:
+            if getattr(user, "_fd_started", False):
+                try:
+                    user.on_stop()
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("on_stop of %s failed: %s", type(user).__name__, exc)
+            user.fd_close()
+        self.all_users.clear()

@@ -1,0 +1,329 @@
+"""The load engine for real: Locust in its child process against local servers on 127.0.0.1.
+
+No Docker: every target is a server this test starts (faultdrill.load.localserver, or a raw
+socket server for resets). Each run is bounded by its shape's duration and the child's deadline.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import subprocess
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from faultdrill.load.config import ChildConfig
+from faultdrill.load.histograms import LoadSecond, RequestStats, percentile_ms
+from faultdrill.load.localserver import LocalServer, ServerOptions
+from faultdrill.load.process import LoadProcess
+from faultdrill.load.shape import Segment
+from faultdrill.stack.netns import parse_proc_net_tcp
+
+HTTP_USER_FILE = """
+from locust import HttpUser, constant, task
+
+class Plain(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def home(self):
+        self.client.get("/", name="GET /")
+"""
+
+
+def run(tmp_path: Path, config: ChildConfig, during=None, timeout: float = 60) -> list[LoadSecond]:  # type: ignore[no-untyped-def]
+    seconds: list[LoadSecond] = []
+    with LoadProcess(t0=config.t0, duration=config.duration, host=config.host, journeys=config.journeys,
+                     on_second=seconds.append, log_path=tmp_path / "locust.log", config=config) as load:
+        if during is not None:
+            during()
+        assert load.finished.wait(timeout), (tmp_path / "locust.log").read_text()[-3000:]
+    return seconds
+
+
+def cfg(host: str, journeys: str, segments: list[Segment], duration: float, **kw: object) -> ChildConfig:
+    return ChildConfig(t0=time.monotonic(), duration=duration, host=host, journeys=journeys, segments=segments,
+                       request_timeout=kw.pop("request_timeout", 5.0), **kw)  # type: ignore[arg-type]
+
+
+def totals(seconds: list[LoadSecond], profile: str | None = None) -> dict[str, RequestStats]:
+    out: dict[str, RequestStats] = {}
+    for second in seconds:
+        requests = second.requests if profile is None else second.profiles.get(profile, {})
+        for name, stats in requests.items():
+            out.setdefault(name, RequestStats()).add(stats)
+    return out
+
+
+def established_to(port: int) -> int:
+    """Server-side ESTABLISHED sockets on 127.0.0.1:port (what the target sees as open connections)."""
+    text = Path("/proc/net/tcp").read_text()
+    return sum(1 for s in parse_proc_net_tcp(text) if s.state == "ESTABLISHED" and s.local_port == port)
+
+
+def locustfile(tmp_path: Path, text: str, name: str = "journeys.py") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+# -- connections ---------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["FastHttpUser (builtin:smoke)", "HttpUser (plain locustfile)"])
+def test_connections_close_when_users_stop(tmp_path: Path, kind: str) -> None:
+    with LocalServer() as server:
+        journeys = "builtin:smoke" if kind.startswith("Fast") else locustfile(tmp_path, HTTP_USER_FILE)
+        config = cfg(server.url, journeys, [Segment(6, 6), Segment(10, 0)], 10)
+        seen: dict[str, int] = {}
+
+        def watch() -> None:
+            while time.monotonic() - config.t0 < 5.5:
+                time.sleep(0.1)
+            seen["running"] = established_to(server.port)
+            while time.monotonic() - config.t0 < 8.5:
+                time.sleep(0.1)
+            seen["stopped"] = established_to(server.port)
+
+        seconds = run(tmp_path, config, watch)
+    assert seen["running"] >= 6, seen  # one keep-alive connection per user while they run
+    assert seen["stopped"] == 0, seen  # users stopped at 6 s: their connections are gone
+    assert max(s.users for s in seconds) == 6 and seconds[-1].users == 0
+    assert totals(seconds)["GET /"].failures == 0
+
+
+# -- failures by kind -------------------------------------------------------------------------
+class ResetServer:
+    """Accepts, reads the request, answers with a TCP RST (SO_LINGER 0)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.settimeout(1)
+            try:
+                conn.recv(4096)
+            except OSError:
+                pass
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    def __enter__(self) -> "ResetServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+FAILURES_FILE = """
+import os
+from locust import HttpUser, constant, task
+from locust.contrib.fasthttp import FastHttpUser
+
+OK, SLOW, RESET, REFUSED = (os.environ["FD_" + k] for k in ("OK", "SLOW", "RESET", "REFUSED"))
+
+class Fast(FastHttpUser):
+    wait_time = constant(0.2)
+
+    @task
+    def all_kinds(self):
+        self.client.get(OK + "/status503", name="fast 503")
+        self.client.get(REFUSED + "/", name="fast refused")
+        self.client.get(RESET + "/", name="fast reset")
+        self.client.get(SLOW + "/", name="fast timeout")
+
+class Requests(HttpUser):
+    wait_time = constant(0.2)
+
+    @task
+    def all_kinds(self):
+        self.client.get(OK + "/status503", name="requests 503")
+        self.client.get(REFUSED + "/", name="requests refused")
+        self.client.get(RESET + "/", name="requests reset")
+        self.client.get(SLOW + "/", name="requests timeout", timeout=0.5)
+"""
+
+
+def test_failures_are_classified_for_both_clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with LocalServer(ServerOptions(statuses={"/status503": 503})) as ok, \
+            LocalServer(ServerOptions(delay=3.0)) as slow, ResetServer() as reset:
+        for key, url in {"OK": ok.url, "SLOW": slow.url, "RESET": f"http://127.0.0.1:{reset.port}",
+                         "REFUSED": f"http://127.0.0.1:{closed_port()}"}.items():
+            monkeypatch.setenv(f"FD_{key}", url)
+        config = cfg(ok.url, locustfile(tmp_path, FAILURES_FILE), [Segment(5, 2)], 5, request_timeout=0.5)
+        seconds = run(tmp_path, config)
+    found = {name: set(stats.errors) for name, stats in totals(seconds).items()}
+    for client in ("fast", "requests"):
+        assert found[f"{client} 503"] == {"HTTP 503"}, found
+        assert found[f"{client} refused"] == {"connection refused"}, found
+        assert found[f"{client} reset"] <= {"connection reset", "connection closed"} and found[f"{client} reset"], found
+        assert found[f"{client} timeout"] == {"timeout"}, found
+    assert found["fast reset"] == {"connection reset"} or found["requests reset"] == {"connection reset"}, found
+
+
+# -- TLS client profiles -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "key.pem"),
+                    "-out", str(d / "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return str(d / "cert.pem"), str(d / "key.pem")
+
+
+def server_context(cert: tuple[str, str], legacy: bool) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*cert)
+    if legacy:  # a listener that still accepts old clients (OpenSSL 3: only at security level 0)
+        with pytest.warns(DeprecationWarning):
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    else:  # the modern-only policy of the seed's incident 2
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+BOTH_CLIENTS_FILE = """
+from locust import HttpUser, constant, task
+from locust.contrib.fasthttp import FastHttpUser
+
+class Fast(FastHttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def home(self):
+        self.client.get("/", name="fast GET /")
+
+class Requests(HttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def home(self):
+        self.client.get("/", name="requests GET /", verify=False)
+"""
+
+PROFILES = [{"name": "legacy", "share": 0.5, "tls": {"max_version": "1.1", "ciphers": "DEFAULT:@SECLEVEL=0"}},
+            {"name": "modern", "share": 0.5, "tls": None}]
+
+
+@pytest.mark.parametrize("listener", ["modern-only", "legacy-friendly"])
+def test_legacy_tls_profile_fails_only_against_a_modern_only_listener(tmp_path: Path, cert: tuple[str, str],
+                                                                       listener: str) -> None:
+    with LocalServer(ssl_context=server_context(cert, legacy=listener == "legacy-friendly")) as server:
+        config = cfg(server.url, locustfile(tmp_path, BOTH_CLIENTS_FILE), [Segment(5, 4)], 5, profiles=PROFILES)
+        seconds = run(tmp_path, config)
+    legacy, modern = totals(seconds, "legacy"), totals(seconds, "modern")
+    assert set(legacy) == set(modern) == {"fast GET /", "requests GET /"}
+    for name in legacy:
+        assert modern[name].count > 5 and modern[name].failures == 0
+        if listener == "modern-only":
+            assert legacy[name].count > 0 and legacy[name].failures == legacy[name].count
+            assert set(legacy[name].errors) == {"tls handshake"}, legacy[name].errors
+        else:
+            assert legacy[name].count > 5 and legacy[name].failures == 0
+    conns = {p: sum(s.conns[p].tls_ok for s in seconds if p in s.conns) for p in ("legacy", "modern")}
+    tls_errors = sum(s.conns["legacy"].tls_errors for s in seconds if "legacy" in s.conns)
+    attempted = sum(s.conns["legacy"].requests for s in seconds if "legacy" in s.conns)
+    assert conns["modern"] >= 2
+    if listener == "modern-only":  # incident 2: requests attempted, but no connection gets through
+        assert conns["legacy"] == 0 and tls_errors >= 1 and attempted >= tls_errors
+    else:
+        assert conns["legacy"] >= 2 and tls_errors == 0
+    # the total is both profiles together
+    assert totals(seconds)["fast GET /"].count == legacy["fast GET /"].count + modern["fast GET /"].count
+
+
+# -- the open model ---------------------------------------------------------------------------
+def test_open_model_sends_on_schedule_and_measures_from_the_intended_time(tmp_path: Path) -> None:
+    with LocalServer(ServerOptions(freeze_every=3.0, freeze_for=1.0)) as server:
+        config = cfg(server.url, "builtin:smoke", [Segment(3, 0), Segment(9, 100)], 9, mode="open")
+        seconds = run(tmp_path, config)
+        served = server.stats.requests
+    opened = [s for s in seconds if s.open is not None]
+    intended = sum(s.open.intended for s in opened)  # type: ignore[union-attr]
+    sent = sum(s.open.sent for s in opened)  # type: ignore[union-attr]
+    assert intended == 600  # exactly the shape: 100/s for 6 s
+    assert sent == 600 - sum(s.open.dropped for s in opened)  # type: ignore[union-attr]
+    assert sent >= 590 and served >= sent - 5
+    stats = totals(seconds)["GET /"]
+    # two 1 s freezes in 6 s: a third of the arrivals wait up to 1 s; a closed loop would hide them
+    assert percentile_ms(stats.hist, 90) >= 400  # type: ignore[operator]
+    assert percentile_ms(stats.hist, 100) >= 800  # type: ignore[operator]
+    for second in seconds:
+        if 4 <= second.t < 9 and second.t % 3 != 2:  # outside a freeze, the curve follows the rate
+            assert second.total().count >= 90, [(s.t, s.total().count) for s in seconds]
+
+
+def test_open_model_counts_drops_when_max_in_flight_is_reached(tmp_path: Path) -> None:
+    with LocalServer(ServerOptions(delay=0.5)) as server:
+        config = cfg(server.url, "builtin:smoke", [Segment(2, 0), Segment(5, 100)], 5, mode="open", max_in_flight=10)
+        seconds = run(tmp_path, config)
+    opened = [s for s in seconds if s.open is not None and s.t >= 3]
+    # 100/s with 0.5 s each needs ~50 in flight; only 10 are allowed: ~80 % dropped, and said so
+    assert all(s.open.dropped >= 60 for s in opened if s.t < 5), [s.open for s in opened]  # type: ignore[union-attr]
+    assert any("dropped" in w for s in opened for w in s.warnings)
+
+
+# -- ticketing journeys ----------------------------------------------------------------------
+def test_ticketing_journeys_use_route_names(tmp_path: Path) -> None:
+    with LocalServer(ServerOptions(ticketing=True, body=b'{"entry_id": 7, "status": "pending"}')) as server:
+        config = cfg(server.url, "builtin:ticketing", [Segment(6, 20)], 6, think_time=(0.05, 0.1))
+        seconds = run(tmp_path, config)
+        paths = dict(server.stats.paths)
+    names = totals(seconds)
+    assert set(names) == {"GET /events", "GET /events/{id}", "POST /events/{id}/entries", "POST /signup",
+                          "GET /events/{id}/entries/{entry_id}"}
+    assert all(stats.failures == 0 for stats in names.values()), {n: s.errors for n, s in names.items()}
+    browse = names["GET /events"].count + names["GET /events/{id}"].count
+    assert browse > names["POST /events/{id}/entries"].count > names["POST /signup"].count > 0
+    assert any(p.startswith("/events/1") for p in paths) and "/signup" in paths
+
+
+# -- scale-out ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_two_workers_merge_exactly(tmp_path: Path) -> None:
+    with LocalServer() as server:
+        config = cfg(server.url, "builtin:smoke", [Segment(10, 8)], 10, workers=2)
+        seconds = run(tmp_path, config)
+        served = server.stats.requests
+    counted = sum(s.total().count for s in seconds)
+    assert counted == served  # every request the server answered is in exactly one merged second
+    loaded = [s for s in seconds if s.total().count]
+    assert loaded and all(s.workers == 2 for s in loaded), [(s.t, s.workers) for s in seconds]
+    assert max(s.users for s in seconds) == 8
+    assert [s.t for s in seconds] == list(range(len(seconds)))
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_open_schedule(tmp_path: Path) -> None:
+    with LocalServer() as server:
+        config = cfg(server.url, "builtin:smoke", [Segment(10, 60)], 10, mode="open", workers=2)
+        seconds = run(tmp_path, config)
+        served = server.stats.requests
+    intended = sum(s.open.intended for s in seconds if s.open)
+    assert intended == 600
+    sent = sum(s.open.sent for s in seconds if s.open)
+    assert sent == served == sum(s.total().count for s in seconds)

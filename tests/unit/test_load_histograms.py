@@ -1,0 +1,124 @@
+"""Per-second records: exact merging across workers, profiles, the wire format and its old form."""
+
+from __future__ import annotations
+
+import random
+
+from faultdrill.load.histograms import (ConnStats, LoadSecond, OpenStats, RequestStats, merge, percentile_ms,
+                                        record_ms)
+from faultdrill.load.recording import Buckets, Merger, generator_warnings
+
+
+def stats(values: list[float], failures: int = 0) -> RequestStats:
+    out = RequestStats()
+    for v in values:
+        out.count += 1
+        record_ms(out.hist, v)
+    out.failures = failures
+    if failures:
+        out.errors = {"HTTP 503": failures}
+    return out
+
+
+def test_merging_workers_equals_recording_everything_in_one() -> None:
+    rng = random.Random(7)
+    values = [rng.lognormvariate(3, 1) for _ in range(3000)]
+    workers = [values[i::3] for i in range(3)]
+    merged = LoadSecond(4, 0, workers=0)
+    for i, part in enumerate(workers):
+        merged.merge(LoadSecond(4, 10, {"GET /": stats(part, failures=i)}))
+    whole = stats(values)
+    for pct in (50, 90, 99, 99.9, 100):
+        assert percentile_ms(merged.requests["GET /"].hist, pct) == percentile_ms(whole.hist, pct)
+    assert merged.requests["GET /"].count == 3000 and merged.users == 30 and merged.workers == 3
+    assert merged.requests["GET /"].errors == {"HTTP 503": 3}
+
+
+def test_wire_round_trip_keeps_every_field() -> None:
+    second = LoadSecond(7, 12, {"GET /": stats([1, 2, 3])}, {"legacy": {"GET /": stats([1])},
+                                                             "modern": {"GET /": stats([2, 3])}},
+                        {"legacy": ConnStats(1, 1, 0, 0, 1), "modern": ConnStats(2, 1, 0, 1, 0)},
+                        OpenStats(100, 90, 3, 10, 12.5, 4), 55.0, 2, ["x"])
+    back = LoadSecond.from_wire(second.to_wire())
+    assert back.to_wire() == second.to_wire()
+    assert back.by_profile()["legacy"]["GET /"].count == 1
+    assert back.conns["legacy"].tls_errors == 1 and back.open is not None and back.open.dropped == 10
+    assert back.saturated
+
+
+def test_old_lines_still_read() -> None:
+    old = {"type": "second", "t": 3, "users": 5, "requests": {"GET /": stats([5.0]).to_wire()}}
+    second = LoadSecond.from_wire(old)
+    assert second.total().count == 1 and second.open is None and second.cpu_pct is None
+    assert second.by_profile() == {"default": second.requests} and not second.saturated
+    assert second.to_wire() == old  # and written back the same way
+
+
+def test_buckets_split_profiles_and_keep_the_total() -> None:
+    buckets = Buckets(t0=0.0, named_profiles=True)
+    buckets.second = lambda: 2  # type: ignore[method-assign]
+    buckets.add("GET /", 10, None, "legacy")
+    buckets.add("GET /", 20, "tls handshake", "legacy")
+    buckets.add("GET /", 30, None, "modern")
+    buckets.count_conn("legacy", "tls_errors")
+    out = buckets.pop(2, users=3)
+    assert out.requests["GET /"].count == 3 and out.requests["GET /"].failures == 1
+    assert out.profiles["legacy"]["GET /"].count == 2 and out.profiles["modern"]["GET /"].count == 1
+    assert out.conns["legacy"].requests == 2 and out.conns["legacy"].tls_errors == 1
+
+
+def test_warnings_say_when_the_generator_is_the_bottleneck() -> None:
+    quiet = LoadSecond(1, 0, open=OpenStats(200, 200, 1, 0, 4.0), cpu_pct=40.0)
+    assert generator_warnings(quiet, 0.01) == []
+    busy = LoadSecond(1, 0, open=OpenStats(5000, 3000, 900, 2000, 250.0), cpu_pct=99.0)
+    text = " ".join(generator_warnings(busy, 0.01))
+    assert "CPU at 99%" in text and "2000 of 5000 sends dropped" in text and "900 of 5000 sends late" in text
+
+
+def test_merger_releases_a_second_when_every_worker_sent_it() -> None:
+    merger = Merger(2, started_t=0.5)
+    merger.add(0, LoadSecond(0, 1, {"GET /": stats([1])}))
+    assert merger.ready(now_t=1.1) == []  # worker 1 not yet
+    merger.add(1, LoadSecond(0, 2, {"GET /": stats([2])}))
+    [second] = merger.ready(now_t=1.1)
+    assert second.t == 0 and second.total().count == 2 and second.users == 3 and second.workers == 2
+
+
+def test_merger_gives_up_on_a_silent_worker_and_says_so() -> None:
+    merger = Merger(2, started_t=0.0)
+    merger.add(0, LoadSecond(0, 1, {"GET /": stats([1])}))
+    assert merger.ready(now_t=2.5) == []
+    [second] = merger.ready(now_t=3.1)
+    assert second.total().count == 1 and "worker(s) [1]" in second.warnings[0]
+    merger.add(1, LoadSecond(0, 1, {"GET /": stats([1])}))  # too late: counted as lost, not double
+    assert merger.lost == 1
+
+
+def test_merger_final_flush_and_done_workers() -> None:
+    merger = Merger(2, started_t=0.0, last_t=3)
+    merger.add(0, LoadSecond(0, 1, {"GET /": stats([1])}))
+    merger.done.add(1)
+    merger.add(0, LoadSecond(1, 1, {"GET /": stats([1])}))
+    out = merger.ready(now_t=1.5, final=True)
+    assert [s.t for s in out] == [0, 1]
+    assert merger.ready(now_t=99, final=True) == []  # nothing more is known: no empty tail
+
+
+def test_merge_function_matches_add() -> None:
+    a, b = stats([1, 2]), stats([3])
+    assert merge([a.hist, b.hist]).get_total_count() == 3
+
+
+def test_buckets_record_the_same_histogram_as_recording_each_value() -> None:
+    rng = random.Random(3)
+    values = [rng.lognormvariate(2, 1.5) for _ in range(5000)] + [0.0001, 599_999_000.0, 700_000_000.0]
+    buckets = Buckets(t0=0.0)
+    buckets.second = lambda: 0  # type: ignore[method-assign]
+    for v in values:
+        buckets.add("GET /", v, None)
+    fast = buckets.pop(0, users=1).requests["GET /"].hist
+    direct = stats(values).hist
+    assert fast.get_total_count() == direct.get_total_count() == len(values)
+    for pct in (1, 10, 50, 90, 99, 99.99, 100):
+        assert fast.get_value_at_percentile(pct) == direct.get_value_at_percentile(pct)
+    assert fast.encode() == direct.encode()
