@@ -127,3 +127,30 @@ def test_abort_monitor_fires_after_a_sustained_breach_only() -> None:
     reason = monitor.observe_load(second(6, 1, 10))
     assert reason is not None and reason.rule == "meltdown" and reason.since == 4 and reason.at == 7
     assert "error_rate" in reason.detail
+
+
+def test_checks_can_look_at_one_client_profile() -> None:
+    from faultdrill.load.histograms import ConnStats
+
+    def second(t: int) -> LoadSecond:
+        legacy, modern = RequestStats(count=15, failures=15), RequestStats(count=85)
+        for stats in (legacy, modern):
+            for _ in range(stats.count):
+                record_ms(stats.hist, 5.0)
+        both = RequestStats()
+        both.add(legacy)
+        both.add(modern)
+        return LoadSecond(t, 10, {"GET /": both}, profiles={"legacy": {"GET /": legacy}, "modern": {"GET /": modern}},
+                          conns={"legacy": ConnStats(requests=15, connects=0, tls_errors=15),
+                                 "modern": ConnStats(requests=85, connects=2)})
+
+    secs = [second(t) for t in range(10)]
+    windows = build_windows(10, [])
+    legacy = judge(Check(name="l", metric="error_rate", profile="legacy", max=0.01), secs, windows)
+    modern = judge(Check(name="m", metric="error_rate", profile="modern", max=0.01), secs, windows)
+    overall = judge(Check(name="all", metric="error_rate", max=0.01), secs, windows)
+    assert not legacy.passed and legacy.value == 1.0
+    assert modern.passed and modern.value == 0.0
+    assert overall.value == 0.15
+    tls = judge(Check(name="tls", metric="tls_errors", profile="legacy", max=0), secs, windows)
+    assert not tls.passed and tls.value == 150

@@ -11,7 +11,7 @@ from faultdrill.analysis.series import SampleSource, Series, series_for
 from faultdrill.analysis.summary import window_stats
 from faultdrill.analysis.windows import Window, second_in
 from faultdrill.load.histograms import LoadSecond
-from faultdrill.scenario.check_model import LOAD_METRICS, PERCENTILE_METRICS, Check, Span
+from faultdrill.scenario.check_model import CONN_METRICS, LOAD_METRICS, PERCENTILE_METRICS, Check, Span
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class CheckResult:
     metric: str
     window: str
     request: str | None
+    profile: str | None
     aggregate: str
     value: float | None
     min: float | None
@@ -47,12 +48,14 @@ def aggregate_value(check: Check, window: Window, seconds: Sequence[LoadSecond],
     """The window's value of the check's metric, and the aggregation used."""
     how = check.aggregate
     if how == "auto" and check.metric in LOAD_METRICS:
-        stats = window_stats(list(seconds), window, check.request)
+        stats = window_stats(list(seconds), window, check.request, check.profile)
         if check.metric in PERCENTILE_METRICS or check.metric in ("error_rate", "rps", "requests", "max_ms"):
             value = {"requests": float(stats.requests)}.get(check.metric, stats.metric(check.metric))
             return ("true percentile" if check.metric in PERCENTILE_METRICS else "window"), value
         if check.metric == "failures":
             return "sum", float(stats.failures)
+        if check.metric in CONN_METRICS:
+            return "sum", float(sum(v for _, v in series if v is not None))
         how = "max"
     if how == "auto":
         how = "max" if check.max is not None else "min"
@@ -79,12 +82,13 @@ def judge(check: Check, seconds: Sequence[LoadSecond], windows: dict[str, Window
 
     def result(value: float | None, passed: bool, reason: str, how: str = check.aggregate,
                spans: tuple[tuple[float, float], ...] = ()) -> CheckResult:
-        return CheckResult(check.name, check.metric, window_name, check.request, how, value, check.min, check.max,
+        return CheckResult(check.name, check.metric, window_name, check.request, check.profile, how, value,
+                           check.min, check.max,
                            check.sustained, passed, reason, spans)
 
     if window is None or not window.spans or window.seconds <= 0:
         return result(None, False, f"window {window_name!r} did not happen in this run")
-    series = _in_window(series_for(check.metric, check.request, seconds, samples), window)
+    series = _in_window(series_for(check.metric, check.request, seconds, samples, check.profile), window)
     how, value = aggregate_value(check, window, seconds, series)
     if check.sustained is not None:
         bad = breach_predicate(check.min, check.max)

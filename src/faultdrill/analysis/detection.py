@@ -39,7 +39,7 @@ class Detection:
 
 def detect(check: Check, fault: FaultInterval, seconds: Sequence[LoadSecond], run_end: float,
            samples: SampleSource | None = None) -> Detection:
-    series = [(t, v) for t, v in series_for(check.metric, check.request, seconds, samples) if t < run_end]
+    series = [(t, v) for t, v in series_for(check.metric, check.request, seconds, samples, check.profile) if t < run_end]
     bad = breach_predicate(check.min, check.max)
     sustained = check.sustained or 1.0
     detected_at: float | None = None

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from faultdrill.analysis.breaches import breach_predicate
-from faultdrill.analysis.series import load_value
+from faultdrill.analysis.series import conn_value, load_value, stats_of
 from faultdrill.load.histograms import LoadSecond
-from faultdrill.scenario.check_model import LOAD_METRICS, Abort, Check
+from faultdrill.scenario.check_model import CONN_METRICS, LOAD_METRICS, Abort, Check
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Rule:
     name: str
     metric: str
     request: str | None
+    profile: str | None
     min: float | None
     max: float | None
     sustained: float
@@ -78,10 +79,12 @@ class LiveRules:
         out = []
         for rule in self.rules:
             if rule.metric in LOAD_METRICS:
-                stats = second.total() if rule.request is None else second.requests.get(rule.request)
+                stats = stats_of(second, rule.request, rule.profile)
                 if second.users == 0 and (stats is None or stats.count == 0):
                     continue
-                transition = _feed(rule, float(second.t), load_value(rule.metric, stats, second.users))
+                value = (conn_value(rule.metric, second, rule.profile) if rule.metric in CONN_METRICS
+                         else load_value(rule.metric, stats, second.users))
+                transition = _feed(rule, float(second.t), value)
                 if transition:
                     out.append(transition)
         return out
@@ -99,7 +102,7 @@ class BreachTracker(LiveRules):
         """Checks judged on their per-second series as the run goes: "breached now". By default every
         check but baseline ones (those judge the quiet period, not an SLO to alert on)."""
         chosen = [c for c in checks if (c.name in only if only is not None else c.window != "baseline")]
-        return cls([Rule(c.name, c.metric, c.request, c.min, c.max, c.sustained or 1.0) for c in chosen])
+        return cls([Rule(c.name, c.metric, c.request, c.profile, c.min, c.max, c.sustained or 1.0) for c in chosen])
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,8 @@ class AbortMonitor(LiveRules):
 
     @classmethod
     def from_scenario(cls, aborts: Sequence[Abort], checks: Sequence[Check]) -> "AbortMonitor":
-        rules = [Rule(a.name, a.metric, a.request, a.min, a.max, a.sustained, a.after) for a in aborts]
-        rules += [Rule(f"guard: {c.name}", c.metric, c.request, c.min, c.max, c.sustained or 1.0)
+        rules = [Rule(a.name, a.metric, a.request, a.profile, a.min, a.max, a.sustained, a.after) for a in aborts]
+        rules += [Rule(f"guard: {c.name}", c.metric, c.request, c.profile, c.min, c.max, c.sustained or 1.0)
                   for c in checks if c.guard]
         monitor = cls(rules)
         monitor.fired = None

@@ -31,14 +31,16 @@ class WindowStats:
         return asdict(self)
 
 
-def window_stats(seconds: list[LoadSecond], window: Window, request: str | None = None) -> WindowStats:
+def window_stats(seconds: list[LoadSecond], window: Window, request: str | None = None,
+                 profile: str | None = None) -> WindowStats:
+    from faultdrill.analysis.series import stats_of
+
     picked = [s for s in seconds if second_in(window, s.t)]
     total = RequestStats()
     for second in picked:
-        if request is None:
-            total.add(second.total())
-        elif request in second.requests:
-            total.add(second.requests[request])
+        stats = stats_of(second, request, profile)
+        if stats is not None:
+            total.add(stats)
     n = len(picked)
 
     def r(v: float | None) -> float | None:

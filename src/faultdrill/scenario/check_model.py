@@ -19,8 +19,9 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from faultdrill.scenario.common import Seconds, Strict
 
+CONN_METRICS = ("connects", "connect_errors", "tls_errors")  # client side, per client profile
 LOAD_METRICS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps", "requests", "failures",
-                "users")
+                "users") + CONN_METRICS
 PERCENTILE_METRICS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0}
 SERIES_SOURCES = ("resources", "connections", "app", "db", "proxy")
 SERIES_RE = re.compile(r"^(resources|connections|app|db|proxy)\.([a-z][a-z0-9_-]*)(\.[A-Za-z_:][A-Za-z0-9_:.]*)?$")
@@ -54,6 +55,7 @@ class Span(Strict):
 class _Bounded(Strict):
     metric: str
     request: str | None = Field(None, description="limit to one request name, e.g. 'GET /events/{id}'")
+    profile: str | None = Field(None, description="limit to one client profile (load.profiles)")
     max: float | None = None
     min: float | None = None
 
@@ -71,8 +73,8 @@ class _Bounded(Strict):
             raise ValueError("give a bound: max, min, or both")
         if self.max is not None and self.min is not None and self.min > self.max:
             raise ValueError(f"min ({self.min:g}) is above max ({self.max:g}): nothing could pass")
-        if self.request is not None and self.metric not in LOAD_METRICS:
-            raise ValueError("request applies to load metrics only")
+        if (self.request is not None or self.profile is not None) and self.metric not in LOAD_METRICS:
+            raise ValueError("request and profile apply to load metrics only")
         return self
 
     def ok(self, value: float) -> bool:

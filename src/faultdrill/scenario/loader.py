@@ -269,8 +269,14 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
             yield Problem(*at("checks", i, "window"), f"ends at {check.window.to:g}s, after the drill ({duration:g}s)",
                           f"a span within 0–{duration:g}s")
         yield from _series_problems(check.metric, scenario, *at("checks", i, "metric"))
-    for i, rule in enumerate(scenario.abort):
-        yield from _series_problems(rule.metric, scenario, *at("abort", i, "metric"))
+    profiles = [p.name for p in scenario.load.profiles]
+    for section, rules in (("checks", scenario.checks), ("abort", scenario.abort)):
+        for i, rule in enumerate(rules):
+            if section == "abort":
+                yield from _series_problems(rule.metric, scenario, *at("abort", i, "metric"))
+            if rule.profile is not None and rule.profile not in profiles:
+                yield Problem(*at(section, i, "profile"), f"no client profile named {rule.profile!r}",
+                              ", ".join(profiles) or "declare load.profiles first")
 
 
 def _fault_target_problems(fault, scenario: Scenario, at) -> Iterable[Problem]:  # type: ignore[no-untyped-def]
