@@ -206,10 +206,23 @@ def cmd_images_build(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The seed's first incident on the bundled stack. Its checks are meant to fail: that is the outage."""
+    from faultdrill.drill import DrillOptions, run_drill
     from faultdrill.paths import bundled_scenario
+    from faultdrill.scenario import load_scenario
 
-    args.scenario = bundled_scenario("smoke")
-    return cmd_run(args)
+    path = bundled_scenario(args.drill)
+    console.print(f"demo: {path.name} — a ticket sale, a sign-up surge and a failing mail provider", markup=False)
+    outcome = run_drill(load_scenario(path), DrillOptions(results_dir=args.results), ConsoleObserver())
+    code = _report_outcome(outcome)
+    report = outcome.run_dir / "report.html"
+    if outcome.status != "completed":
+        return code
+    out.print(f"\nreport: {report}", markup=False)
+    if code == int(ExitCode.CHECK_FAILED) and args.drill == "ticketing-mail-outage":
+        out.print("The checks failed the way the real outage did. Now run the fix:\n"
+                  f"  faultdrill run {path.with_name('ticketing-mail-outage-fixed.yaml')}", markup=False)
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -324,7 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenarios", nargs="*", type=Path, metavar="SCENARIO", help="default: scenarios/*.yaml")
     p.set_defaults(func=cmd_images_build)
 
-    p = add("demo", cmd_demo, "run the bundled demo drill")
+    p = add("demo", cmd_demo, "run the bundled demo drill (the seed's ticketing outage) and point to its report",
+            description="Runs scenarios/ticketing-mail-outage.yaml on the bundled demo stack (about 2.5 minutes "
+                        "once images exist; the first run builds them). Its checks fail by design — that is the "
+                        "outage being reproduced — so the demo exits 0 when the drill itself ran.")
+    p.add_argument("--drill", default="ticketing-mail-outage", help="another bundled drill, e.g. ci-smoke")
     p.add_argument("--results", type=Path, default=None)
 
     p = add("gameday", cmd_gameday, "run a drill live: a view to watch, keys and a control endpoint to steer",
