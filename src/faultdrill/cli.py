@@ -11,12 +11,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from rich.console import Console
 
 from faultdrill import __version__
 from faultdrill.errors import ExitCode, FaultdrillError, UsageError
+
+if TYPE_CHECKING:  # the CLI imports the library lazily, per command, to start fast
+    from docker import DockerClient
+
+    from faultdrill.drill import DrillOutcome
+    from faultdrill.stack.stack import DockerStack
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -64,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _report_outcome(outcome)
 
 
-def _report_outcome(outcome) -> int:  # type: ignore[no-untyped-def]
+def _report_outcome(outcome: DrillOutcome) -> int:
     for problem in outcome.problems:
         console.print(f"[yellow]warning:[/] {problem}")
     if outcome.error:
@@ -124,7 +130,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _endpoints(stack) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _endpoints(stack: DockerStack) -> dict[str, str]:
     endpoints = {}
     for name, svc in stack.info.services.items():
         for container_port, host_port in svc["ports"].items():
@@ -154,7 +160,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _up_runs(client) -> set[str]:  # type: ignore[no-untyped-def]
+def _up_runs(client: DockerClient) -> set[str]:
     from faultdrill.stack import labels
 
     return {c.labels[labels.RUN] for c in client.containers.list(all=True, filters={"label": labels.RUN})

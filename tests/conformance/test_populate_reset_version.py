@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conformance_support import Api, ProxyHandle, round_trip_ms, unique_name
+from conformance_support import Api, round_trip_ms, unique_name
 
 
 def test_version_format(api: Api) -> None:

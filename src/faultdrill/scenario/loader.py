@@ -9,14 +9,14 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from faultdrill.errors import Problem, ScenarioError
 from faultdrill.scenario.check_model import SERIES_RE
-from faultdrill.scenario.model import REF_RE, Scenario
+from faultdrill.scenario.model import REF_RE, Fault, Scenario
 from faultdrill.scenario.refs import RefError, parse_ref
 
 Loc = tuple[str | int, ...]
@@ -38,9 +38,9 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(str(path), [Problem(None, "", "file not found", "a path to a scenario .yaml file")])
+        raise ScenarioError(str(path), [Problem(None, "", "file not found", "a path to a scenario .yaml file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(str(path), [Problem(None, "", f"cannot read the file: {exc}")])
+        raise ScenarioError(str(path), [Problem(None, "", f"cannot read the file: {exc}")]) from None
     return LoadedScenario(parse_scenario(text, str(path), base_dir=path.parent), path, text)
 
 
@@ -221,7 +221,7 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
         for key, value in service.env.items():
             yield from _ref_problems(value, "network", scenario, *at("stack", "services", name, "env", key))
         commands = [service.command] if isinstance(service.command, str) else (service.command or [])
-        for i, part in enumerate(commands):
+        for part in commands:
             yield from _ref_problems(part, "network", scenario, *at("stack", "services", name, "command"))
 
     for name, proxy in proxies.items():
@@ -249,7 +249,7 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
         if fault.name in names:
             yield Problem(*at("faults", i, "name"), f"two faults are named {fault.name!r}", "unique names")
         names.add(fault.name)
-        yield from _fault_target_problems(fault, scenario, lambda *loc: at("faults", i, *loc))
+        yield from _fault_target_problems(fault, scenario, lambda *loc, i=i: at("faults", i, *loc))
         if fault.at >= duration:
             yield Problem(*at("faults", i, "at"), f"starts at {fault.at:g}s, after the drill ends ({duration:g}s)",
                           f"a time before {duration:g}s")
@@ -279,7 +279,8 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
                               ", ".join(profiles) or "declare load.profiles first")
 
 
-def _fault_target_problems(fault, scenario: Scenario, at) -> Iterable[Problem]:  # type: ignore[no-untyped-def]
+def _fault_target_problems(fault: Fault, scenario: Scenario,
+                           at: Callable[..., tuple[int | None, str]]) -> Iterable[Problem]:
     """The proxy or service a fault acts on must exist, and be able to take that fault."""
     services, proxies = scenario.stack.services, scenario.proxies
     kind = fault.kind
