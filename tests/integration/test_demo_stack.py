@@ -233,3 +233,25 @@ def test_legacy_tls_clients_fail_only_against_the_modern_policy() -> None:
         assert tls_get(legacy_port, legacy=True)
         assert not tls_get(modern_port, legacy=True)
         assert tls_get(legacy_port, legacy=False) and tls_get(modern_port, legacy=False)
+
+
+def test_sql_lock_holder_makes_writes_wait_until_healed() -> None:
+    with running(entry_mode="locking", mail_mode="skip") as stack:
+        holder = action_for(Fault.model_validate({"name": "lock holder", "sql": {
+            "service": "db", "statements": ["SELECT * FROM inventory WHERE event_id = 2 FOR UPDATE"]}}),
+            stack.scenario, stack.toxiproxy, stack.containers)
+        start = time.monotonic()
+        assert http("POST", url(stack, "app", 8000, "/events/2/entries"), {"email": "before@example.com"})[0] == 201
+        assert time.monotonic() - start < 1.0
+        holder.apply()
+        try:
+            start = time.monotonic()
+            code, _ = http("POST", url(stack, "app", 8000, "/events/2/entries"), {"email": "held@example.com"},
+                           timeout=2.0)
+            assert code == 0 and time.monotonic() - start >= 1.9  # the write waits on the held row lock
+            assert metrics(stack).get("ticketing_db_lock_waiting", 0) >= 1
+        finally:
+            holder.revert()
+        start = time.monotonic()
+        code, _ = http("POST", url(stack, "app", 8000, "/events/2/entries"), {"email": "after@example.com"})
+        assert code == 201 and time.monotonic() - start < 2.0

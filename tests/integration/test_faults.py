@@ -156,3 +156,30 @@ def test_stress_burns_cpu_in_the_container_until_healed(stack: DockerStack) -> N
     time.sleep(2)
     assert cpu_seconds() - a < 0.5
     assert json.loads(json.dumps(action.describe()))["type"] == "stress"
+
+
+def test_ramp_and_flapping_drive_the_live_toxic(stack: DockerStack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from faultdrill.clock import RunClock
+    from faultdrill.faults.engine import FaultEngine, ScheduledFault
+    from faultdrill.faults.journal import Journal, pending
+    from faultdrill.recorder.events import EventLog, read_events
+
+    clock = RunClock()
+    specs = [Fault.model_validate({"name": "ramp", "at": 0, "for": 4, "ramp": {"latency": "600ms"},
+                                   "toxic": {"proxy": "backend", "type": "latency", "latency": "0ms"}})]
+    scheduled = [ScheduledFault(f, action_for(f, stack.scenario, stack.toxiproxy, stack.containers)) for f in specs]
+    engine = FaultEngine(scheduled, Journal(tmp_path / "journal.jsonl"), EventLog(tmp_path / "e.jsonl", clock),
+                         clock.now)
+    seen: list[tuple[float, float]] = []
+    while clock.now() < 5:
+        engine.tick()
+        if 0.2 < clock.now() < 4:
+            status, elapsed, _ = call(stack)
+            seen.append((clock.now(), elapsed))
+        time.sleep(0.1)
+    engine.heal_all()
+    early = [e for t, e in seen if t < 1.2]
+    late = [e for t, e in seen if t > 3]
+    assert early and late and min(late) > max(early) + 0.2, seen  # the live toxic got slower as it ramped
+    assert call(stack)[1] < 0.3 and pending(tmp_path / "journal.jsonl") == []
+    assert any(e["kind"] == "fault.ramp" for e in read_events(tmp_path / "e.jsonl"))
