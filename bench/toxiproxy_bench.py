@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import resource
-import statistics
 import sys
 import time
 from dataclasses import dataclass

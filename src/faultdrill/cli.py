@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -416,3 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted")
         return ExitCode.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug: one clear line, the traceback only when asked
+        if os.environ.get("FAULTDRILL_DEBUG"):
+            raise
+        console.print(f"faultdrill: internal error: {type(exc).__name__}: {exc}", markup=False)
+        console.print("  rerun with FAULTDRILL_DEBUG=1 for the traceback, and please report it", markup=False)
+        return ExitCode.INFRA

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import socket
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from docker import DockerClient
 
 from faultdrill.clock import RunClock
 from faultdrill.analysis.live import AbortMonitor
@@ -72,7 +75,7 @@ class DrillOptions:
 class DrillOutcome:
     run_id: str
     run_dir: Path
-    status: str  # completed | interrupted | failed
+    status: str  # completed | aborted | interrupted | failed
     exit_code: int
     report: Report | None = None
     error: str | None = None
@@ -125,6 +128,12 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
         except FaultdrillError as exc:
             status, exit_code, error = "failed", exc.exit_code, str(exc)
             events.emit("run.failed", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug or a dying engine: keep the data, say where to look
+            crash_log = run_dir.path / "crash.log"
+            crash_log.write_text(traceback.format_exc(), encoding="utf-8")
+            status, exit_code = "failed", int(ExitCode.INFRA)
+            error = f"unexpected {type(exc).__name__}: {exc} (traceback in {crash_log})"
+            events.emit("run.failed", error=error)
         finally:
             report = None
             try:
@@ -140,7 +149,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     return DrillOutcome(run_id, run_dir.path, status, exit_code, report, error, problems)
 
 
-def _recover_crashed_runs(client, results: Path, run_id: str, observer: Observer,  # type: ignore[no-untyped-def]
+def _recover_crashed_runs(client: DockerClient, results: Path, run_id: str, observer: Observer,
                           events: EventLog) -> None:
     """Heal faults and remove Docker objects that killed earlier runs left (their process is gone)."""
     for line in recover_pending(results, only_dead=True):

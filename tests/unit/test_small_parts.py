@@ -91,3 +91,17 @@ def test_time_scaling_scales_the_timeline_not_the_fault() -> None:
     assert half.faults[0].toxic.latency == 0.2
     with pytest.raises(ValueError):
         scale_scenario(scenario, 0)
+
+
+def test_an_internal_error_is_one_clear_line_and_exit_3(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from faultdrill import cli
+
+    def broken(args: object) -> int:
+        raise RuntimeError("something nobody expected")
+
+    monkeypatch.setattr(cli, "cmd_validate", broken)
+    monkeypatch.delenv("FAULTDRILL_DEBUG", raising=False)
+    assert cli.main(["validate", "x.yaml"]) == 3
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: something nobody expected" in err and "Traceback" not in err
