@@ -119,25 +119,23 @@ def test_thread_mode_mail_pileup_takes_reads_down() -> None:
         fault.apply()
         try:
             run = hammer(lambda i: http("POST", url(stack, "app", 8000, "/signup"),
-                                        {"email": f"u{i}@example.com"}, timeout=3), workers=8, seconds=25,
-                         max_calls=5000)
-            seen: list[tuple[float, int]] = []  # (threads live, status of a read) sampled together
-            measured: list[float] = []  # thread counts the app itself reported
-            deadline = time.monotonic() + 25
-            while time.monotonic() < deadline and len([1 for t, _ in seen if t >= 120]) < 10:
-                live = metrics(stack).get("ticketing_threads_live")
-                if live is not None:
-                    measured.append(live)
-                threads = 128.0 if live is None else live  # /metrics unanswered: no thread was left for it
-                seen.append((threads, http("GET", url(stack, "app", 8000, "/events/1"), timeout=3)[0]))
-                time.sleep(0.3)
+                                        {"email": f"u{i}@example.com"}, timeout=3), workers=8, seconds=30,
+                         max_calls=8000)
+            seen: list[tuple[int, int]] = []  # (pids in the container, status of a read) sampled together
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len([1 for p, _ in seen if p >= 120]) < 20:
+                # from Docker, not the app: its own /metrics needs a thread too, and there is none left
+                stats = stack.containers["app"].stats(stream=False, one_shot=True)
+                pids = int(stats.get("pids_stats", {}).get("current", 0))
+                seen.append((pids, http("GET", url(stack, "app", 8000, "/events/1"), timeout=3)[0]))
+                time.sleep(0.2)
             run.join(40)
         finally:
             fault.revert()
-    at_limit = [code for threads, code in seen if threads >= 120]
-    assert max(measured, default=0) >= 120, f"threads never reached the 128-pid limit: {measured}"
-    assert len(at_limit) >= 5, seen
-    assert sum(code != 200 for code in at_limit) >= 3, seen  # the outage spread beyond sign-up
+    at_limit = [code for pids, code in seen if pids >= 120]
+    assert len(at_limit) >= 10, f"threads never reached the 128-pid limit: {seen}"
+    # the outage spreads beyond sign-up: reads fail whenever sign-ups have taken the last pid
+    assert sum(code != 200 for code in at_limit) >= 3, seen
 
 
 def test_skip_mode_keeps_reads_healthy_and_resend_mails_everyone() -> None:
