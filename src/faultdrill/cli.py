@@ -10,55 +10,18 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from rich.console import Console
-
 from faultdrill import __version__
 from faultdrill.errors import ExitCode, FaultdrillError, UsageError
+from faultdrill.terminal import ConsoleObserver, console, out
 
 if TYPE_CHECKING:  # the CLI imports the library lazily, per command, to start fast
     from docker import DockerClient
 
     from faultdrill.drill import DrillOutcome
     from faultdrill.stack.stack import DockerStack
-
-console = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
-
-class ConsoleObserver:
-    """Progress of a drill on the terminal (stderr)."""
-
-    def __init__(self, every: int = 5) -> None:
-        self.every = every
-        self.duration = 0.0
-        self.faults: list[str] = []
-
-    def log(self, message: str) -> None:
-        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
-
-    def started(self, run_id: str, run_dir: Path, duration: float) -> None:
-        self.duration = duration
-        self.log(f"run [bold]{run_id}[/] → {run_dir}")
-
-    def second(self, t: int, users: int, rps: int, failures: int, p95_ms: float | None,
-               active_faults: list[str]) -> None:
-        if active_faults != self.faults:
-            started = [f for f in active_faults if f not in self.faults]
-            stopped = [f for f in self.faults if f not in active_faults]
-            for name in started:
-                self.log(f"[red]fault on[/]: {name}")
-            for name in stopped:
-                self.log(f"[green]fault off[/]: {name}")
-            self.faults = list(active_faults)
-        if t % self.every == 0:
-            p95 = "-" if p95_ms is None else f"{p95_ms:.0f} ms"
-            faults = ", ".join(active_faults) or "none"
-            self.log(f"t={t:>4}/{self.duration:.0f}s users={users:<4} rps={rps:<5} failed={failures:<4} "
-                     f"p95={p95:<8} faults: {faults}")
 
 
 # --------------------------------------------------------------------------- commands

@@ -14,9 +14,8 @@ import pytest
 
 from faultdrill.errors import UsageError
 from faultdrill.report.data import load_run_data, parse_app_metrics, parse_connections, parse_profiles
-from faultdrill.report.plots import (
-    LEFT, RIGHT, app_metric_series, build_panels, counter_rates, finish_axes, write_panels,
-)
+from faultdrill.report.drawing import LEFT, RIGHT, counter_rates, finish_axes, write_panels
+from faultdrill.report.plots import app_metric_series, build_panels
 from faultdrill.report.sample import SampleShape, write_sample_run
 from faultdrill.report.summary import SCHEMA, Report, render, render_all, render_run
 

@@ -15,7 +15,7 @@ from faultdrill.load.histograms import LoadSecond, percentile_ms  # noqa: E402
 from faultdrill.report import format as fmt  # noqa: E402
 from faultdrill.report.compare import CompareResult, Delta  # noqa: E402
 from faultdrill.report.markdown import table  # noqa: E402
-from faultdrill.report.plots import latency_axis  # noqa: E402
+from faultdrill.report.drawing import latency_axis  # noqa: E402
 
 RUN_COLOURS = {"A": "#1f77b4", "B": "#ff7f0e"}
 

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import jinja2
 
 from faultdrill.report import format as fmt
-from faultdrill.report.plots import PlotFile
+from faultdrill.report.drawing import PlotFile
 
 TEMPLATES = Path(__file__).parent / "templates"
 

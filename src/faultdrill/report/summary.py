@@ -22,7 +22,8 @@ from faultdrill.recorder.load_series import read_load_seconds
 from faultdrill.recorder.points import read_samples
 from faultdrill.recorder.provenance import write_json
 from faultdrill.recorder.rundir import RunDir
-from faultdrill.report.plots import Panel, PlotFile, build_panels, write_panels
+from faultdrill.report.drawing import Panel, PlotFile, write_panels
+from faultdrill.report.plots import build_panels
 from faultdrill.scenario.model import Scenario
 
 SCHEMA = "faultdrill.summary/1"
