@@ -209,7 +209,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
     engine = FaultEngine([ScheduledFault(f, action_for(f, scenario, stack.toxiproxy, stack.containers))
                           for f in scenario.faults], journal, events, clock.now)
     live = LiveDrill(scenario, run_dir, clock, engine, events, duration)
-    monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks)
+    monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks, scenario.record.interval)
     problems: list[str] = []
     warned: set[str] = set()
 

@@ -11,12 +11,8 @@ from faultdrill.scenario.model import Check
 
 def second(t: int, latencies_ms: list[float], failures: int = 0, name: str = "GET /") -> LoadSecond:
     stats = RequestStats()
-    for ms in latencies_ms:
-        stats.count += 1
-        record_ms(stats.hist, ms)
-    stats.failures = failures
-    if failures:
-        stats.errors = {"HTTP 502": failures}
+    for i, ms in enumerate(latencies_ms):
+        stats.record(ms, "HTTP 502" if i < failures else None)
     return LoadSecond(t, 10, {name: stats})
 
 
@@ -39,7 +35,9 @@ def test_overlapping_faults_make_one_fault_window() -> None:
     windows = build_windows(60, [FaultInterval("a", 10, 30), FaultInterval("b", 20, 40), FaultInterval("c", 50, None)])
     assert windows["fault"].spans == ((10, 40), (50, 60))
     assert windows["baseline"].spans == ((0.0, 10),)
-    assert windows["recovery"].spans == ()  # c never ends before the run does
+    # recovery starts after the last *healed* fault (b, at 40); c did not end, and the window says so
+    assert windows["recovery"].spans == ((40, 60),) and windows["recovery"].overlapping == ("c",)
+    assert "'c' was still on" in windows["recovery"].note and windows["c"].note == "did not end"
 
 
 def test_window_percentiles_are_true_percentiles_over_merged_histograms() -> None:
@@ -84,6 +82,9 @@ def test_checks_pass_fail_and_explain() -> None:
 
 
 def test_check_on_an_empty_window_fails_with_a_reason() -> None:
-    windows = build_windows(30, [FaultInterval("slow", 10.0, 30.0)])
+    windows = build_windows(30, [FaultInterval("slow", 10.0, None)])  # on until the run ended
     result = judge(Check(name="recovers", metric="p95_ms", window="recovery", max=50), series(), windows)
-    assert not result.passed and "did not happen" in result.reason
+    assert not result.passed and result.value is None
+    assert "'recovery' is empty" in result.reason and "no fault was healed" in result.reason
+    stats = window_stats(series(), windows["recovery"])
+    assert stats.empty and stats.seconds == 0 and stats.p95_ms is None and stats.error_rate is None

@@ -17,8 +17,7 @@ def seconds_from(latencies: list[float | None]) -> list[LoadSecond]:
         stats = RequestStats()
         if ms is not None:
             for _ in range(20):
-                stats.count += 1
-                record_ms(stats.hist, ms)
+                stats.record(ms)
         out.append(LoadSecond(t, 10, {"GET /": stats}))
     return out
 
@@ -53,10 +52,12 @@ def test_silence_counts_as_a_breach() -> None:
     assert d.time_to_detect_s == 3 and d.time_to_recover_s == 0
 
 
-def test_breach_before_the_fault_is_detected_at_once() -> None:
+def test_a_breach_older_than_the_fault_is_already_breached_not_detected_in_0s() -> None:
     latencies = [500.0] * 15 + [10.0] * 25
     d = detect(P95_UNDER_100_FOR_3S, FaultInterval("late", 10, 20), seconds_from(latencies), 40)
-    assert d.note == "already_breached" and d.time_to_detect_s == 0
+    assert d.note.startswith("already_breached") and d.detected_at is None and d.time_to_detect_s is None
+    assert d.recovered_at == 15  # the breach ended while the fault was still on
+    assert "recovered_during_fault" in d.note and d.time_to_recover_s is None
 
 
 def test_never_recovering() -> None:
@@ -67,15 +68,20 @@ def test_never_recovering() -> None:
 
 def test_not_detected_when_the_slo_holds() -> None:
     d = detect(P95_UNDER_100_FOR_3S, FaultInterval("slow", 10, 20), seconds_from([10.0] * 40), 40)
-    assert d.detected_at is None and d.note == "not_detected"
+    assert d.detected_at is None and d.note == "held"
 
 
-def test_overlapping_faults_are_each_measured_from_their_own_start() -> None:
-    latencies = [10.0] * 12 + [500.0] * 10 + [10.0] * 18
+def test_overlapping_faults_detect_once_and_recover_against_the_heal_that_ended_the_breach() -> None:
+    # a: 10-20 s, b: 18-30 s; latency bad from 12 s until 33 s. Only b's heal (30 s) could end it.
+    latencies = [10.0] * 12 + [500.0] * 21 + [10.0] * 17
     secs = seconds_from(latencies)
-    a = detect(P95_UNDER_100_FOR_3S, FaultInterval("a", 10, 25), secs, 40)
-    b = detect(P95_UNDER_100_FOR_3S, FaultInterval("b", 14, 20), secs, 40)
-    assert a.time_to_detect_s == 5 and b.time_to_detect_s == 1  # the same alert at 15 s
+    faults = [FaultInterval("a", 10, 20), FaultInterval("b", 18, 30)]
+    a = detect(P95_UNDER_100_FOR_3S, faults[0], secs, 50, faults=faults)
+    b = detect(P95_UNDER_100_FOR_3S, faults[1], secs, 50, faults=faults)
+    assert a.detected_at == 15 and a.time_to_detect_s == 5 and a.overlaps == ("b",)
+    assert a.recovered_at == 33 and a.recovered_after == "b" and a.time_to_recover_s == 3  # not 13 s after a's heal
+    assert b.note == "already_breached" and b.detected_at is None and b.overlaps == ("a",)
+    assert b.recovered_after == "b" and b.time_to_recover_s == 3
 
 
 def test_sustained_check_fails_only_on_a_long_enough_breach() -> None:
@@ -116,9 +122,9 @@ def test_abort_monitor_fires_after_a_sustained_breach_only() -> None:
         [Check(name="reads", metric="p95_ms", max=1000, sustained=4, guard=True)])
 
     def second(t: int, ok: int, failed: int) -> LoadSecond:
-        stats = RequestStats(count=ok + failed, failures=failed)
-        for _ in range(ok + failed):
-            record_ms(stats.hist, 5.0)
+        stats = RequestStats()
+        for i in range(ok + failed):
+            stats.record(5.0, "HTTP 500" if i < failed else None)
         return LoadSecond(t, 10, {"GET /": stats})
 
     feed = [second(0, 10, 0), second(1, 0, 10), second(2, 0, 10), second(3, 10, 0),  # 2 s blip: no abort
@@ -133,10 +139,11 @@ def test_checks_can_look_at_one_client_profile() -> None:
     from faultdrill.load.histograms import ConnStats
 
     def second(t: int) -> LoadSecond:
-        legacy, modern = RequestStats(count=15, failures=15), RequestStats(count=85)
-        for stats in (legacy, modern):
-            for _ in range(stats.count):
-                record_ms(stats.hist, 5.0)
+        legacy, modern = RequestStats(), RequestStats()
+        for _ in range(15):
+            legacy.record(5.0, "TLS handshake failed")
+        for _ in range(85):
+            modern.record(5.0)
         both = RequestStats()
         both.add(legacy)
         both.add(modern)

@@ -135,7 +135,7 @@ def test_compare_writes_png_markdown_and_self_contained_html(two_runs, tmp_path:
 def test_compare_without_gates_does_not_fail(two_runs, tmp_path: Path) -> None:
     result = compare_runs(*two_runs, out_dir=tmp_path / "out", plots=False)
     assert not result.failed and result.gates == [] and "png" not in result.files
-    assert len(result.windows) == 5 * 5  # baseline, slow db, fault, recovery, run × 5 metrics
+    assert len(result.windows) == 6 * 5  # baseline, ramp, slow db, fault, recovery, run × 5 metrics
 
 
 def test_compare_default_output_goes_beside_run_b(two_runs) -> None:

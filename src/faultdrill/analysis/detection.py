@@ -1,24 +1,36 @@
-"""Time to detect and time to recover, per fault and per check, on the run clock (pure).
+"""Time to detect and time to recover, per fault, for the checks where that means something (pure).
 
-* detected: the first time, at or after the fault starts, that the check's series has been in breach
-  for ``sustained`` seconds (1 s when the check has none) — when an alert on that SLO would fire.
-  A breach already sustained when the fault starts counts as detected at once (``already_breached``).
-* recovered: after the fault ends, the start of the first compliant stretch lasting ``sustained``
-  (at least 5 s), provided the check had breached during the fault.
+Two kinds of checks get rows:
+
+* an **SLO** (something that must hold) gets a row for each fault that happened in its window.
+  *Detected*: when an alert on the SLO would fire — its series has been in breach for ``sustained``
+  (one second, or one sample, without it) — for the first breach that overlaps the fault. A breach
+  that began before the fault started is ``already_breached`` (and names the faults that were on
+  then), never "detected in 0 s". *Recovered*: the start of the first compliant stretch of at least
+  ``max(sustained, 5 s)`` after the breach, measured from the heal that actually ended the breach —
+  the last heal, among the faults active during the breach, before the recovery (``recovered_after``),
+  so a slow-mail fault is not said to take 30 s to recover while a second fault kept the breach on.
+  Other faults active during the breach are listed in ``overlaps``. No breach: ``held``.
+* an **expectation** (a check that confirms its fault shows, e.g. "p50 ≥ 200 ms during slow backend")
+  gets one row, for its own fault: *shown* when the effect became visible, *gone* when it went
+  away after the heal.
+
+Checks on the ``baseline`` or ``ramp`` windows, and misconfigured checks, get no rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
-from faultdrill.analysis.breaches import breach_predicate, runs, sustained_runs
-from faultdrill.analysis.series import SampleSource, series_for
-from faultdrill.analysis.windows import FaultInterval
+from faultdrill.analysis.breaches import Run, alert_time, breach_predicate, runs, sustained_runs
+from faultdrill.analysis.series import SampleSource, Sampling, Series, sampling_for, series_for
+from faultdrill.analysis.windows import FaultInterval, Window
 from faultdrill.load.histograms import LoadSecond
 from faultdrill.scenario.check_model import Check
 
 MIN_RECOVERY_S = 5.0
+NO_ROWS_WINDOWS = ("baseline", "ramp")
 
 
 @dataclass(frozen=True)
@@ -26,51 +38,130 @@ class Detection:
     fault: str
     check: str
     fault_start: float
-    fault_end: float | None
+    fault_end: float | None  # None: the fault did not end (still on when the run ended)
     detected_at: float | None
     time_to_detect_s: float | None
     recovered_at: float | None
-    time_to_recover_s: float | None
-    note: str
+    time_to_recover_s: float | None  # from the heal of ``recovered_after``
+    note: str  # ok | held | already_breached | never_recovered | recovered_during_fault | fault_did_not_end
+    #            | shown | not_shown | still_shown (expectations)
+    role: str = "slo"  # slo | expectation
+    recovered_after: str | None = None  # the fault whose heal ended the breach
+    overlaps: tuple[str, ...] = ()  # other faults that were active during the breach
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def detect(check: Check, fault: FaultInterval, seconds: Sequence[LoadSecond], run_end: float,
-           samples: SampleSource | None = None) -> Detection:
-    series = [(t, v) for t, v in series_for(check.metric, check.request, seconds, samples, check.profile) if t < run_end]
-    bad = breach_predicate(check.min, check.max)
-    sustained = check.sustained or 1.0
-    detected_at: float | None = None
-    note = ""
-    for run in sustained_runs(series, bad, sustained):
-        alert = run.start + max(sustained, 1.0)
-        if run.start <= fault.start < run.end and alert <= fault.start:
-            detected_at, note = fault.start, "already_breached"
-            break
-        if alert >= fault.start and (fault.end is None or run.start < fault.end):
-            detected_at = alert
-            break
-    if detected_at is None:
-        return Detection(fault.name, check.name, fault.start, fault.end, None, None, None, None, "not_detected")
-    recovered_at: float | None = None
+@dataclass(frozen=True)
+class _Ctx:
+    series: Series
+    sampling: Sampling
+    sustained: float | None
+    run_end: float
+    faults: Sequence[FaultInterval]
+
+    def end_of(self, fault: FaultInterval) -> float:
+        return self.run_end if fault.end is None else fault.end
+
+    def active(self, a: float, b: float) -> list[FaultInterval]:
+        return [f for f in self.faults if f.start < b and self.end_of(f) > a]
+
+
+def _first_good_stretch(ctx: _Ctx, bad: Callable[[float | None], bool], after: float) -> float | None:
+    need = max(ctx.sustained or 0.0, MIN_RECOVERY_S)
+    later = [(t, v) for t, v in ctx.series if t >= after]
+    good = [r for r in runs(later, lambda v: not bad(v), ctx.sampling) if r.length >= need - 1e-9]
+    if good:
+        return good[0].start
+    return None
+
+
+def _slo_row(check: Check, fault: FaultInterval, ctx: _Ctx, bad: Callable[[float | None], bool]) -> Detection:
+    end = ctx.end_of(fault)
+    episode = next((r for r in sustained_runs(ctx.series, bad, ctx.sustained, ctx.sampling)
+                    if r.start < end and max(r.end, alert_time(r, ctx.sustained, ctx.sampling)) > fault.start), None)
+    if episode is None:
+        return Detection(fault.name, check.name, fault.start, fault.end, None, None, None, None, "held")
+    already = episode.start < fault.start
+    detected = None if already else alert_time(episode, ctx.sustained, ctx.sampling)
+    recovered = _first_good_stretch(ctx, bad, episode.end if ctx.sampling.binned else episode.end + 1e-9)
+    during = ctx.active(episode.start, recovered if recovered is not None else ctx.run_end)
+    overlaps = tuple(f.name for f in during if f.name != fault.name)
+    healer, note = _healer(fault, during, recovered)
+    notes = (["already_breached"] if already else []) + ([note] if note else [])
+    return Detection(fault.name, check.name, fault.start, fault.end, detected,
+                     None if detected is None else round(detected - fault.start, 3),
+                     recovered, None if healer is None or recovered is None else round(max(0.0, recovered - healer.end), 3),
+                     " ".join(notes) or "ok", "slo", None if healer is None else healer.name, overlaps)
+
+
+def _healer(fault: FaultInterval, during: Sequence[FaultInterval],
+            recovered: float | None) -> tuple[FaultInterval | None, str]:
+    """The fault whose heal ended the breach (the last heal before the recovery), and a note."""
+    if recovered is None:
+        return None, "never_recovered" if fault.healed else "fault_did_not_end"
+    healed_before = [f for f in during if f.end is not None and f.end <= recovered + 1e-9]
+    if not healed_before:
+        return None, "recovered_during_fault"
+    return max(healed_before, key=lambda f: f.end or 0.0), ""
+
+
+def _expectation_row(check: Check, fault: FaultInterval, ctx: _Ctx, bad: Callable[[float | None], bool]) -> Detection:
+    end = ctx.end_of(fault)
+    shows = lambda v: not bad(v)  # noqa: E731 - the effect is visible while the check's bound holds
+    episode: Run | None = next((r for r in sustained_runs(ctx.series, shows, ctx.sustained, ctx.sampling)
+                                if r.start < end and r.end > fault.start), None)
+    if episode is None:
+        return Detection(fault.name, check.name, fault.start, fault.end, None, None, None, None, "not_shown",
+                         "expectation")
+    shown = max(alert_time(episode, ctx.sustained, ctx.sampling), fault.start)
+    gone = None
     if fault.end is not None:
-        need = max(sustained, MIN_RECOVERY_S)
-        after = [(t, v) for t, v in series if t >= fault.end]
-        good = [r for r in runs(after, lambda v: not bad(v)) if r.length >= need - 1e-9]
-        if good:
-            recovered_at = good[0].start
-        else:
-            note = (note + " never_recovered").strip()
-    else:
-        note = (note + " fault_never_ended").strip()
-    return Detection(fault.name, check.name, fault.start, fault.end, detected_at,
-                     round(detected_at - fault.start, 3),
-                     recovered_at, None if recovered_at is None or fault.end is None else round(max(0.0, recovered_at - fault.end), 3),
-                     note or "ok")
+        gone = _first_good_stretch(ctx, shows, max(episode.end, fault.end))
+    note = "shown" if gone is not None else ("still_shown" if fault.healed else "fault_did_not_end")
+    return Detection(fault.name, check.name, fault.start, fault.end, shown, round(shown - fault.start, 3), gone,
+                     None if gone is None or fault.end is None else round(max(0.0, gone - fault.end), 3), note,
+                     "expectation", fault.name if gone is not None else None)
+
+
+def _faults_for(check: Check, window: Window | None, faults: Sequence[FaultInterval], run_end: float,
+                expectation: bool) -> list[FaultInterval]:
+    if window is None or window.kind in NO_ROWS_WINDOWS:
+        return []
+    if window.kind == "fault":
+        return [f for f in faults if f.name == window.name]
+    if expectation:
+        return []  # an expectation names its fault; over a broader window it has nothing to pair with
+    return [f for f in faults if any(a < (run_end if f.end is None else f.end) and f.start < b
+                                     for a, b in window.spans) or window.kind == "recovery"]
+
+
+def detect(check: Check, fault: FaultInterval, seconds: Sequence[LoadSecond], run_end: float,
+           samples: SampleSource | None = None, *, faults: Sequence[FaultInterval] | None = None,
+           interval: float = 1.0, expectation: bool = False) -> Detection:
+    sampling = sampling_for(check.metric, interval)
+    series = [(t, v) for t, v in series_for(check.metric, check.request, seconds, samples, check.profile,
+                                           check.latency_of) if t < run_end]
+    ctx = _Ctx(series, sampling, check.sustained, run_end, faults if faults is not None else [fault])
+    bad = breach_predicate(check.min, check.max)
+    return (_expectation_row if expectation else _slo_row)(check, fault, ctx, bad)
 
 
 def detect_all(checks: Sequence[Check], faults: Sequence[FaultInterval], seconds: Sequence[LoadSecond],
-               run_end: float, samples: SampleSource | None = None) -> list[Detection]:
-    return [detect(c, f, seconds, run_end, samples) for f in faults for c in checks]
+               run_end: float, samples: SampleSource | None = None, *, windows: dict[str, Window] | None = None,
+               interval: float = 1.0, skip: Sequence[str] = ()) -> list[Detection]:
+    """Rows for every (check, fault) pair that means something; ``skip``: misconfigured checks."""
+    from faultdrill.analysis.checks import window_of
+
+    names = [f.name for f in faults]
+    out = []
+    for check in checks:
+        if check.name in skip:
+            continue
+        expectation = check.is_expectation(names)
+        window = window_of(check, windows) if windows is not None else Window("run", ((0.0, run_end),), "run")
+        for fault in _faults_for(check, window, faults, run_end, expectation):
+            out.append(detect(check, fault, seconds, run_end, samples, faults=faults, interval=interval,
+                              expectation=expectation))
+    return out

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from faultdrill.analysis.breaches import breach_predicate
-from faultdrill.analysis.series import conn_value, load_value, stats_of
+from faultdrill.analysis.breaches import GAP_STEPS, breach_predicate, shortest
+from faultdrill.analysis.series import LOAD_SAMPLING, Sampling, idle, sampling_for, second_value
 from faultdrill.load.histograms import LoadSecond
-from faultdrill.scenario.check_model import CONN_METRICS, LOAD_METRICS, Abort, Check
+from faultdrill.scenario.check_model import LOAD_METRICS, Abort, Check
 
 
 @dataclass
@@ -26,6 +26,8 @@ class Rule:
     max: float | None
     sustained: float
     after: float = 0.0
+    sampling: Sampling = LOAD_SAMPLING  # load bins of 1 s, or recorder samples ``record.interval`` apart
+    latency_of: str = "successful"
     breach_start: float | None = None
     last_t: float | None = None
     breached: bool = False  # sustained breach in progress
@@ -47,10 +49,13 @@ class Transition:
 
 
 def _feed(rule: Rule, t: float, value: float | None) -> Transition | None:
+    """One point in. A load bin [t, t+1) is known at t+1; an instant sample at its own time t."""
     if t < rule.after:
         return None
     bad = breach_predicate(rule.min, rule.max)(value)
-    gap = rule.last_t is not None and t - rule.last_t > 1.5
+    step = rule.sampling.step
+    gap = rule.last_t is not None and t - rule.last_t > GAP_STEPS * step
+    known = t + step if rule.sampling.binned else t
     rule.last_t = t
     rule.last_value = value
     if not bad:
@@ -62,12 +67,12 @@ def _feed(rule: Rule, t: float, value: float | None) -> Transition | None:
         return None
     if rule.breach_start is None or gap:
         rule.breach_start = t
-    if not rule.breached and t + 1.0 - rule.breach_start >= rule.sustained - 1e-9:
+    if not rule.breached and known - rule.breach_start >= shortest(rule.sustained, rule.sampling) - 1e-9:
         rule.breached = True
         shown = "no data" if value is None else f"{value:g}"
-        return Transition(rule.name, rule.metric, "breached", t + 1.0, rule.breach_start,
+        return Transition(rule.name, rule.metric, "breached", known, rule.breach_start,
                           f"{rule.name}: {rule.metric} = {shown}, outside {rule.bound()} for "
-                          f"{t + 1.0 - rule.breach_start:g}s (since t={rule.breach_start:g}s)")
+                          f"{known - rule.breach_start:g}s (since t={rule.breach_start:g}s)")
     return None
 
 
@@ -79,11 +84,9 @@ class LiveRules:
         out = []
         for rule in self.rules:
             if rule.metric in LOAD_METRICS:
-                stats = stats_of(second, rule.request, rule.profile)
-                if second.users == 0 and (stats is None or stats.count == 0):
+                if idle(second, rule.request, rule.profile):
                     continue
-                value = (conn_value(rule.metric, second, rule.profile) if rule.metric in CONN_METRICS
-                         else load_value(rule.metric, stats, second.users))
+                value = second_value(rule.metric, second, rule.request, rule.profile, rule.latency_of)
                 transition = _feed(rule, float(second.t), value)
                 if transition:
                     out.append(transition)
@@ -98,11 +101,17 @@ class LiveRules:
 
 class BreachTracker(LiveRules):
     @classmethod
-    def from_checks(cls, checks: Sequence[Check], only: Sequence[str] | None = None) -> "BreachTracker":
+    def from_checks(cls, checks: Sequence[Check], only: Sequence[str] | None = None,
+                    interval: float = 1.0) -> "BreachTracker":
         """Checks judged on their per-second series as the run goes: "breached now". By default every
         check but baseline ones (those judge the quiet period, not an SLO to alert on)."""
-        chosen = [c for c in checks if (c.name in only if only is not None else c.window != "baseline")]
-        return cls([Rule(c.name, c.metric, c.request, c.profile, c.min, c.max, c.sustained or 1.0) for c in chosen])
+        chosen = [c for c in checks if (c.name in only if only is not None else c.window not in ("baseline", "ramp"))]
+        return cls([_check_rule(c.name, c, interval) for c in chosen])
+
+
+def _check_rule(name: str, c: Check, interval: float) -> Rule:
+    return Rule(name, c.metric, c.request, c.profile, c.min, c.max, c.sustained or 0.0,
+                sampling=sampling_for(c.metric, interval), latency_of=c.latency_of)
 
 
 @dataclass(frozen=True)
@@ -118,10 +127,10 @@ class AbortMonitor(LiveRules):
     fired: AbortReason | None = None
 
     @classmethod
-    def from_scenario(cls, aborts: Sequence[Abort], checks: Sequence[Check]) -> "AbortMonitor":
-        rules = [Rule(a.name, a.metric, a.request, a.profile, a.min, a.max, a.sustained, a.after) for a in aborts]
-        rules += [Rule(f"guard: {c.name}", c.metric, c.request, c.profile, c.min, c.max, c.sustained or 1.0)
-                  for c in checks if c.guard]
+    def from_scenario(cls, aborts: Sequence[Abort], checks: Sequence[Check], interval: float = 1.0) -> "AbortMonitor":
+        rules = [Rule(a.name, a.metric, a.request, a.profile, a.min, a.max, a.sustained, a.after,
+                      sampling_for(a.metric, interval)) for a in aborts]
+        rules += [_check_rule(f"guard: {c.name}", c, interval) for c in checks if c.guard]
         monitor = cls(rules)
         monitor.fired = None
         return monitor

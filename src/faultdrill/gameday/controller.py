@@ -53,7 +53,7 @@ class GameDayController:
     def attach(self, live: LiveDrill) -> None:
         self.live = live
         scenario = live.scenario
-        self.tracker = BreachTracker.from_checks(scenario.checks, scenario.alerts.checks)
+        self.tracker = BreachTracker.from_checks(scenario.checks, scenario.alerts.checks, scenario.record.interval)
         self.alerts = AlertSender(scenario.alerts, lambda kind, data: live.events.emit(kind, **data))
         if self.with_endpoint:
             self.server = ControlServer(self.commands, self.snapshot, live.run_dir.path).__enter__()

@@ -40,14 +40,14 @@ def merge(hists: Iterable[HdrHistogram]) -> HdrHistogram:
     return total
 
 
-def percentile_ms(hist: HdrHistogram, pct: float) -> float | None:
-    if hist.get_total_count() == 0:
+def percentile_ms(hist: HdrHistogram | None, pct: float) -> float | None:
+    if hist is None or hist.get_total_count() == 0:
         return None
     return hist.get_value_at_percentile(pct) / 1000.0
 
 
-def max_ms(hist: HdrHistogram) -> float | None:
-    return hist.get_max_value() / 1000.0 if hist.get_total_count() else None
+def max_ms(hist: HdrHistogram | None) -> float | None:
+    return hist.get_max_value() / 1000.0 if hist is not None and hist.get_total_count() else None
 
 
 @dataclass
@@ -58,20 +58,44 @@ class RequestStats:
     failures: int = 0
     hist: HdrHistogram = field(default_factory=new_histogram)
     errors: dict[str, int] = field(default_factory=dict)
+    ok_hist: HdrHistogram | None = field(default_factory=new_histogram)  # successful only; None: not recorded
+
+    def record(self, ms: float, failure: str | None = None) -> None:
+        """One request (the load engine's hot path counts in bulk instead: ``recording.Buckets``)."""
+        self.count += 1
+        record_ms(self.hist, ms)
+        if failure:
+            self.failures += 1
+            self.errors[failure] = self.errors.get(failure, 0) + 1
+        elif self.ok_hist is not None:
+            record_ms(self.ok_hist, ms)
 
     def add(self, other: "RequestStats") -> None:
         self.count += other.count
         self.failures += other.failures
         self.hist.add(other.hist)
+        if self.ok_hist is not None and other.ok_hist is not None:
+            self.ok_hist.add(other.ok_hist)
+        else:
+            self.ok_hist = None
         for kind, n in other.errors.items():
             self.errors[kind] = self.errors.get(kind, 0) + n
 
     def to_wire(self) -> dict:
-        return {"count": self.count, "failures": self.failures, "hist": encode(self.hist), "errors": self.errors}
+        wire = {"count": self.count, "failures": self.failures, "hist": encode(self.hist), "errors": self.errors}
+        if self.ok_hist is not None:
+            wire["ok_hist"] = encode(self.ok_hist)
+        return wire
 
     @classmethod
     def from_wire(cls, data: dict) -> "RequestStats":
-        return cls(int(data["count"]), int(data["failures"]), decode(data["hist"]), dict(data.get("errors", {})))
+        hist = decode(data["hist"])
+        failures = int(data["failures"])
+        if "ok_hist" in data:
+            ok: HdrHistogram | None = decode(data["ok_hist"])
+        else:  # written before successful requests had their own histogram
+            ok = decode(data["hist"]) if failures == 0 else None
+        return cls(int(data["count"]), failures, hist, dict(data.get("errors", {})), ok)
 
 
 DEFAULT_PROFILE = "default"

@@ -30,18 +30,22 @@ def hdr_key(us: int) -> int:
 
 
 class _Acc:
-    __slots__ = ("count", "failures", "errors", "values")
+    __slots__ = ("count", "failures", "errors", "values", "ok_values")
 
     def __init__(self) -> None:
         self.count = 0
         self.failures = 0
         self.errors: dict[str, int] = {}
         self.values: dict[int, int] = {}
+        self.ok_values: dict[int, int] = {}
 
     def stats(self) -> RequestStats:
         out = RequestStats(self.count, self.failures, errors=self.errors)
         for value, n in self.values.items():
             out.hist.record_value(value, n)
+        assert out.ok_hist is not None
+        for value, n in self.ok_values.items():
+            out.ok_hist.record_value(value, n)
         return out
 
 
@@ -73,6 +77,8 @@ class Buckets:
         if failure:
             acc.failures += 1
             acc.errors[failure] = acc.errors.get(failure, 0) + 1
+        else:
+            acc.ok_values[key] = acc.ok_values.get(key, 0) + 1
         self._conn(second, profile).requests += 1
 
     def _conn(self, second: int, profile: str) -> ConnStats:

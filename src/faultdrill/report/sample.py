@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from faultdrill.load.histograms import LoadSecond, RequestStats, record_ms
+from faultdrill.load.histograms import LoadSecond, RequestStats
 from faultdrill.recorder.load_series import REQUEST_COLUMNS, TIMESERIES_COLUMNS
 from faultdrill.recorder.rundir import RunDir
 from faultdrill.scenario import parse_scenario
@@ -69,18 +69,13 @@ def _second(t: int, shape: SampleShape, rng: random.Random) -> tuple[LoadSecond,
         profile = shape.profiles[i % len(shape.profiles)] if shape.profiles else ""
         ms = (shape.fault_ms if in_fault else shape.base_ms) * rng.uniform(0.8, 1.2)
         s = stats[name]
-        s.count += 1
-        record_ms(s.hist, ms)
         if not in_fault:
             fails = False
         elif shape.failing_profile:
             fails = profile == shape.failing_profile
         else:
             fails = shape.fault_error_rate > 0 and i % max(1, round(1 / shape.fault_error_rate)) == 0
-        if fails:
-            s.failures += 1
-            kind = "HTTP 502" if name == "GET /" else "ReadTimeout"
-            s.errors[kind] = s.errors.get(kind, 0) + 1
+        s.record(ms, ("HTTP 502" if name == "GET /" else "ReadTimeout") if fails else None)
         if profile:
             by_profile[profile][0] += 1
             by_profile[profile][1] += int(fails)

@@ -1,8 +1,8 @@
-"""Building ``summary.json`` (schema ``faultdrill.summary/1``) from a run's saved data, and writing
+"""Building ``summary.json`` (schema ``faultdrill.summary/2``) from a run's saved data, and writing
 every report file: ``summary.json``, ``junit.xml``, ``summary.md``, the PNG plots and ``report.html``.
 
-The schema is documented in ``docs/summary-schema.md`` and in :data:`SCHEMA_DOC` below. Version 1
-only ever gains keys; a key is never removed or retyped without bumping the version.
+The schema is documented in ``docs/summary-schema.md`` and in :data:`SCHEMA_DOC` below. A version
+only ever gains keys; a key is never removed, retyped or given a new meaning without bumping it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from faultdrill.analysis.checks import CheckResult, judge_all
 from faultdrill.analysis.detection import detect_all
 from faultdrill.analysis.summary import request_names, window_stats
-from faultdrill.analysis.windows import FaultInterval, build_windows
+from faultdrill.analysis.windows import HEAL_REASONS, FaultInterval, build_windows, steady_spans
 from faultdrill.load.histograms import LoadSecond
 from faultdrill.recorder.events import read_events
 from faultdrill.recorder.load_series import read_load_seconds
@@ -26,30 +26,47 @@ from faultdrill.report.drawing import Panel, PlotFile, write_panels
 from faultdrill.report.plots import build_panels
 from faultdrill.scenario.model import Scenario
 
-SCHEMA = "faultdrill.summary/1"
+SCHEMA = "faultdrill.summary/2"
 SCHEMA_DOC = """\
-faultdrill.summary/1 — summary.json, one object:
+faultdrill.summary/2 — summary.json, one object (version 2: latency is of successful requests by default,
+windows say when they are empty, detection rows only where they mean something):
 
-schema              "faultdrill.summary/1"
+schema              "faultdrill.summary/2"
 run_id              the run directory's name
 scenario            the scenario's name
 status              "completed" | "aborted" (a stop condition fired) | "interrupted" | "failed" (the run,
                     not the checks)
-verdict             "passed" | "failed" (a check failed) | "incomplete" (the run did not complete)
+verdict             "passed" | "failed" (a check failed or was misconfigured) | "incomplete" (the run did
+                    not complete)
 error               why the run did not complete (from events.jsonl), else null
 duration_s          run-clock seconds the report covers (0 = load start)
-faults[]            faults that really started: name, start, end (run-clock s; end = run end if never
-                    stopped), planned_start, planned_end (null = until the end), stop_reason
+faults[]            faults that really started: name, start, end (run-clock s; the run's end if it was not
+                    healed), healed (false: the fault did not end — it was on until the drill ended, an
+                    abort or teardown), planned_start, planned_end (null = until the end), stop_reason
 faults_not_started[] name, planned_start, planned_end of faults the run never reached
-windows{}           by window name (baseline, <each fault>, fault, recovery, run): window, start, end,
-                    seconds, requests, failures, error_rate (fraction), rps, p50_ms, p95_ms, p99_ms,
-                    max_ms (true percentiles of every request in the window), errors {kind: count}
+windows{}           by window name — baseline (steady load before the first fault: ramps left out),
+                    ramp (the load still changing before the first fault; only if there was any),
+                    <each fault>, fault (all faults), recovery (after the last *healed* fault), run —
+                    window, start, end, spans [[from, to]…], note, seconds, empty (true: no second in it;
+                    every value below is then null or 0 and means nothing), requests, failures,
+                    error_rate (fraction; in the open model dropped arrivals count as failed attempts),
+                    rps, p50_ms, p95_ms, p99_ms, max_ms (true percentiles of the *successful* requests),
+                    all_p50_ms, all_p95_ms, all_p99_ms, all_max_ms (of every request, failed ones
+                    included), errors {kind: count}, intended, dropped, late, lag_ms (open model only,
+                    else null)
 requests{}          the same per request name: requests[name][window] = window stats
-checks[]            judged checks: name, metric, window, request, value, min, max, passed, reason
-                    (more keys may appear as the analysis grows)
-detection[]         per fault × check: fault, check, fault_start, fault_end, detected_at, time_to_detect_s,
-                    recovered_at, time_to_recover_s, note (ok | not_detected | already_breached |
-                    never_recovered | fault_never_ended) — see faultdrill.analysis.detection
+checks[]            judged checks: name, metric, window, request, profile, value, min, max, passed, reason,
+                    outcome ("passed" | "failed" | "misconfigured": a request, profile or series that never
+                    appeared), latency_of ("successful" | "all"; latency metrics only), expectation
+                    (true: the check confirms a fault shows), breaches [[from, to]…]
+checks_misconfigured[] names of the checks that named something this run never had
+detection[]         rows where they mean something (see faultdrill.analysis.detection): SLO checks × the
+                    faults in their window, expectations × their own fault — fault, check, role ("slo" |
+                    "expectation"), fault_start, fault_end (null: did not end), detected_at,
+                    time_to_detect_s (null when already breached), recovered_at, time_to_recover_s
+                    (from the heal of recovered_after), recovered_after, overlaps [faults also active
+                    during the breach], note (ok | held | already_breached | never_recovered |
+                    recovered_during_fault | fault_did_not_end | shown | not_shown | still_shown)
 aborted             null, or the stop condition that ended the drill: rule, metric, at, since, detail
 checks_not_judged[] name, metric, window of checks a run that did not complete never judged
 passed              true when the run completed and every check passed
@@ -64,27 +81,30 @@ def _planned(scenario: Scenario, name: str) -> tuple[float | None, float | None]
 
 
 def fault_intervals(events: list[dict[str, Any]], scenario: Scenario, end_t: float) -> list[FaultInterval]:
-    """Real start/stop times from the events; a fault that started but never stopped ends with the run."""
+    """Real start/heal times from the events. A fault stopped by anything but a heal (the drill ending,
+    an abort, teardown) — or never stopped — did not end: its ``end`` is None."""
     started: dict[str, float] = {}
-    stopped: dict[str, float] = {}
+    healed: dict[str, float] = {}
     for event in events:
         if event["kind"] == "fault.start":
             started[event["fault"]] = event["t"]
-        elif event["kind"] == "fault.stop":
-            stopped[event["fault"]] = event["t"]
-    return [FaultInterval(f.name, started[f.name], stopped.get(f.name, end_t))
+            healed.pop(event["fault"], None)
+        elif event["kind"] == "fault.stop" and event.get("reason") in HEAL_REASONS and event["t"] < end_t:
+            healed[event["fault"]] = event["t"]
+    return [FaultInterval(f.name, started[f.name], healed.get(f.name))
             for f in scenario.faults if f.name in started]
 
 
-def fault_timeline(events: list[dict[str, Any]], scenario: Scenario,
-                   faults: list[FaultInterval]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def fault_timeline(events: list[dict[str, Any]], scenario: Scenario, faults: list[FaultInterval],
+                   end_t: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Each started fault with its planned and real times; and the faults that never started."""
     reasons = {e["fault"]: e.get("reason") for e in events if e.get("kind") == "fault.stop" and "fault" in e}
     started = []
     for f in faults:
         planned_start, planned_end = _planned(scenario, f.name)
-        started.append({"name": f.name, "start": f.start, "end": f.end, "planned_start": planned_start,
-                        "planned_end": planned_end, "stop_reason": reasons.get(f.name, "run ended")})
+        started.append({"name": f.name, "start": f.start, "end": f.end if f.end is not None else end_t,
+                        "healed": f.healed, "planned_start": planned_start, "planned_end": planned_end,
+                        "stop_reason": reasons.get(f.name, "run ended")})
     names = {f.name for f in faults}
     not_started = [{"name": f.name, "planned_start": f.at, "planned_end": f.end}
                    for f in scenario.faults if f.name not in names]
@@ -131,11 +151,15 @@ def build_summary(scenario: Scenario, run_id: str, seconds: list[LoadSecond], ev
     if status != "completed":
         end_t = max([s.t + 1 for s in seconds] + [0])
     faults = fault_intervals(events, scenario, end_t)
-    windows = build_windows(end_t, faults)
-    checks = judge_all(scenario.checks, seconds, windows, samples) if status in JUDGED else []
-    detection = detect_all(scenario.checks, faults, seconds, end_t, samples) if status in JUDGED else []
+    windows = build_windows(end_t, faults, steady_spans(scenario.load.segments(), end_t, scenario.load.mode))
+    interval = scenario.record.interval
+    names_of_faults = [f.name for f in faults]
+    checks = judge_all(scenario.checks, seconds, windows, samples, interval, names_of_faults) if status in JUDGED else []
+    misconfigured = [c.name for c in checks if c.outcome == "misconfigured"]
+    detection = detect_all(scenario.checks, faults, seconds, end_t, samples, windows=windows, interval=interval,
+                           skip=misconfigured) if status in JUDGED else []
     names = request_names(seconds)
-    started, not_started = fault_timeline(events, scenario, faults)
+    started, not_started = fault_timeline(events, scenario, faults, end_t)
     passed = status == "completed" and all(c.passed for c in checks)
     summary = {
         "schema": SCHEMA,
@@ -153,6 +177,7 @@ def build_summary(scenario: Scenario, run_id: str, seconds: list[LoadSecond], ev
         "requests": {name: {wname: window_stats(seconds, w, name).to_json() for wname, w in windows.items()}
                      for name in names},
         "checks": [c.to_json() for c in checks],
+        "checks_misconfigured": misconfigured,
         "detection": [d.to_json() for d in detection],
         "checks_not_judged": [] if status in JUDGED else [
             {"name": c.name, "metric": c.metric, "window": _json_window(c.window)} for c in scenario.checks],

@@ -13,19 +13,20 @@ or a recorded series named ``SOURCE.NAME.FIELD``:
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, Sequence
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from faultdrill.scenario.common import Seconds, Strict
 
 CONN_METRICS = ("connects", "connect_errors", "tls_errors")  # client side, per client profile
-LOAD_METRICS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps", "requests", "failures",
-                "users") + CONN_METRICS
+OPEN_METRICS = ("intended", "dropped", "late", "lag_ms")  # the open model's own honesty record, per second
+LATENCY_METRICS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+LOAD_METRICS = LATENCY_METRICS + ("error_rate", "rps", "requests", "failures", "users") + CONN_METRICS + OPEN_METRICS
 PERCENTILE_METRICS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0}
 SERIES_SOURCES = ("resources", "connections", "app", "db", "proxy")
 SERIES_RE = re.compile(r"^(resources|connections|app|db|proxy)\.([a-z][a-z0-9_-]*)(\.[A-Za-z_:][A-Za-z0-9_:.]*)?$")
-WindowName = Literal["baseline", "fault", "recovery", "run"]
+WindowName = Literal["baseline", "ramp", "fault", "recovery", "run"]
 Aggregate = Literal["auto", "max", "min", "mean", "last", "p50", "p90", "p95", "p99"]
 
 
@@ -75,6 +76,8 @@ class _Bounded(Strict):
             raise ValueError(f"min ({self.min:g}) is above max ({self.max:g}): nothing could pass")
         if (self.request is not None or self.profile is not None) and self.metric not in LOAD_METRICS:
             raise ValueError("request and profile apply to load metrics only")
+        if self.request is not None and self.metric in OPEN_METRICS:
+            raise ValueError(f"{self.metric} counts arrivals, not requests: drop 'request'")
         return self
 
     def ok(self, value: float) -> bool:
@@ -95,6 +98,17 @@ class Check(_Bounded):
     aggregate: Aggregate = "auto"
     sustained: Seconds | None = Field(None, description="a breach counts only if it lasts this long, e.g. 5s")
     guard: bool = Field(False, description="abort the drill when this check breaches (sustained) during the run")
+    latency_of: Literal["successful", "all"] = Field(
+        "successful", description="latency metrics: successful requests only (default), or all of them")
+    expect: bool | None = Field(
+        None, description="true: this check confirms a fault shows (an expectation), not an SLO that must "
+                          "hold; default: true for a min-only bound judged in one fault's own window")
+
+    def is_expectation(self, fault_names: Sequence[str]) -> bool:
+        """An expectation ("the toxic shows") gets no detection/recovery rows against other faults."""
+        if self.expect is not None:
+            return self.expect
+        return isinstance(self.window, str) and self.window in fault_names and self.max is None
 
 
 class Abort(_Bounded):
