@@ -117,9 +117,12 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
                 write_json(run_dir.run_json, record)
                 events.emit("stack.ready", startup_s=stack.info.startup_seconds,
                             toxiproxy=stack.info.toxiproxy_kind)
-                problems += _drive(loaded, run_dir, stack, events, observer, options.controller)
+                unhealed = _drive(loaded, run_dir, stack, events, observer, options.controller)
+                problems += unhealed
             events.emit("stack.removed")
             status, exit_code = "completed", int(ExitCode.OK)
+            if unhealed:  # fail closed: the target may still be broken
+                exit_code, error = int(ExitCode.INFRA), f"a fault could not be healed: {'; '.join(unhealed)}"
         except DrillAborted as exc:
             status, exit_code, error = "aborted", int(ExitCode.CHECK_FAILED), f"aborted: {exc}"
         except KeyboardInterrupt as exc:
@@ -135,18 +138,32 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
             error = f"unexpected {type(exc).__name__}: {exc} (traceback in {crash_log})"
             events.emit("run.failed", error=error)
         finally:
-            report = None
-            try:
-                report = render(run_dir, scenario, status)
-            except Exception as exc:  # noqa: BLE001 - the run's own outcome matters more than the report's
-                problems.append(f"the report could not be written: {type(exc).__name__}: {exc}")
-            if status == "completed" and report is not None and not report.passed:
-                exit_code = int(ExitCode.CHECK_FAILED)
+            report, exit_code, error = finish(run_dir, scenario, status, exit_code, error, problems)
             record.update(status=status, exit_code=exit_code, error=error, problems=problems,
                           ended=setup_clock.wall(setup_clock.now()))
             write_json(run_dir.run_json, record)
             events.close()
     return DrillOutcome(run_id, run_dir.path, status, exit_code, report, error, problems)
+
+
+def finish(run_dir: RunDir, scenario: Scenario, status: str, exit_code: int, error: str | None,
+           problems: list[str]) -> tuple[Report | None, int, str | None]:
+    """Judge and write the report; the exit code follows the verdict. Fails closed: a report that
+    cannot be written leaves the verdict unknown, so a run that completed exits 3, never 0."""
+    try:
+        report = render(run_dir, scenario, status)
+    except Exception as exc:  # noqa: BLE001 - the run's data is kept; the failure is said and fails the run
+        crash_log = run_dir.path / "crash.log"
+        with open(crash_log, "a", encoding="utf-8") as fh:
+            fh.write(traceback.format_exc())
+        problem = f"the report could not be written: {type(exc).__name__}: {exc} (traceback in {crash_log})"
+        problems.append(problem)
+        if exit_code == int(ExitCode.OK):
+            return None, int(ExitCode.INFRA), f"{problem}; the verdict is unknown"
+        return None, exit_code, error
+    if status == "completed" and not report.passed and exit_code == int(ExitCode.OK):
+        exit_code = int(ExitCode.CHECK_FAILED)
+    return report, exit_code, error
 
 
 def _recover_crashed_runs(client: DockerClient, results: Path, run_id: str, observer: Observer,
@@ -235,7 +252,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                     observer.log(f"load generator: {warning} (the drill may under-deliver its shape)")
             total = second.total()
             observer.second(second.t, second.users, total.count, total.failures,
-                            percentile_ms(total.hist, 95), engine.active_names())
+                            percentile_ms(total.ok_hist, 95), engine.active_names())
 
         try:
             if controller is not None:

@@ -40,4 +40,4 @@ class ConsoleObserver:
             p95 = "-" if p95_ms is None else f"{p95_ms:.0f} ms"
             faults = ", ".join(active_faults) or "none"
             self.log(f"t={t:>4}/{self.duration:.0f}s users={users:<4} rps={rps:<5} failed={failures:<4} "
-                     f"p95={p95:<8} faults: {faults}")
+                     f"p95 ok={p95:<8} faults: {faults}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-WINDOW_ORDER = {"baseline": 0, "fault": 2, "recovery": 3, "run": 4}
+WINDOW_ORDER = {"ramp": -1, "baseline": 0, "fault": 2, "recovery": 3, "run": 4}
+LATENCY_OF = {"successful": "successful requests", "all": "all requests"}
 
 
 def ms(value: float | None) -> str:
@@ -79,9 +80,40 @@ def bound(check: dict[str, Any]) -> str:
 
 
 def check_target(check: dict[str, Any]) -> str:
-    """The metric a check judged, with its request name if it is limited to one."""
+    """The metric a check judged, with its request name if it is limited to one, and — for latency —
+    whether it judged successful requests or all of them."""
     metric = str(check.get("metric", ""))
-    return f"{metric} ({check['request']})" if check.get("request") else metric
+    parts = [p for p in (check.get("request"), check.get("profile") and f"profile {check['profile']}",
+                         LATENCY_OF.get(str(check.get("latency_of")))) if p]
+    return f"{metric} ({', '.join(parts)})" if parts else metric
+
+
+def check_mark(check: dict[str, Any]) -> str:
+    if check.get("outcome") == "misconfigured":
+        return "misconfigured"
+    return "pass" if check.get("passed") else "fail"
+
+
+def spans(window: dict[str, Any]) -> str:
+    """A window's time: ``1.0–20.0, 30.0–35.0 s``; ``empty`` when it has no second in it."""
+    parts = window.get("spans") or ([[window["start"], window["end"]]] if window.get("start") is not None else [])
+    if not parts:
+        return "empty"
+    return ", ".join(f"{a:.1f}–{b:.1f}" for a, b in parts) + " s"
+
+
+def fault_end(fault: dict[str, Any]) -> str:
+    return seconds(fault.get("end")) if fault.get("healed", True) else "did not end"
+
+
+def detection_note(row: dict[str, Any]) -> str:
+    """What a detection row says, in words: the note, the heal that ended the breach, the overlaps."""
+    words = [str(row.get("note", "")).replace("_", " ")]
+    if row.get("recovered_after") and row.get("recovered_after") != row.get("fault"):
+        words.append(f"recovered after '{row['recovered_after']}' was healed")
+    if row.get("overlaps"):
+        words.append("overlapped " + ", ".join(f"'{n}'" for n in row["overlaps"]))
+    return "; ".join(w for w in words if w)
 
 
 def window_sort_key(item: tuple[str, dict[str, Any]]) -> tuple[int, float, str]:
@@ -100,6 +132,10 @@ def verdict_line(summary: dict[str, Any]) -> str:
         return f"{str(status).upper()} — the run did not complete{why}; checks were not judged"
     if not checks:
         return "PASSED — the run completed (no checks defined)"
+    misconfigured = [c for c in failed if c.get("outcome") == "misconfigured"]
+    if misconfigured:
+        return (f"FAILED — {len(failed)} of {len(checks)} checks failed, {len(misconfigured)} of them misconfigured "
+                "(they name something this run never had)")
     if failed:
         return f"FAILED — {len(failed)} of {len(checks)} checks failed"
     return f"PASSED — all {len(checks)} checks passed"

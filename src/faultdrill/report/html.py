@@ -24,7 +24,8 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(ms=fmt.ms, rate=fmt.rate, num=fmt.number, secs=fmt.seconds, window=fmt.window_label,
-                       bound=fmt.bound, target=fmt.check_target)
+                       bound=fmt.bound, target=fmt.check_target, mark=fmt.check_mark, spans=fmt.spans,
+                       fault_end=fmt.fault_end, detection_note=fmt.detection_note)
     env.globals.update(metric_value=fmt.metric_value, window_sort_key=fmt.window_sort_key)
     return env
 
@@ -67,6 +68,7 @@ def render_html(summary: dict[str, Any], run_info: dict[str, Any], plots: Sequen
         description=description,
         verdict=fmt.verdict_line(summary),
         windows=windows,
+        open_model=any(w.get("intended") is not None for _, w in windows),
         requests=requests,
         provenance=provenance(run_info),
         plots=[(p.key, p.title, data_uri(p.path)) for p in plots if p.key != "dashboard"],

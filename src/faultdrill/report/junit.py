@@ -44,6 +44,11 @@ def render_junit(summary: dict[str, Any], hostname: str | None = None, timestamp
         case = _case(suite, scenario, str(check.get("name")))
         if check.get("passed"):
             continue
+        if check.get("outcome") == "misconfigured":  # the check itself is wrong, not the system under test
+            errors += 1
+            ET.SubElement(case, "error", message=str(check.get("reason")), type="CheckMisconfigured").text = (
+                f"{check.get('reason')}\nfix the check's request, profile or metric name in the scenario")
+            continue
         failures += 1
         failure = ET.SubElement(case, "failure", message=str(check.get("reason", "check failed")),
                                 type="CheckFailed")

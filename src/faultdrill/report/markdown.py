@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from faultdrill.report.format import (
-    bound, check_target, metric_value, ms, number, rate, seconds, verdict_line, window_label, window_sort_key,
+    bound, check_mark, check_target, detection_note, fault_end, metric_value, ms, number, rate, seconds, spans,
+    verdict_line, window_label, window_sort_key,
 )
 
 
@@ -21,12 +22,21 @@ def table(header: list[str], rows: list[list[object]]) -> list[str]:
 
 
 def windows_table(windows: dict[str, dict[str, Any]]) -> list[str]:
+    """p50 … p99 are of successful requests; "p95 all" includes failed ones; an empty window says so."""
+    open_model = any(w.get("intended") is not None for w in windows.values())
     rows = []
     for name, w in sorted(windows.items(), key=window_sort_key):
-        span = "–" if w.get("start") is None else f"{w['start']:.1f}–{w['end']:.1f} s"
-        rows.append([name, span, number(w.get("requests")), rate(w.get("error_rate")), number(w.get("rps")),
-                     ms(w.get("p50_ms")), ms(w.get("p95_ms")), ms(w.get("p99_ms"))])
-    return table(["window", "span", "requests", "errors", "rps", "p50", "p95", "p99"], rows)
+        if w.get("empty"):
+            rows.append([name, spans(w), "empty", "", "", "", "", "", ""] + (["", ""] if open_model else [])
+                        + [w.get("note", "")])
+            continue
+        row = [name, spans(w), number(w.get("requests")), rate(w.get("error_rate")), number(w.get("rps")),
+               ms(w.get("p50_ms")), ms(w.get("p95_ms")), ms(w.get("p99_ms")), ms(w.get("all_p95_ms"))]
+        if open_model:
+            row += [number(w.get("dropped")), number(w.get("late"))]
+        rows.append(row + [w.get("note", "")])
+    header = ["window", "span", "requests", "errors", "rps", "p50 ok", "p95 ok", "p99 ok", "p95 all"]
+    return table(header + (["dropped", "late"] if open_model else []) + ["note"], rows)
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
@@ -41,7 +51,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if checks:
         lines += ["### Checks", ""]
         lines += table(["", "check", "window", "metric", "value", "bound", "reason"], [
-            ["✅" if c.get("passed") else "❌", c.get("name"), window_label(c.get("window")), check_target(c),
+            ["✅" if c.get("passed") else ("⚠️ misconfigured" if check_mark(c) == "misconfigured" else "❌"), c.get("name"), window_label(c.get("window")), check_target(c),
              metric_value(str(c.get("metric", "")), c.get("value")), bound(c), c.get("reason", "")]
             for c in checks])
         lines.append("")
@@ -51,12 +61,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += [f"- ⚠️ {c.get('name')} ({c.get('metric')}, window {window_label(c.get('window'))})"
                   for c in not_judged]
         lines.append("")
-    detection = [d for d in summary.get("detection", []) if d.get("note") != "not_detected"]
+    detection = [d for d in summary.get("detection", []) if d.get("note") not in ("held", "not_detected")]
     if detection:
         lines += ["### Time to detect / recover", ""]
-        lines += table(["fault", "check", "detected after", "recovered after heal", "note"], [
-            [d.get("fault"), d.get("check"), seconds(d.get("time_to_detect_s")), seconds(d.get("time_to_recover_s")),
-             d.get("note", "")] for d in detection])
+        lines += table(["fault", "check", "kind", "detected / shown after", "recovered / gone after heal", "note"], [
+            [d.get("fault"), d.get("check"), d.get("role", "slo"), seconds(d.get("time_to_detect_s")),
+             seconds(d.get("time_to_recover_s")), detection_note(d)] for d in detection])
         lines.append("")
     windows = summary.get("windows", {})
     if windows:
@@ -65,7 +75,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     missing = summary.get("faults_not_started", [])
     if faults or missing:
         lines += ["### Faults", ""]
-        rows = [[f.get("name"), _planned(f), f"{seconds(f.get('start'))} → {seconds(f.get('end'))}",
+        rows = [[f.get("name"), _planned(f), f"{seconds(f.get('start'))} → {fault_end(f)}",
                  f.get("stop_reason") or ""] for f in faults]
         rows += [[f.get("name"), _planned(f), "never started", ""] for f in missing]
         lines += table(["fault", "planned", "real", "stopped by"], rows) + [""]

@@ -26,21 +26,31 @@ from faultdrill.report.drawing import (
 
 
 def latency_panel(seconds: Sequence[LoadSecond]) -> Panel:
+    """p50/p95/p99 of the successful requests, and p95 of all of them (failures included) dotted:
+    fast failures pull the second line down, never the first."""
     totals = [(s, s.total()) for s in seconds]
-    curves = {pct: [(_mid(s), percentile_ms(tot.hist, pct)) for s, tot in totals] for pct in (50, 95, 99)}
-    values = [v for points in curves.values() for _, v in points if v is not None]
+    curves = {pct: [(_mid(s), percentile_ms(tot.ok_hist, pct)) for s, tot in totals] for pct in (50, 95, 99)}
+    all_p95 = [(_mid(s), percentile_ms(tot.hist, 95)) for s, tot in totals]
+    values = [v for points in (*curves.values(), all_p95) for _, v in points if v is not None]
     silent = [_mid(s) for s, tot in totals if s.users > 0 and tot.count == 0]
+    only_failures = [_mid(s) for s, tot in totals if tot.count > 0 and tot.failures == tot.count]
 
     def draw(ax: Axes) -> None:
-        for pct, style, colour in ((50, "-", "#1f77b4"), (95, "-", "#ff7f0e"), (99, ":", "#2ca02c")):
-            _plot(ax, curves[pct], ls=style, lw=1.4, color=colour, label=f"p{pct}")
+        for pct, style, colour in ((50, "-", "#1f77b4"), (95, "-", "#ff7f0e"), (99, "-", "#2ca02c")):
+            _plot(ax, curves[pct], ls=style, lw=1.4, color=colour, label=f"p{pct} successful")
+        if any(tot.failures for _, tot in totals):
+            _plot(ax, all_p95, ls=":", lw=1.3, color="#555555", label="p95 all requests (failures included)")
         log = latency_axis(ax, values)
+        floor = min(values) if (log and values) else 0.0
         if silent:
-            floor = min(values) if (log and values) else 0.0
             ax.plot(silent, [floor] * len(silent), "|", color="#d62728", ms=12, mew=2, clip_on=False,
                     label="no response completed")
+        if only_failures:
+            ax.plot(only_failures, [floor] * len(only_failures), "x", color="#d62728", ms=5, clip_on=False,
+                    label="every request failed")
 
-    return Panel("latency", "Latency percentiles, all requests (true per-second percentiles)", draw, 1.3)
+    return Panel("latency", "Latency of successful requests (true per-second percentiles); dotted: all requests",
+                 draw, 1.3)
 
 
 def throughput_panel(seconds: Sequence[LoadSecond]) -> Panel:
@@ -84,6 +94,30 @@ def errors_panel(seconds: Sequence[LoadSecond]) -> Panel | Skipped:
         ax.set_ylabel("failures / s")
 
     return Panel("errors", "Failures by kind (stacked)", draw)
+
+
+def open_model_panel(seconds: Sequence[LoadSecond]) -> Panel | None:
+    """The open model's own honesty: arrivals due vs sent, dropped and late, and the worst schedule lag."""
+    opens = [(s.t + 0.5, s.open) for s in seconds if s.open is not None]
+    if not opens:
+        return None
+
+    def draw(ax: Axes) -> None:
+        ts = [t for t, _ in opens]
+        ax.plot(ts, [o.intended for _, o in opens], color="#1f77b4", lw=1.4, label="arrivals due / s")
+        ax.plot(ts, [o.sent for _, o in opens], color="#2ca02c", lw=1.2, ls="--", label="sent / s")
+        ax.bar(ts, [o.dropped for _, o in opens], width=1.0, color="#d62728", alpha=0.7, lw=0,
+               label=f"dropped / s ({sum(o.dropped for _, o in opens):,} in all)")
+        ax.bar(ts, [o.late for _, o in opens], width=1.0, color="#ff7f0e", alpha=0.6, lw=0,
+               label=f"late / s ({sum(o.late for _, o in opens):,} in all)")
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("arrivals / s")
+        lag = ax.twinx()
+        lag.plot(ts, [o.lag_ms for _, o in opens], color="#9467bd", lw=1.0, ls=":")
+        lag.set_ylim(bottom=0)
+        lag.set_ylabel("worst lag (ms, dotted)", color="#9467bd", fontsize=8)
+
+    return Panel("open-model", "Open model: arrivals due vs sent; dropped (never sent) and late", draw)
 
 
 def users_panel(seconds: Sequence[LoadSecond]) -> Panel:
@@ -333,6 +367,7 @@ def build_panels(data: RunData) -> PanelSet:
         add(latency_panel(seconds))
         add(throughput_panel(seconds))
         add(errors_panel(seconds))
+        add(open_model_panel(seconds))
         add(users_panel(seconds))
     else:
         add(Skipped("latency", "no load was recorded (histograms.jsonl is missing or empty)"))
