@@ -80,7 +80,7 @@ def test_every_output_exists_and_the_html_is_self_contained(full_run: tuple[Path
     assert report.problems == [] and report.skipped_panels == []
     html = (path / "report.html").read_text()
     for title in ("faultdrill report: sample", "Checks", "Windows", "Faults", "Provenance", "Plots",
-                  "Latency percentiles", "TCP connections per service", "Database db: sessions by state",
+                  "Latency of successful requests", "TCP connections per service", "Database db: sessions by state",
                   "App metrics: app", "Success rate by client profile"):
         assert title in html, title
     assert "FAILED — 1 of 2 checks failed" in html
