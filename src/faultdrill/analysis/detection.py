@@ -15,7 +15,12 @@ Two kinds of checks get rows:
   gets one row, for its own fault: *shown* when the effect became visible, *gone* when it went
   away after the heal.
 
-Checks on the ``baseline`` or ``ramp`` windows, and misconfigured checks, get no rows.
+Checks on the ``baseline`` or ``ramp`` windows, and misconfigured checks, get no rows; nor does a
+check whose window no fault overlaps (``recovery``, unless a fault did not end).
+
+A load bin ``[t, t+1)`` belongs to a fault when its midpoint lies in the fault's interval — the same
+rule the windows use — so a breach that begins in the bin where one fault ends and the next starts
+is the next one's.
 """
 
 from __future__ import annotations
@@ -67,6 +72,24 @@ class _Ctx:
     def active(self, a: float, b: float) -> list[FaultInterval]:
         return [f for f in self.faults if f.start < b and self.end_of(f) > a]
 
+    def overlaps(self, run: Run, fault: FaultInterval) -> bool:
+        """Does the run have a point inside the fault? A bin belongs where its midpoint lies (the
+        windows' own rule), so a bin that straddles a fault's start or end is not double-counted."""
+        first, last = _points(run, self.sampling)
+        return first < self.end_of(fault) and last >= fault.start
+
+    def before(self, run: Run, fault: FaultInterval) -> bool:
+        """Did the run begin before the fault did (its first point lies before the fault's start)?"""
+        return _points(run, self.sampling)[0] < fault.start
+
+
+def _points(run: Run, sampling: Sampling) -> tuple[float, float]:
+    """Where a run's first and last points lie: bins at their midpoints, instants at their times."""
+    if sampling.binned:
+        half = sampling.step / 2
+        return run.start + half, run.end - half
+    return run.start, run.end
+
 
 def _first_good_stretch(ctx: _Ctx, bad: Callable[[float | None], bool], after: float) -> float | None:
     need = max(ctx.sustained or 0.0, MIN_RECOVERY_S)
@@ -78,12 +101,11 @@ def _first_good_stretch(ctx: _Ctx, bad: Callable[[float | None], bool], after: f
 
 
 def _slo_row(check: Check, fault: FaultInterval, ctx: _Ctx, bad: Callable[[float | None], bool]) -> Detection:
-    end = ctx.end_of(fault)
     episode = next((r for r in sustained_runs(ctx.series, bad, ctx.sustained, ctx.sampling)
-                    if r.start < end and max(r.end, alert_time(r, ctx.sustained, ctx.sampling)) > fault.start), None)
+                    if ctx.overlaps(r, fault)), None)
     if episode is None:
         return Detection(fault.name, check.name, fault.start, fault.end, None, None, None, None, "held")
-    already = episode.start < fault.start
+    already = ctx.before(episode, fault)
     detected = None if already else alert_time(episode, ctx.sustained, ctx.sampling)
     recovered = _first_good_stretch(ctx, bad, episode.end if ctx.sampling.binned else episode.end + 1e-9)
     during = ctx.active(episode.start, recovered if recovered is not None else ctx.run_end)
@@ -108,10 +130,9 @@ def _healer(fault: FaultInterval, during: Sequence[FaultInterval],
 
 
 def _expectation_row(check: Check, fault: FaultInterval, ctx: _Ctx, bad: Callable[[float | None], bool]) -> Detection:
-    end = ctx.end_of(fault)
     shows = lambda v: not bad(v)  # noqa: E731 - the effect is visible while the check's bound holds
     episode: Run | None = next((r for r in sustained_runs(ctx.series, shows, ctx.sustained, ctx.sampling)
-                                if r.start < end and r.end > fault.start), None)
+                                if ctx.overlaps(r, fault)), None)
     if episode is None:
         return Detection(fault.name, check.name, fault.start, fault.end, None, None, None, None, "not_shown",
                          "expectation")
@@ -134,7 +155,7 @@ def _faults_for(check: Check, window: Window | None, faults: Sequence[FaultInter
     if expectation:
         return []  # an expectation names its fault; over a broader window it has nothing to pair with
     return [f for f in faults if any(a < (run_end if f.end is None else f.end) and f.start < b
-                                     for a, b in window.spans) or window.kind == "recovery"]
+                                     for a, b in window.spans)]
 
 
 def detect(check: Check, fault: FaultInterval, seconds: Sequence[LoadSecond], run_end: float,
