@@ -114,6 +114,7 @@ class FaultEngine:
                 self._ramp(item, (t - item.started_at) / (end - item.started_at), t)
 
     def _apply(self, item: ScheduledFault) -> None:
+        item.action.prepare()  # what undoing it needs goes in the journal line, so read it first
         self.journal.record("apply", item.action.describe(), t=self.now())
         item.action.apply()
         item.applied = True
