@@ -240,7 +240,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                     observer.log(f"load generator: {warning} (the drill may under-deliver its shape)")
             total = second.total()
             observer.second(second.t, second.users, total.count, total.failures,
-                            percentile_ms(total.hist, 95), engine.active_names())
+                            percentile_ms(total.hist, 95), engine.shown_active_names())
 
         try:
             if controller is not None:
