@@ -132,14 +132,16 @@ def _up_runs(client: DockerClient) -> set[str]:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    """Heal every journaled fault it can, remove every labelled object anyway; exit 3 naming what is left."""
     from faultdrill.faults.recovery import dead_runs, heal_journal, mark_crashed, recover_pending
     from faultdrill.stack.cleanup import clean
     from faultdrill.stack.engine import connect
 
     client = connect()
-    healed = heal_journal(args.results / args.run / "journal.jsonl") if args.run else recover_pending(args.results)
-    for line in healed:
-        out.print(f"healed: {line}", markup=False)
+    healings = (heal_journal(args.results / args.run / "journal.jsonl", client) if args.run
+                else recover_pending(args.results, docker_client=client))
+    for healing in healings:
+        out.print(healing.line(), markup=False)
     for run_id in dead_runs(args.results):
         if args.run in (None, run_id):
             mark_crashed(args.results, run_id)
@@ -148,7 +150,15 @@ def cmd_clean(args: argparse.Namespace) -> int:
               f"{len(done.volumes)} volumes labelled faultdrill.run{'=' + args.run if args.run else ''}")
     for name in done.containers + done.networks + done.volumes:
         out.print(f"  {name}", markup=False)
-    return 0
+    for failure in done.failed:
+        out.print(f"could not remove: {failure}", markup=False)
+    left = [f"{h.run_id}: {h.what}" for h in healings if h.failed] + done.failed
+    if not left:
+        return 0
+    console.print("error:", style="red", end=" ")
+    console.print(f"{len(left)} thing(s) could not be healed or removed: {'; '.join(left)} — fix the cause "
+                  "(see the lines above) and run `faultdrill clean` again", markup=False)
+    return int(ExitCode.INFRA)
 
 
 def cmd_images_build(args: argparse.Namespace) -> int:

@@ -168,10 +168,12 @@ def finish(run_dir: RunDir, scenario: Scenario, status: str, exit_code: int, err
 
 def _recover_crashed_runs(client: DockerClient, results: Path, run_id: str, observer: Observer,
                           events: EventLog) -> None:
-    """Heal faults and remove Docker objects that killed earlier runs left (their process is gone)."""
-    for line in recover_pending(results, only_dead=True):
-        observer.log(f"healed a fault left by a killed run: {line}")
-        events.emit("recovery", detail=line)
+    """Heal faults and remove Docker objects that killed earlier runs left (their process is gone).
+
+    What cannot be healed or removed is reported and does not stop this run."""
+    for healing in recover_pending(results, only_dead=True, docker_client=client):
+        observer.log(f"{'warning: ' if healing.failed else ''}a fault left by a killed run: {healing.line()}")
+        events.emit("recovery", detail=healing.line(), state=healing.state)
     for dead in dead_runs(results):
         if dead == run_id:
             continue
@@ -180,6 +182,9 @@ def _recover_crashed_runs(client: DockerClient, results: Path, run_id: str, obse
         if removed.total:
             observer.log(f"removed {removed.total} Docker objects left by the killed run {dead}")
             events.emit("recovery", run=dead, removed=removed.containers + removed.networks)
+        for failure in removed.failed:
+            observer.log(f"warning: could not remove what the killed run {dead} left: {failure}")
+            events.emit("recovery", run=dead, failed=failure)
 
 
 @dataclass
@@ -252,7 +257,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                     observer.log(f"load generator: {warning} (the drill may under-deliver its shape)")
             total = second.total()
             observer.second(second.t, second.users, total.count, total.failures,
-                            percentile_ms(total.ok_hist, 95), engine.active_names())
+                            percentile_ms(total.ok_hist, 95), engine.shown_active_names())
 
         try:
             if controller is not None:

@@ -12,7 +12,8 @@ out = Console(highlight=False, soft_wrap=True)
 
 
 class ConsoleObserver:
-    """Progress of a drill on the terminal (stderr)."""
+    """Progress of a drill on the terminal (stderr). Fault names come as responders may see them
+    (a hidden fault is "hidden fault #n" until revealed)."""
 
     def __init__(self, every: int = 5) -> None:
         self.every = every
@@ -32,7 +33,12 @@ class ConsoleObserver:
             started = [f for f in active_faults if f not in self.faults]
             stopped = [f for f in self.faults if f not in active_faults]
             for name in started:
-                self.log(f"[red]fault on[/]: {name}")
+                was = next((old for old in stopped if name.endswith(f"({old})")), None)
+                if was is not None:  # a hidden fault revealed while on: same fault, now with its name
+                    stopped.remove(was)
+                    self.log(f"[yellow]revealed[/]: {was} is {name.removesuffix(f' ({was})')}")
+                else:
+                    self.log(f"[red]fault on[/]: {name}")
             for name in stopped:
                 self.log(f"[green]fault off[/]: {name}")
             self.faults = list(active_faults)

@@ -62,7 +62,7 @@ def test_gameday_inject_annotate_heal_stop(tmp_path: Path) -> None:
         client = ControlClient.for_run(results, run_dir.name)
         time.sleep(4)  # a quiet baseline
         state = client.state()
-        assert [f["name"] for f in state["faults"]] == ["slow backend", "hidden fault"]  # hidden stays hidden
+        assert [f["name"] for f in state["faults"]] == ["slow backend", "hidden fault #2"]  # hidden stays hidden
         injected = client.fault("inject", "slow backend")["t"]
         assert wait_for(lambda: any(b["check"].startswith("front page") for b in client.state()["breached"]), 20)
         noted = client.annotate("detected", "p95 is way up on the front page")["t"]
@@ -99,3 +99,52 @@ def test_gameday_inject_annotate_heal_stop(tmp_path: Path) -> None:
     assert "| slow backend |" in retro  # the key-times row
     assert labelled(run_dir.name) == []
     assert not (run_dir / "control.json").exists()
+
+
+def test_hidden_faults_leak_nowhere_until_revealed(tmp_path: Path) -> None:
+    """Injected by hand and on the schedule: console and /state say "hidden fault #n", until reveal."""
+    data = yaml.safe_load((SCENARIOS / "gameday.yaml").read_text())
+    data["load"]["shape"] = [{"until": "90s", "users": 5, "spawn_rate": 5}]  # bounded even if the test fails
+    data["faults"].append({"name": "quiet drain", "at": "2s", "for": "60s", "hidden": True,
+                           "toxic": {"proxy": "backend", "type": "latency", "latency": "20ms"}})
+    scenario = SCENARIOS / f".gameday-hidden-{tmp_path.name}.yaml"
+    scenario.write_text(yaml.safe_dump(data))
+    results = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "faultdrill", "gameday", str(scenario), "--no-view",
+                             "--results", str(results)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        assert wait_for(lambda: bool(list(results.glob("*/control.json"))) if results.exists() else False, 240)
+        client = ControlClient.for_run(results, next(results.iterdir()).name)
+        client.fault("inject", "mystery")
+        assert wait_for(lambda: sum(f["active"] for f in client.state()["faults"]) == 2, 20)
+        time.sleep(6)  # a periodic progress line (every 5 s without the view) with both on
+        state_before = json.dumps(client.state())
+        with pytest.raises(Exception) as refused:
+            client.fault("inject", "no such fault")
+        n_before = len(printed)
+        before = "".join(printed[:n_before]) + state_before + str(refused.value)
+        client.fault("reveal", "mystery")
+        time.sleep(6)
+        state_after = json.dumps(client.state())
+        client.stop()
+        proc.wait(timeout=120)
+        reader.join(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        scenario.unlink(missing_ok=True)
+    after = "".join(printed[n_before:])
+    assert proc.returncode in (0, 1), "".join(printed)
+    for secret in ("mystery", "quiet drain"):
+        assert secret not in before, before
+    assert "fault on: hidden fault #2" in before and "fault on: hidden fault #3" in before
+    assert "hidden fault #2" in state_before and "hidden fault #3" in state_before
+    assert "revealed: hidden fault #2 is mystery" in after
+    assert "mystery (hidden fault #2)" in state_after and "quiet drain" not in state_after
+    run_dir = next(results.iterdir())
+    assert any(e.get("fault") == "quiet drain" for e in read_events(run_dir / "events.jsonl"))  # files keep names
+    assert labelled(run_dir.name) == []

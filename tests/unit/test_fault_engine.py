@@ -25,6 +25,9 @@ class FakeAction:
     calls: list[str] = field(default_factory=list)
     fail_apply: bool = False
 
+    def prepare(self) -> None:
+        pass  # nothing to read from a fake target
+
     def describe(self) -> dict[str, Any]:
         return {"type": "fake", "key": ["fake", self.name]}
 

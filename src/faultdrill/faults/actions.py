@@ -1,7 +1,9 @@
 """What a fault does to the target, as an action that can be applied, reverted and journaled.
 
 Every action describes itself as a JSON-able dict with a stable ``key`` and what a later
-process needs to undo it (``revert_recorded``), so a killed run can be healed from its journal.
+process needs to undo it (``faults.healing.revert_recorded``), so a killed run can be healed from
+its journal. What undoing needs and can only be read from the target (a proxy's upstream before
+it is replaced) is read in ``prepare``, before the journal line is written.
 """
 
 from __future__ import annotations
@@ -12,21 +14,28 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import docker
-from docker import DockerClient
-from docker.errors import NotFound
 from docker.models.containers import Container
 
 from faultdrill.errors import InfraError
 from faultdrill.scenario.fault_model import ContainerFault, ExecFault, Fault, ProxyFault, SqlFault, StressFault, Toxic
 from faultdrill.scenario.model import Scenario
-from faultdrill.toxiproxy.client import ToxiproxyClient, ToxiproxyError
+from faultdrill.toxiproxy.client import ToxiproxyClient
 
 
 class Action(Protocol):
+    def prepare(self) -> None:
+        """Read from the target what ``revert`` will need; change nothing. Called before journaling."""
+
     def describe(self) -> dict[str, Any]: ...
     def apply(self) -> None: ...
     def revert(self) -> None: ...
+
+
+class NothingToPrepare:
+    """For actions whose journal line already holds all that undoing them needs."""
+
+    def prepare(self) -> None:
+        return None
 
 
 def slug(name: str) -> str:
@@ -39,7 +48,7 @@ def toxic_name(fault_name: str) -> str:
 
 # --------------------------------------------------------------------------- Toxiproxy
 @dataclass
-class ToxicAction:
+class ToxicAction(NothingToPrepare):
     client: ToxiproxyClient
     name: str
     toxic: Toxic
@@ -81,11 +90,19 @@ class ProxyAction:
                 "api": self.client.api_url, "proxy": self.spec.proxy, "action": self.spec.action,
                 "upstream": self.spec.upstream, "previous_upstream": self.previous_upstream}
 
+    def prepare(self) -> None:
+        if self.spec.action == "upstream":  # the journal line must say what to restore
+            proxies = self.client.proxies()
+            if self.spec.proxy not in proxies:
+                raise InfraError(f"proxy {self.spec.proxy!r} does not exist in Toxiproxy at {self.client.api_url}")
+            self.previous_upstream = proxies[self.spec.proxy].upstream
+
     def apply(self) -> None:
         if self.spec.action == "down":
             self.client.update_proxy(self.spec.proxy, enabled=False)
         else:
-            self.previous_upstream = self.client.proxies()[self.spec.proxy].upstream
+            if self.previous_upstream is None:
+                self.prepare()
             self.client.update_proxy(self.spec.proxy, upstream=self.spec.upstream)
 
     def revert(self) -> None:
@@ -97,7 +114,7 @@ class ProxyAction:
 
 # --------------------------------------------------------------------------- containers
 @dataclass
-class ContainerAction:
+class ContainerAction(NothingToPrepare):
     container: Container
     spec: ContainerFault
 
@@ -123,10 +140,10 @@ class ContainerAction:
         if self.spec.action == "start":
             self.container.stop(timeout=5)
         else:
-            _heal_container(self.container)
+            heal_container(self.container)
 
 
-def _heal_container(container: Container) -> None:
+def heal_container(container: Container) -> None:
     container.reload()
     status = container.status
     if status == "paused":
@@ -136,24 +153,25 @@ def _heal_container(container: Container) -> None:
 
 
 @dataclass
-class ExecAction:
+class ExecAction(NothingToPrepare):
     container: Container
     spec: ExecFault
     fault_name: str
 
     def describe(self) -> dict[str, Any]:
         return {"type": "exec", "key": ["exec", self.container.id, self.fault_name],
-                "container": self.container.id, "command": self.spec.command, "undo": self.spec.undo}
+                "container": self.container.id, "name": self.container.name, "command": self.spec.command,
+                "undo": self.spec.undo}
 
     def apply(self) -> None:
-        _exec_checked(self.container, self.spec.command, wait_s=5.0)
+        exec_checked(self.container, self.spec.command, wait_s=5.0)
 
     def revert(self) -> None:
         if self.spec.undo:
-            _exec_checked(self.container, self.spec.undo, wait_s=30.0)
+            exec_checked(self.container, self.spec.undo, wait_s=30.0)
 
 
-def _exec_checked(container: Container, command: list[str], wait_s: float, env: dict[str, str] | None = None) -> None:
+def exec_checked(container: Container, command: list[str], wait_s: float, env: dict[str, str] | None = None) -> None:
     """Start ``command`` in the container; fail if it exits non-zero within ``wait_s`` (it may run on)."""
     api = container.client.api
     exec_id = api.exec_create(container.id, command, environment=env)["Id"]
@@ -169,7 +187,7 @@ def _exec_checked(container: Container, command: list[str], wait_s: float, env: 
 
 
 @dataclass
-class SqlAction:
+class SqlAction(NothingToPrepare):
     container: Container
     spec: SqlFault
     fault_name: str
@@ -183,6 +201,7 @@ class SqlAction:
 
     def describe(self) -> dict[str, Any]:
         return {"type": "sql", "key": ["sql", self.container.id, self.fault_name], "container": self.container.id,
+                "name": self.container.name,
                 "application_name": self.app_name, "user": self.user, "database": self.database,
                 "statements": self.spec.statements, "hold": self.spec.hold}
 
@@ -196,18 +215,18 @@ class SqlAction:
         body = "; ".join(s.rstrip(";") for s in self.spec.statements)
         if self.spec.hold:  # one transaction, kept open until healed (bounded: at most a day)
             sql = f"BEGIN; {body}; SELECT pg_sleep(86400);"
-            _exec_checked(self.container, ["psql", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", self.database,
+            exec_checked(self.container, ["psql", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", self.database,
                                            "-c", sql], wait_s=1.5, env=self._env())
         else:
-            _exec_checked(self.container, ["psql", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", self.database,
+            exec_checked(self.container, ["psql", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", self.database,
                                            "-c", body], wait_s=60, env=self._env())
 
     def revert(self) -> None:
         if self.spec.hold:
-            _terminate_sessions(self.container, self.user, self.database, self.app_name, self.password)
+            terminate_sessions(self.container, self.user, self.database, self.app_name, self.password)
 
 
-def _terminate_sessions(container: Container, user: str, database: str, app_name: str, password: str | None) -> None:
+def terminate_sessions(container: Container, user: str, database: str, app_name: str, password: str | None) -> None:
     sql = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app_name}'"
     env = {"PGPASSWORD": password} if password else None
     result = container.exec_run(["psql", "-U", user, "-d", database, "-Atc", sql], environment=env)
@@ -216,7 +235,7 @@ def _terminate_sessions(container: Container, user: str, database: str, app_name
 
 
 @dataclass
-class StressAction:
+class StressAction(NothingToPrepare):
     container: Container
     spec: StressFault
     fault_name: str
@@ -227,28 +246,28 @@ class StressAction:
 
     def describe(self) -> dict[str, Any]:
         return {"type": "stress", "key": ["stress", self.container.id, self.fault_name],
-                "container": self.container.id, "pid_file": self.pid_file, "cpu": self.spec.cpu,
+                "container": self.container.id, "name": self.container.name, "pid_file": self.pid_file, "cpu": self.spec.cpu,
                 "memory": self.spec.memory}
 
     def apply(self) -> None:
         pids = shlex.quote(self.pid_file)
         for _ in range(self.spec.cpu):
-            _exec_checked(self.container, ["sh", "-c", f"echo $$ >> {pids}; while :; do :; done"], wait_s=0.2)
+            exec_checked(self.container, ["sh", "-c", f"echo $$ >> {pids}; while :; do :; done"], wait_s=0.2)
         if self.spec.memory:
             size = shlex.quote(self.spec.memory)
-            _exec_checked(self.container, ["sh", "-c", f"echo $$ >> {pids}; x=$(head -c {size} /dev/zero | tr '\\0' x); "
+            exec_checked(self.container, ["sh", "-c", f"echo $$ >> {pids}; x=$(head -c {size} /dev/zero | tr '\\0' x); "
                                                        "sleep 86400"], wait_s=0.2)
 
     def revert(self) -> None:
-        _kill_pid_file(self.container, self.pid_file)
+        kill_pid_file(self.container, self.pid_file)
 
 
-def _kill_pid_file(container: Container, pid_file: str) -> None:
+def kill_pid_file(container: Container, pid_file: str) -> None:
     quoted = shlex.quote(pid_file)
     container.exec_run(["sh", "-c", f"[ -f {quoted} ] && kill $(cat {quoted}) 2>/dev/null; rm -f {quoted}; true"])
 
 
-# --------------------------------------------------------------------------- building and recovering
+# --------------------------------------------------------------------------- building
 def action_for(fault: Fault, scenario: Scenario, toxiproxy: ToxiproxyClient | None,
                containers: dict[str, Container]) -> Action:
     kind = fault.kind
@@ -272,43 +291,3 @@ def action_for(fault: Fault, scenario: Scenario, toxiproxy: ToxiproxyClient | No
     user = fault.sql.user or (probe.user if probe else "postgres")
     database = fault.sql.database or (probe.database if probe else "postgres")
     return SqlAction(container, fault.sql, fault.name, user, database, probe.password if probe else None)
-
-
-def revert_recorded(action: dict[str, Any], timeout: float = 3.0, docker_client: DockerClient | None = None) -> str:
-    """Revert an action known only from a journal (a crashed run). Returns what happened."""
-    kind = action.get("type")
-    if kind in ("toxic", "proxy"):
-        with ToxiproxyClient(action["api"], timeout=timeout) as client:
-            try:
-                if kind == "toxic":
-                    client.remove_toxic(action["proxy"], action["toxic"], missing_ok=True)
-                    return "toxic removed"
-                if action["action"] == "down":
-                    client.update_proxy(action["proxy"], enabled=True)
-                elif action.get("previous_upstream"):
-                    client.update_proxy(action["proxy"], upstream=action["previous_upstream"])
-                return "proxy restored"
-            except ToxiproxyError:
-                return "toxiproxy gone (the fault went with it)"
-    if docker_client is None:
-        docker_client = docker.from_env(timeout=int(timeout * 10))
-    try:
-        container = docker_client.containers.get(action["container"])
-    except NotFound:
-        return "container gone (the fault went with it)"
-    if kind == "container":
-        if action.get("action") == "start":
-            container.stop(timeout=5)
-            return "container stopped again"
-        _heal_container(container)
-        return "container restored"
-    if kind == "stress":
-        _kill_pid_file(container, action["pid_file"])
-        return "stress stopped"
-    if kind == "sql":
-        _terminate_sessions(container, action["user"], action["database"], action["application_name"], None)
-        return "lock holder ended"
-    if kind == "exec" and action.get("undo"):
-        container.exec_run(action["undo"])
-        return "undo command run"
-    return "nothing to undo"

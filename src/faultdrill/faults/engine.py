@@ -80,6 +80,7 @@ class FaultEngine:
     events: EventLog
     now: Callable[[], float]
     load: LoadState = field(default_factory=LoadState)
+    revealed: set[str] = field(default_factory=set)  # hidden faults whose names responders may now see
 
     def observe_load(self, second: LoadSecond) -> None:
         total = second.total()
@@ -114,6 +115,7 @@ class FaultEngine:
                 self._ramp(item, (t - item.started_at) / (end - item.started_at), t)
 
     def _apply(self, item: ScheduledFault) -> None:
+        item.action.prepare()  # what undoing it needs goes in the journal line, so read it first
         self.journal.record("apply", item.action.describe(), t=self.now())
         item.action.apply()
         item.applied = True
@@ -176,4 +178,24 @@ class FaultEngine:
         return problems
 
     def active_names(self) -> list[str]:
+        """Real names: for the run's own files, never for a screen responders watch (see ``shown_name``)."""
         return [item.fault.name for item in self.scheduled if item.active]
+
+    # ------------------------------------------------------------------ what responders may see
+    def reveal(self, name: str) -> str:
+        item = self.find(name)
+        self.revealed.add(item.fault.name)
+        return item.fault.name
+
+    def is_hidden(self, item: ScheduledFault) -> bool:
+        return item.fault.hidden and item.fault.name not in self.revealed
+
+    def shown_name(self, item: ScheduledFault) -> str:
+        """A hidden fault is "hidden fault #n" (its place in the scenario) until revealed."""
+        number = f"hidden fault #{self.scheduled.index(item) + 1}"
+        if not item.fault.hidden:
+            return item.fault.name
+        return number if item.fault.name not in self.revealed else f"{item.fault.name} ({number})"
+
+    def shown_active_names(self) -> list[str]:
+        return [self.shown_name(item) for item in self.scheduled if item.active]

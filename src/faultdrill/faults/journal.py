@@ -1,6 +1,7 @@
 """``journal.jsonl``: every change to the target, written *before* it is applied.
 
-An ``apply`` line without a matching ``revert`` line is a fault that may still be active:
+An ``apply`` line without a matching ``revert`` line is a fault that may still be active
+(``update`` and ``heal_failed`` lines say what happened to it meanwhile, and do not close it):
 the run's own ``finally`` reverts it, and a later ``faultdrill clean`` or ``run`` finds it
 if the run was killed before it could.
 """
@@ -36,6 +37,12 @@ class Journal:
 
     def close(self) -> None:
         self._fh.close()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -35,7 +35,6 @@ class LiveState:
     samples: dict[str, dict[str, float | None]] = field(default_factory=dict)  # service -> series -> latest
     annotations: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
-    revealed: set[str] = field(default_factory=set)
 
 
 class GameDayController:
@@ -116,9 +115,8 @@ class GameDayController:
             live.engine.heal(self._fault(command.fault))
             return {"ok": True, "fault": command.fault, "t": round(live.clock.now(), 3)}
         if command.verb == "reveal":
-            name = self._fault(command.fault)
             with self.lock:
-                self.state.revealed.add(name)
+                name = live.engine.reveal(self._fault(command.fault))
             live.events.emit("fault.revealed", fault=name)
             return {"ok": True, "fault": name}
         if command.verb == "annotate":
@@ -133,17 +131,16 @@ class GameDayController:
 
     def _fault(self, name: str | None) -> str:
         assert self.live is not None
-        names = [item.fault.name for item in self.live.engine.scheduled]
+        engine = self.live.engine
+        names = [item.fault.name for item in engine.scheduled]
         if name in names:
             return name
         if name is not None and name.isdigit() and 1 <= int(name) <= len(names):
             return names[int(name) - 1]
-        raise ValueError(f"no fault named {name!r}; faults: {', '.join(names)}")
+        shown = ", ".join(f"{i} {engine.shown_name(item)}" for i, item in enumerate(engine.scheduled, 1))
+        raise ValueError(f"no fault named {name!r}; faults (name or number): {shown}")
 
     # ------------------------------------------------------------------ what people see
-    def display_name(self, name: str, hidden: bool) -> str:
-        return name if not hidden or name in self.state.revealed else "hidden fault"
-
     def snapshot(self) -> dict[str, Any]:
         """Everything the live view shows, as JSON (also ``GET /state``). Hidden faults stay hidden."""
         live = self.live
@@ -152,9 +149,8 @@ class GameDayController:
         with self.lock:
             faults = []
             for i, item in enumerate(live.engine.scheduled, 1):
-                faults.append({"n": i, "name": self.display_name(item.fault.name, item.fault.hidden),
-                               "kind": "?" if item.fault.hidden and item.fault.name not in self.state.revealed
-                               else item.fault.kind,
+                faults.append({"n": i, "name": live.engine.shown_name(item),
+                               "kind": "?" if live.engine.is_hidden(item) else item.fault.kind,
                                "manual": item.fault.manual, "active": item.active,
                                "started_at": item.started_at, "stopped_at": item.stopped_at})
             return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import docker.errors
 from docker import DockerClient
@@ -15,6 +16,7 @@ class Cleaned:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "container NAME: why", for what could not be removed
 
     @property
     def total(self) -> int:
@@ -34,23 +36,24 @@ def leftovers(client: DockerClient, run_id: str | None = None) -> Cleaned:
 
 
 def clean(client: DockerClient, run_id: str | None = None) -> Cleaned:
+    """Remove every labelled object, each on its own: one that cannot be removed is named in ``failed``."""
     done = Cleaned()
-    for container in client.containers.list(all=True, filters=_filter(run_id)):
-        try:
-            container.remove(force=True, v=True)
-            done.containers.append(container.name)
-        except docker.errors.NotFound:
-            pass
-    for network in client.networks.list(filters=_filter(run_id)):
-        try:
-            network.remove()
-            done.networks.append(network.name)
-        except docker.errors.NotFound:
-            pass
-    for volume in client.volumes.list(filters=_filter(run_id)):
-        try:
-            volume.remove(force=True)
-            done.volumes.append(volume.name)
-        except docker.errors.NotFound:
-            pass
+    _remove_each("container", client.containers.list(all=True, filters=_filter(run_id)),
+                 lambda c: c.remove(force=True, v=True), done.containers, done.failed)
+    _remove_each("network", client.networks.list(filters=_filter(run_id)),
+                 lambda n: n.remove(), done.networks, done.failed)
+    _remove_each("volume", client.volumes.list(filters=_filter(run_id)),
+                 lambda v: v.remove(force=True), done.volumes, done.failed)
     return done
+
+
+def _remove_each(kind: str, objects: list[Any], remove: Callable[[Any], None], removed: list[str],
+                 failed: list[str]) -> None:
+    for obj in objects:
+        try:
+            remove(obj)
+            removed.append(obj.name)
+        except docker.errors.NotFound:
+            pass  # gone already: what we wanted
+        except docker.errors.APIError as exc:
+            failed.append(f"{kind} {obj.name}: {exc.explanation or exc}")

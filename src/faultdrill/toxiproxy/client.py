@@ -20,11 +20,15 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from faultdrill.errors import InfraError
 
-__all__ = ["ToxiproxyClient", "ToxiproxyError", "ProxyExists", "NotFound", "InvalidToxic"]
+__all__ = ["ToxiproxyClient", "ToxiproxyError", "ToxiproxyUnreachable", "ProxyExists", "NotFound", "InvalidToxic"]
 
 
 class ToxiproxyError(InfraError):
     pass
+
+
+class ToxiproxyUnreachable(ToxiproxyError):
+    """Nothing answers at the API address (connection refused): no server, so no proxies or toxics either."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,10 @@ class ToxiproxyClient:
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:
             response = self._session.request(method, self.api_url + path, json=body, timeout=self.timeout)
+        except requests.Timeout as exc:  # something is there but slow: not the same as nothing there
+            raise ToxiproxyError(f"Toxiproxy API {method} {path} timed out: {exc}") from None
+        except requests.ConnectionError as exc:
+            raise ToxiproxyUnreachable(f"Toxiproxy API {method} {path}: nothing answers at {self.api_url} ({exc})") from None
         except requests.RequestException as exc:
             raise ToxiproxyError(f"Toxiproxy API {method} {path} failed: {exc}") from None
         validate_response(response)  # raises ProxyExists / NotFound / InvalidToxic
