@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,15 @@ def test_a_directory_without_summary_json_is_a_usage_error(two_runs, tmp_path: P
     assert "faultdrill report" in str(err.value)
     with pytest.raises(UsageError, match="is not a directory"):
         compare_runs(two_runs[0], tmp_path / "missing")
+
+
+def test_runs_judged_by_different_summary_schemas_are_not_compared(two_runs, tmp_path: Path) -> None:
+    a, b = two_runs
+    old = tmp_path / "old"
+    shutil.copytree(a, old)
+    summary = json.loads((old / "summary.json").read_text())
+    summary["schema"] = "faultdrill.summary/1"
+    (old / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(UsageError, match="summary schema faultdrill.summary/1") as err:
+        compare_runs(old, b, plots=False)
+    assert f"faultdrill report {old}" in str(err.value.hint)

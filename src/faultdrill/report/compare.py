@@ -194,6 +194,16 @@ def _run_dir(path: Path | RunDir) -> RunDir:
     return run_dir
 
 
+def _same_schema(a: RunDir, summary_a: dict[str, Any], b: RunDir, summary_b: dict[str, Any]) -> None:
+    """Runs judged by different summary schemas mean different things by the same key (p95_ms of
+    all requests in version 1, of successful ones in 2): comparing them would mislead."""
+    sa, sb = summary_a.get("schema"), summary_b.get("schema")
+    if sa != sb:
+        old = a if str(sa) < str(sb) else b
+        raise UsageError(f"{a.run_id} has summary schema {sa} and {b.run_id} has {sb}: their numbers mean "
+                         "different things", hint=f"re-judge the older run first: faultdrill report {old.path}")
+
+
 def compare_runs(run_a: Path | RunDir, run_b: Path | RunDir, fail_if: Sequence[str] = (),
                  out_dir: Path | None = None, *, plots: bool = True) -> CompareResult:
     """Compare run B against run A (the reference); write ``compare.png``, ``compare.md`` and
@@ -207,7 +217,9 @@ def compare_runs(run_a: Path | RunDir, run_b: Path | RunDir, fail_if: Sequence[s
 
     gates = parse_gates(fail_if)
     a, b = _run_dir(run_a), _run_dir(run_b)
-    result = compare_summaries(read_json_file(a.summary_json), read_json_file(b.summary_json), gates)
+    summary_a, summary_b = read_json_file(a.summary_json), read_json_file(b.summary_json)
+    _same_schema(a, summary_a, b, summary_b)
+    result = compare_summaries(summary_a, summary_b, gates)
     out = out_dir or b.path / f"compare-{a.run_id}"
     out.mkdir(parents=True, exist_ok=True)
     png = None

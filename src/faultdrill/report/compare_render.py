@@ -40,7 +40,7 @@ def compare_plot(path: Path, a: Sequence[LoadSecond], b: Sequence[LoadSecond], r
         totals = [(s.t + 0.5, s.total()) for s in seconds]
         run_id = result.run_a if run == "A" else result.run_b
         for pct, style, lw in ((95, "-", 1.6), (50, "--", 1.1)):
-            ys = [percentile_ms(t.hist, pct) for _, t in totals]
+            ys = [percentile_ms(t.ok_hist, pct) for _, t in totals]  # successful requests
             values += [y for y in ys if y is not None]
             ax.plot([t for t, _ in totals], [float("nan") if y is None else y for y in ys], ls=style, lw=lw,
                     color=RUN_COLOURS[run], label=f"{run} p{pct} ({run_id})" if pct == 95 else f"{run} p{pct}")
@@ -55,7 +55,8 @@ def compare_plot(path: Path, a: Sequence[LoadSecond], b: Sequence[LoadSecond], r
         axis.grid(alpha=0.3)
         axis.set_xlim(0, duration)
         axis.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7.5, frameon=False, borderaxespad=0)
-    ax.set_title(f"Latency, A = {result.run_a} vs B = {result.run_b} (solid p95, dashed p50)", fontsize=10,
+    ax.set_title(f"Latency of successful requests, A = {result.run_a} vs B = {result.run_b} (solid p95, dashed p50)",
+                 fontsize=10,
                  loc="left")
     ax2.set_ylabel("requests / s")
     ax2.set_ylim(bottom=0)
