@@ -144,26 +144,59 @@ def conn_counts_panel(rows: Sequence[ConnCountRow]) -> Panel | None:
 
 
 # --------------------------------------------------------------------------- recorded samples
+def sampled_ticks(rows: Sequence[ConnectionRow]) -> tuple[list[float], dict[str, set[float]]]:
+    """Every tick of the file, and per service the ticks it has rows for (it was sampled then)."""
+    by_service: dict[str, set[float]] = {}
+    for r in rows:
+        by_service.setdefault(r.service, set()).add(r.t)
+    return sorted({r.t for r in rows}), by_service
+
+
+def connection_lines(rows: Sequence[ConnectionRow]) -> dict[tuple[str, str], list[Point]]:
+    """ESTABLISHED connections per (service, direction), one point per tick of the file (pure).
+
+    At a tick the service was sampled the value is its count (0 when it had none that way: a real
+    zero); at a tick it was not sampled it is None — a gap in the line, never an invented 0.
+    """
+    times, sampled = sampled_ticks(rows)
+    established = [r for r in rows if r.state == "ESTABLISHED"] or [r for r in rows if r.state != "LISTEN"]
+    sums: dict[tuple[str, str], dict[float, float]] = {}
+    for r in established:
+        per_t = sums.setdefault((r.service, r.direction), {})
+        per_t[r.t] = per_t.get(r.t, 0.0) + r.count
+    return {(service, direction): [(t, per_t.get(t, 0.0) if t in sampled[service] else None) for t in times]
+            for (service, direction), per_t in sums.items()}
+
+
+def state_totals(rows: Sequence[ConnectionRow]) -> dict[str, list[Point]]:
+    """Sockets per TCP state other than LISTEN/ESTABLISHED, summed over every service, per tick (pure).
+
+    A service counts from its first to its last sample (a container started mid-run adds nothing
+    before it ran). A tick inside that span without a sample of it makes the total unknown: None, a
+    gap, not the partial sum of the services that were sampled.
+    """
+    times, sampled = sampled_ticks(rows)
+    spans = {service: (min(ts), max(ts)) for service, ts in sampled.items()}
+    sums: dict[str, dict[float, float]] = {}
+    for r in rows:
+        if r.state not in ("LISTEN", "ESTABLISHED"):
+            per_t = sums.setdefault(r.state, {})
+            per_t[r.t] = per_t.get(r.t, 0.0) + r.count
+    complete = {t for t in times if all(t in sampled[s] for s, (first, last) in spans.items() if first <= t <= last)}
+    return {state: [(t, per_t.get(t, 0.0) if t in complete else None) for t in times]
+            for state, per_t in sums.items()}
+
+
 def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, tuple]) -> list[Panel]:
     if not rows:
         return []
-    established = [r for r in rows if r.state == "ESTABLISHED"] or [r for r in rows if r.state != "LISTEN"]
-    lines: dict[tuple[str, str], dict[float, float]] = {}
-    for r in established:
-        per_t = lines.setdefault((r.service, r.direction), {})
-        per_t[r.t] = per_t.get(r.t, 0.0) + r.count
+    lines = connection_lines(rows)
+    states = state_totals(rows)
     styles = {"inbound": "-", "outbound": "--"}
-    states: dict[str, dict[float, float]] = {}
-    for r in rows:
-        if r.state not in ("LISTEN", "ESTABLISHED"):
-            per_t = states.setdefault(r.state, {})
-            per_t[r.t] = per_t.get(r.t, 0.0) + r.count
-    times = sorted({r.t for r in rows})
 
     def draw(ax: Axes) -> None:
-        for (service, direction), per_t in sorted(lines.items()):
-            pts = [(t, per_t.get(t, 0.0)) for t in times]
-            _plot(ax, pts, lw=1.4, ls=styles.get(direction, "-."), color=colours.get(service),
+        for (service, direction), points in sorted(lines.items()):
+            _plot(ax, points, lw=1.4, ls=styles.get(direction, "-."), color=colours.get(service),
                   label=f"{service} {direction}".strip())
         ax.set_ylim(bottom=0)
         ax.set_ylabel("connections")
@@ -171,12 +204,12 @@ def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, tuple])
     panels = [Panel("connections", "TCP connections per service (ESTABLISHED; solid in, dashed out)", draw)]
     if states:
         def draw_states(ax: Axes) -> None:
-            for state, per_t in sorted(states.items()):
-                _plot(ax, [(t, per_t.get(t, 0.0)) for t in times], lw=1.2, label=state)
+            for state, points in sorted(states.items()):
+                _plot(ax, points, lw=1.2, label=state)
             ax.set_ylim(bottom=0)
             ax.set_ylabel("connections")
 
-        panels.append(Panel("connection-states", "Other TCP states, all services (not LISTEN/ESTABLISHED)",
+        panels.append(Panel("connection-states", "Other TCP states, total of all services (not LISTEN/ESTABLISHED)",
                             draw_states, 0.8))
     return panels
 

@@ -1,0 +1,69 @@
+"""Issue 12, "numbers you can trust": what the plots draw is what was recorded — no invented zeros,
+no partial sums, stale samples as gaps, capacity lines that say whose capacity — and gaps in the
+recording are said near the top of the report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+from faultdrill.report.data import parse_connections
+from faultdrill.report.plots import connections_panels
+
+
+def drawn(panel_draw) -> dict[str, list[tuple[float, float]]]:
+    """What a panel really plots: {legend label: [(x, y), …]} with NaN for a gap."""
+    fig, ax = plt.subplots()
+    try:
+        panel_draw(ax)
+        return {line.get_label(): list(zip(map(float, line.get_xdata()), map(float, line.get_ydata())))
+                for line in ax.get_lines() if not line.get_label().startswith("_")}
+    finally:
+        plt.close(fig)
+
+
+def values(points: Sequence[tuple[float, float]]) -> list[float | None]:
+    return [None if math.isnan(y) else y for _, y in points]
+
+
+CONNECTIONS = """t,wall,service,direction,endpoint,state,count
+1.000,w,ingress,inbound,8443,ESTABLISHED,150
+1.000,w,ingress,inbound,8443,TIME_WAIT,3000
+1.000,w,app,inbound,8000,ESTABLISHED,40
+1.000,w,app,inbound,8000,TIME_WAIT,900
+1.000,w,app,outbound,proxy.mail,ESTABLISHED,12
+2.000,w,ingress,inbound,8443,ESTABLISHED,152
+2.000,w,ingress,inbound,8443,TIME_WAIT,3100
+3.000,w,ingress,inbound,8443,ESTABLISHED,149
+3.000,w,ingress,inbound,8443,TIME_WAIT,3329
+3.000,w,app,inbound,8000,ESTABLISHED,41
+3.000,w,app,inbound,8000,TIME_WAIT,770
+3.000,w,app,outbound,proxy.mail,ESTABLISHED,0
+"""
+
+
+def test_a_service_without_a_sample_at_a_tick_is_a_gap_in_its_line_not_a_zero() -> None:
+    connections, _states = connections_panels(parse_connections(CONNECTIONS), {})
+    lines = drawn(connections.draw)
+    assert values(lines["ingress inbound"]) == [150, 152, 149]  # sampled every tick: no zig-zag to 0
+    assert values(lines["app inbound"]) == [40, None, 41]  # app had no sample at t=2: a gap
+    assert values(lines["app outbound"]) == [12, None, 0]  # 0 at t=3 is real: app was sampled, none open
+
+
+def test_other_states_are_totals_of_every_service_and_unknown_where_one_is_missing() -> None:
+    _connections, states = connections_panels(parse_connections(CONNECTIONS), {})
+    assert "total of all services" in states.title
+    lines = drawn(states.draw)
+    assert values(lines["TIME_WAIT"]) == [3900, None, 4099]  # t=2 would be ingress alone: unknown, not 3100
+
+
+def test_series_for_checks_and_aborts_add_up_per_tick_and_skip_a_tick_without_a_sample(tmp_path) -> None:
+    from faultdrill.recorder.points import read_samples
+
+    (tmp_path / "connections.csv").write_text(CONNECTIONS, encoding="utf-8")
+    series = read_samples(tmp_path)
+    assert series["connections.app"] == [(1.0, 52.0), (3.0, 41.0)]  # in + out at t=1; no point at t=2
+    assert series["connections.ingress.inbound.TIME_WAIT"] == [(1.0, 3000.0), (2.0, 3100.0), (3.0, 3329.0)]
