@@ -39,7 +39,7 @@ from faultdrill.recorder.samplers.resources import (
     resource_row,
 )
 from faultdrill.scenario.model import MetricsEndpoint, PostgresProbe
-from faultdrill.stack.netns import Socket
+from faultdrill.stack.netns import Socket, listening_ports, parse_proc_net_tcp
 from faultdrill.toxiproxy.client import ProxyInfo
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
@@ -178,9 +178,10 @@ def test_a_host_pid_that_is_not_the_containers_is_never_read() -> None:
     assert len(reader.sockets()) == 9 and reader.via == "exec"
 
 
-def _diag_message(family: int, state: int, sport: int, dport: int, dst: str) -> bytes:
+def _diag_message(family: int, state: int, sport: int, dport: int, dst: str, src: str | None = None) -> bytes:
     packed = ipaddress.ip_address(dst).packed.ljust(16, b"\0")
-    body = struct.pack("=BBBB", family, state, 0, 0) + struct.pack(">HH", sport, dport) + bytes(16) + packed
+    source = ipaddress.ip_address(src).packed.ljust(16, b"\0") if src else bytes(16)
+    body = struct.pack("=BBBB", family, state, 0, 0) + struct.pack(">HH", sport, dport) + source + packed
     body += bytes(72 - len(body))
     return struct.pack("=IHHII", 16 + len(body), 18, 2, 1, 0) + body
 
@@ -192,8 +193,8 @@ def test_sock_diag_messages_parse_into_sockets() -> None:
             + struct.pack("=IHHII", 20, 3, 2, 1, 0) + bytes(4))
     out: list[Socket] = []
     assert sockdiag.parse_messages(data, out) is True
-    assert out == [Socket(8000, "0.0.0.0", 0, "LISTEN"), Socket(8000, "172.18.0.1", 50000, "ESTABLISHED"),
-                   Socket(9000, "fd00::7", 40000, "SYN_RECV")]
+    assert [(s.local_port, s.remote_ip, s.remote_port, s.state) for s in out] == [
+        (8000, "0.0.0.0", 0, "LISTEN"), (8000, "172.18.0.1", 50000, "ESTABLISHED"), (9000, "fd00::7", 40000, "SYN_RECV")]
     error = struct.pack("=IHHII", 36, 2, 0, 1, 0) + struct.pack("=i", -1) + bytes(16)
     with pytest.raises(OSError, match="Operation not permitted"):
         sockdiag.parse_messages(error, [])
@@ -360,3 +361,44 @@ def test_official_toxiproxy_byte_counters_are_used_when_there_are_no_live_ones()
             'upstream="db:5432"} 77\n')
     assert parse_proxy_metrics(text) == {"db": {"bytes_down": 77.0}}
 
+
+
+# --------------------------------------------------------------------------- Docker's embedded DNS
+def dns_tables() -> str:
+    """A container listening on 8000, and Docker's DNS listening on 127.0.0.11:41234 with one TCP client."""
+    return HEADER + "".join([
+        _line(0, _v4("0.0.0.0", 8000), _v4("0.0.0.0", 0), "0A"),
+        _line(1, _v4("127.0.0.11", 41234), _v4("0.0.0.0", 0), "0A"),
+        _line(2, _v4("127.0.0.11", 41234), _v4("127.0.0.1", 50000), "01"),
+        _line(3, _v4("172.18.0.3", 8000), _v4("172.18.0.1", 50001), "01"),
+    ])
+
+
+def test_dockers_dns_listener_is_not_an_inbound_endpoint_read_from_proc() -> None:
+    container = FakeContainer(id="id-web", exec_output=dns_tables().encode())
+    sampler = ConnectionsSampler("web", container, peers())  # type: ignore[arg-type]
+    rows = {(r["direction"], r["endpoint"], r["state"]): r["count"] for r in sampler.sample()}
+    assert rows == {("inbound", "8000", "ESTABLISHED"): 1}  # no "inbound 41234"
+    assert listening_ports(parse_proc_net_tcp(dns_tables())) == {8000}
+
+
+def test_dockers_dns_listener_is_not_an_inbound_endpoint_read_through_sock_diag() -> None:
+    data = (_diag_message(socket.AF_INET, 10, 8000, 0, "0.0.0.0", src="0.0.0.0")
+            + _diag_message(socket.AF_INET, 10, 41234, 0, "0.0.0.0", src="127.0.0.11")
+            + _diag_message(socket.AF_INET, 1, 41234, 50000, "127.0.0.1", src="127.0.0.11")
+            + _diag_message(socket.AF_INET6, 1, 8000, 50001, "::ffff:172.18.0.1", src="::ffff:172.18.0.3")
+            + struct.pack("=IHHII", 20, 3, 2, 1, 0) + bytes(4))
+    sockets: list[Socket] = []
+    assert sockdiag.parse_messages(data, sockets) is True
+    assert [s.local_ip for s in sockets] == ["0.0.0.0", "127.0.0.11", "127.0.0.11", "172.18.0.3"]
+    rows = connection_rows("web", sockets, lambda ip, port: f"{ip}:{port}")
+    assert [(r["direction"], r["endpoint"], r["state"], r["count"]) for r in rows] == [
+        ("inbound", "8000", "ESTABLISHED", 1)]
+
+
+def test_a_container_that_is_not_running_has_no_connections_rather_than_no_sample() -> None:
+    container = FakeContainer(id="id-app2", attrs={"State": {"Pid": 0, "Running": False, "Status": "created"}})
+    sampler = ConnectionsSampler("app2", container, peers(), declared_ports=[8000])  # type: ignore[arg-type]
+    assert sampler.sample() == [{"service": "app2", "direction": "inbound", "endpoint": "8000",
+                                 "state": "ESTABLISHED", "count": 0}]
+    assert container.exec_calls == [] and sampler.reader.via == "not running"
