@@ -67,3 +67,44 @@ def test_series_for_checks_and_aborts_add_up_per_tick_and_skip_a_tick_without_a_
     series = read_samples(tmp_path)
     assert series["connections.app"] == [(1.0, 52.0), (3.0, 41.0)]  # in + out at t=1; no point at t=2
     assert series["connections.ingress.inbound.TIME_WAIT"] == [(1.0, 3000.0), (2.0, 3100.0), (3.0, 3329.0)]
+
+
+# --------------------------------------------------------------------------- CPU capacity and stale samples
+RESOURCES_HEADER = ("t,wall,service,cpu_pct,cpu_limit,host_cpus,mem_bytes,mem_limit_bytes,pids,pids_limit,"
+                    "net_rx_bytes,net_tx_bytes,restarts,oom_killed\n")
+
+
+def cpu_panel(text: str, run_json_cpus: float | None = None):  # type: ignore[no-untyped-def]
+    from faultdrill.report.data import parse_resources
+    from faultdrill.report.resource_plots import resource_panels
+
+    return next(p for p in resource_panels(parse_resources(text), {}, run_json_cpus) if p.key == "cpu")
+
+
+def test_the_capacity_line_is_half_of_the_hosts_cores_and_says_so() -> None:
+    text = RESOURCES_HEADER + "".join(f"{t},w,{s},{c},,2,1,,1,,,,0,0\n" for t in (1, 2) for s, c in
+                                      (("app", 90), ("db", 30)))
+    panel = cpu_panel(text)
+    lines = drawn(panel.draw)
+    assert {label: {y for _, y in pts} for label, pts in lines.items() if label.startswith("50 %")} == {
+        "50 % of the host's 2 cores": {100.0}}  # half of two cores = one core = 100 % on this axis
+    assert "100 % = one core" in panel.title
+
+
+def test_each_service_gets_the_capacity_line_of_its_own_cpu_limit() -> None:
+    text = RESOURCES_HEADER + "".join(f"{t},w,{s},50,{limit},2,1,,1,,,,0,0\n" for t in (1, 2) for s, limit in
+                                      (("app", 1.5), ("db", ""), ("mail", "")))
+    lines = drawn(cpu_panel(text).draw)
+    capacity = {label: {y for _, y in pts} for label, pts in lines.items() if label.startswith("50 %")}
+    assert capacity == {"50 % of app's 1.5-CPU limit": {75.0}, "50 % of the host's 2 cores (db, mail)": {100.0}}
+
+
+def test_without_host_cores_in_the_file_run_jsons_host_is_used() -> None:
+    text = RESOURCES_HEADER + "1,w,app,20,,,1,,1,,,,0,0\n"
+    lines = drawn(cpu_panel(text, run_json_cpus=4).draw)
+    assert [label for label in lines if label.startswith("50 %")] == ["50 % of the host's 4 cores"]
+
+
+def test_a_stale_sample_is_a_gap_in_the_cpu_line_not_a_value() -> None:
+    text = RESOURCES_HEADER + "1,w,app,40,,2,1,,1,,,,0,0\n2,w,app,,,2,,,,,,,0,0\n3,w,app,42,,2,1,,1,,,,0,0\n"
+    assert values(drawn(cpu_panel(text).draw)["app"]) == [40, None, 42]

@@ -217,7 +217,8 @@ INSPECT = {"RestartCount": 2, "State": {"OOMKilled": True, "Running": True},
 
 def test_resource_row_follows_docker_stats_on_cgroup_v1() -> None:
     row = resource_row("app", STATS_V1, INSPECT)
-    assert row == {"service": "app", "cpu_pct": 50.0, "mem_bytes": 40_000_000, "mem_limit_bytes": 134217728,
+    assert row == {"service": "app", "cpu_pct": 50.0, "cpu_limit": None, "host_cpus": None,
+                   "mem_bytes": 40_000_000, "mem_limit_bytes": 134217728,
                    "pids": 37, "pids_limit": 64, "net_rx_bytes": 1024, "net_tx_bytes": 301, "restarts": 2,
                    "oom_killed": True}
 
@@ -234,6 +235,36 @@ def test_stale_stats_and_unlimited_containers_leave_cells_empty() -> None:
                                      "HostConfig": {"PidsLimit": None, "Memory": 0}})
     assert row["cpu_pct"] is row["pids"] is row["mem_limit_bytes"] is row["pids_limit"] is None
     assert row["restarts"] == 0 and row["oom_killed"] is False
+
+
+def test_a_docker_sample_already_written_gives_empty_cells_at_the_next_tick_not_a_repeat() -> None:
+    import threading
+
+    from faultdrill.recorder.samplers.resources import _StatsFeed
+
+    feed = _StatsFeed("app", "id-app", api=None, stop=threading.Event())
+    feed.inspect = INSPECT
+    feed.stats, feed.stats_at = STATS_V1, 100.0
+    first, _ = feed.row(100.2, host_cpus=2)
+    again, _ = feed.row(101.2, host_cpus=2)  # Docker published nothing newer in between
+    assert first["cpu_pct"] == 50.0 and first["pids"] == 37
+    assert again["cpu_pct"] is again["mem_bytes"] is again["pids"] is again["net_rx_bytes"] is None
+    assert again["restarts"] == 2 and again["pids_limit"] == 64  # what inspect says is still known
+    feed.stats, feed.stats_at = {**STATS_V1, "read": "2026-01-01T00:00:02Z"}, 101.3
+    assert feed.row(102.2, host_cpus=2)[0]["cpu_pct"] == 50.0
+
+
+@pytest.mark.parametrize(("host_config", "cpus"), [
+    ({"NanoCpus": 1_500_000_000}, 1.5),
+    ({"CpuQuota": 50_000, "CpuPeriod": 100_000}, 0.5),
+    ({"CpuQuota": 200_000, "CpuPeriod": 0}, 2.0),  # the period defaults to 100 ms
+    ({"CpusetCpus": "0-2,5", "NanoCpus": 3_000_000_000}, 3.0),
+    ({"CpusetCpus": "1"}, 1.0),
+    ({"NanoCpus": 0, "CpuQuota": -1, "CpusetCpus": ""}, None),
+])
+def test_the_cpu_limit_comes_from_whichever_limit_the_container_has(host_config: dict, cpus: float | None) -> None:
+    row = resource_row("app", STATS_V1, {"HostConfig": host_config}, host_cpus=8)
+    assert row["cpu_limit"] == cpus and row["host_cpus"] == 8
 
 
 # --------------------------------------------------------------------------- app metrics

@@ -1,4 +1,5 @@
-"""The panels a report shows: load, client profiles, connections, resources, app and DB metrics.
+"""The panels a report shows: load, client profiles, app and DB metrics (connections, CPU, memory
+and pids are in ``resource_plots.py``).
 
 Each plot is a :class:`Panel`: a title and a function that draws on an ``Axes``. The same
 panels are written one PNG each (``latency.png``, ``throughput.png``, …) and stacked into
@@ -7,7 +8,6 @@ A panel whose data is absent is left out, with the reason, in :attr:`PanelSet.sk
 """
 
 from __future__ import annotations
-from __future__ import annotations
 
 from typing import Sequence
 
@@ -15,14 +15,12 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 from faultdrill.load.histograms import LoadSecond, percentile_ms
-from faultdrill.report.data import (
-    ConnCountRow, ConnectionRow, DbRow, MetricRow, ProfileRow, ResourceRow, RunData, group_by,
-)
+from faultdrill.report.data import ConnCountRow, DbRow, MetricRow, ProfileRow, RunData, group_by
 from faultdrill.report.drawing import (
-    APP_SERIES_SHOWN, CPU_CAPACITY_PCT, SKIPPED_METRIC, ERROR_KINDS_SHOWN, MiB, Draw, Panel,
-    PanelSet, Point, Skipped, _mid, _plot, counter_rates, is_counter, latency_axis,
-    relevance, service_colours, slug,
+    APP_SERIES_SHOWN, SKIPPED_METRIC, ERROR_KINDS_SHOWN, Draw, Panel, PanelSet, Point, Skipped, _mid,
+    _plot, counter_rates, is_counter, latency_axis, relevance, service_colours, slug,
 )
+from faultdrill.report.resource_plots import connections_panels, resource_panels
 
 
 def latency_panel(seconds: Sequence[LoadSecond]) -> Panel:
@@ -143,136 +141,6 @@ def conn_counts_panel(rows: Sequence[ConnCountRow]) -> Panel | None:
     return Panel("client-connections", "Requests sent vs connections made, by client profile", draw)
 
 
-# --------------------------------------------------------------------------- recorded samples
-def sampled_ticks(rows: Sequence[ConnectionRow]) -> tuple[list[float], dict[str, set[float]]]:
-    """Every tick of the file, and per service the ticks it has rows for (it was sampled then)."""
-    by_service: dict[str, set[float]] = {}
-    for r in rows:
-        by_service.setdefault(r.service, set()).add(r.t)
-    return sorted({r.t for r in rows}), by_service
-
-
-def connection_lines(rows: Sequence[ConnectionRow]) -> dict[tuple[str, str], list[Point]]:
-    """ESTABLISHED connections per (service, direction), one point per tick of the file (pure).
-
-    At a tick the service was sampled the value is its count (0 when it had none that way: a real
-    zero); at a tick it was not sampled it is None — a gap in the line, never an invented 0.
-    """
-    times, sampled = sampled_ticks(rows)
-    established = [r for r in rows if r.state == "ESTABLISHED"] or [r for r in rows if r.state != "LISTEN"]
-    sums: dict[tuple[str, str], dict[float, float]] = {}
-    for r in established:
-        per_t = sums.setdefault((r.service, r.direction), {})
-        per_t[r.t] = per_t.get(r.t, 0.0) + r.count
-    return {(service, direction): [(t, per_t.get(t, 0.0) if t in sampled[service] else None) for t in times]
-            for (service, direction), per_t in sums.items()}
-
-
-def state_totals(rows: Sequence[ConnectionRow]) -> dict[str, list[Point]]:
-    """Sockets per TCP state other than LISTEN/ESTABLISHED, summed over every service, per tick (pure).
-
-    A service counts from its first to its last sample (a container started mid-run adds nothing
-    before it ran). A tick inside that span without a sample of it makes the total unknown: None, a
-    gap, not the partial sum of the services that were sampled.
-    """
-    times, sampled = sampled_ticks(rows)
-    spans = {service: (min(ts), max(ts)) for service, ts in sampled.items()}
-    sums: dict[str, dict[float, float]] = {}
-    for r in rows:
-        if r.state not in ("LISTEN", "ESTABLISHED"):
-            per_t = sums.setdefault(r.state, {})
-            per_t[r.t] = per_t.get(r.t, 0.0) + r.count
-    complete = {t for t in times if all(t in sampled[s] for s, (first, last) in spans.items() if first <= t <= last)}
-    return {state: [(t, per_t.get(t, 0.0) if t in complete else None) for t in times]
-            for state, per_t in sums.items()}
-
-
-def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, tuple]) -> list[Panel]:
-    if not rows:
-        return []
-    lines = connection_lines(rows)
-    states = state_totals(rows)
-    styles = {"inbound": "-", "outbound": "--"}
-
-    def draw(ax: Axes) -> None:
-        for (service, direction), points in sorted(lines.items()):
-            _plot(ax, points, lw=1.4, ls=styles.get(direction, "-."), color=colours.get(service),
-                  label=f"{service} {direction}".strip())
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("connections")
-
-    panels = [Panel("connections", "TCP connections per service (ESTABLISHED; solid in, dashed out)", draw)]
-    if states:
-        def draw_states(ax: Axes) -> None:
-            for state, points in sorted(states.items()):
-                _plot(ax, points, lw=1.2, label=state)
-            ax.set_ylim(bottom=0)
-            ax.set_ylabel("connections")
-
-        panels.append(Panel("connection-states", "Other TCP states, total of all services (not LISTEN/ESTABLISHED)",
-                            draw_states, 0.8))
-    return panels
-
-
-def _limit_line(ax: Axes, points: Sequence[Point], colour: tuple | None, label: str) -> None:
-    known = [p for p in points if p[1] is not None and p[1] > 0]
-    if known:
-        _plot(ax, known, ls="--", lw=1.0, color=colour, alpha=0.8, label=label)
-
-
-def resource_panels(rows: Sequence[ResourceRow], colours: dict[str, tuple]) -> list[Panel]:
-    by_service = {k[0]: sorted(v, key=lambda r: r.t) for k, v in group_by(rows, "service").items()}
-    panels: list[Panel] = []
-
-    def has(attr: str) -> bool:
-        return any(getattr(r, attr) is not None for r in rows)
-
-    if has("cpu_pct"):
-        def draw_cpu(ax: Axes) -> None:
-            for service, items in sorted(by_service.items()):
-                _plot(ax, [(r.t, r.cpu_pct) for r in items], lw=1.4, color=colours.get(service), label=service)
-            ax.axhline(CPU_CAPACITY_PCT, color="#888888", ls=":", lw=1,
-                       label=f"{CPU_CAPACITY_PCT:.0f} % (plan capacity)")
-            ax.set_ylim(bottom=0)
-            ax.set_ylabel("CPU %")
-
-        panels.append(Panel("cpu", "CPU per service (100 % = one core)", draw_cpu))
-    if has("mem_bytes"):
-        def draw_mem(ax: Axes) -> None:
-            for service, items in sorted(by_service.items()):
-                colour = colours.get(service)
-                _plot(ax, [(r.t, None if r.mem_bytes is None else r.mem_bytes / MiB) for r in items], lw=1.4,
-                      color=colour, label=service)
-                _limit_line(ax, [(r.t, None if r.mem_limit_bytes is None else r.mem_limit_bytes / MiB)
-                                 for r in items], colour, f"{service} limit")
-                ooms = [r for r, prev in zip(items[1:], items) if (r.oom_killed or 0) > (prev.oom_killed or 0)]
-                restarts = [r for r, prev in zip(items[1:], items) if (r.restarts or 0) > (prev.restarts or 0)]
-                for r in ooms:
-                    ax.axvline(r.t, color=colour, lw=2, alpha=0.8)
-                    ax.text(r.t, 0.5, f" OOM {service}", transform=ax.get_xaxis_transform(), fontsize=8,
-                            color=colour, rotation=90, va="center")
-                for r in restarts:
-                    if r not in ooms:
-                        ax.axvline(r.t, color=colour, lw=1, ls="-.", alpha=0.8)
-                        ax.text(r.t, 0.5, f" restart {service}", transform=ax.get_xaxis_transform(), fontsize=8,
-                                color=colour, rotation=90, va="center")
-            ax.set_ylim(bottom=0)
-            ax.set_ylabel("memory (MiB)")
-
-        panels.append(Panel("memory", "Memory per service (dashed: limit)", draw_mem))
-    if has("pids"):
-        def draw_pids(ax: Axes) -> None:
-            for service, items in sorted(by_service.items()):
-                colour = colours.get(service)
-                _plot(ax, [(r.t, r.pids) for r in items], lw=1.4, color=colour, label=service)
-                _limit_line(ax, [(r.t, r.pids_limit) for r in items], colour, f"{service} limit")
-            ax.set_ylim(bottom=0)
-            ax.set_ylabel("pids")
-
-        panels.append(Panel("pids", "Threads/processes (pids) per service vs limit (dashed)", draw_pids))
-    return panels
-
-
 def app_metric_series(rows: Sequence[MetricRow]) -> dict[str, list[tuple[str, list[Point]]]]:
     """Per service, its most relevant series: gauges as values, counters as per-second rates."""
     out: dict[str, list[tuple[str, list[Point]]]] = {}
@@ -372,7 +240,8 @@ def build_panels(data: RunData) -> PanelSet:
     add(profiles_panel(data.profiles))
     add(conn_counts_panel(data.conn_counts))
     optional = (("connections.csv", data.connections, lambda: connections_panels(data.connections, colours)),
-                ("resources.csv", data.resources, lambda: resource_panels(data.resources, colours)),
+                ("resources.csv", data.resources,
+                 lambda: resource_panels(data.resources, colours, (data.run_info.get("host") or {}).get("cpus"))),
                 ("app_metrics.csv", data.app_metrics, lambda: app_panels(data.app_metrics)),
                 ("db.csv", data.db, lambda: db_panels(data.db)))
     for filename, rows, make in optional:
