@@ -136,6 +136,8 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
             events.emit("run.failed", error=error)
         finally:
             report = None
+            record["problems"] = problems  # the report shows run.json's problems
+            write_json(run_dir.run_json, record)
             try:
                 report = render(run_dir, scenario, status)
             except Exception as exc:  # noqa: BLE001 - the run's own outcome matters more than the report's
@@ -220,7 +222,8 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
         if controller is not None:
             controller.on_samples(t, points)
 
-    with recorder_for(stack, scenario.record, stack.client, clock, run_dir.path, on_rows=on_rows, log=observer.log), \
+    with recorder_for(stack, scenario.record, stack.client, clock, run_dir.path, on_rows=on_rows,
+                      log=observer.log) as recorder, \
             LoadSeriesWriter(run_dir.timeseries, run_dir.requests, run_dir.histograms, clock) as writer:
         def on_second(second: LoadSecond) -> None:
             writer.write(second)
@@ -268,6 +271,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
             journal.close()
             if controller is not None:
                 controller.close()
+    problems += [gap.describe() for gap in recorder.gaps()]  # ticks a sampler wrote no row for
     return problems
 
 

@@ -108,3 +108,25 @@ def test_without_host_cores_in_the_file_run_jsons_host_is_used() -> None:
 def test_a_stale_sample_is_a_gap_in_the_cpu_line_not_a_value() -> None:
     text = RESOURCES_HEADER + "1,w,app,40,,2,1,,1,,,,0,0\n2,w,app,,,2,,,,,,,0,0\n3,w,app,42,,2,1,,1,,,,0,0\n"
     assert values(drawn(cpu_panel(text).draw)["app"]) == [40, None, 42]
+
+
+# --------------------------------------------------------------------------- gaps, near the top
+GAP = ("db[db] sampler: no data from t=65 s to t=120 s (55 ticks): "
+       "OperationalError: FATAL: remaining connection slots are reserved for superuser")
+
+
+def test_a_sampler_gap_in_run_json_is_shown_near_the_top_of_the_html_and_the_markdown(tmp_path) -> None:
+    import json
+
+    from faultdrill.report.sample import write_sample_run
+    from faultdrill.report.summary import render_all
+
+    run_dir, scenario = write_sample_run(tmp_path / "run")
+    info = json.loads(run_dir.run_json.read_text()) if run_dir.run_json.is_file() else {}
+    run_dir.run_json.write_text(json.dumps({**info, "problems": [GAP]}), encoding="utf-8")
+    render_all(run_dir, scenario, "completed")
+    markdown = (run_dir.path / "summary.md").read_text()
+    assert "### Problems in this run" in markdown and GAP in markdown
+    assert markdown.index(GAP) < markdown.index("### Checks")
+    html = (run_dir.path / "report.html").read_text()
+    assert "Problems in this run" in html and html.index("55 ticks") < html.index('id="checks"')

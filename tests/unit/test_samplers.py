@@ -8,6 +8,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
+import psycopg
 import pytest
 
 from faultdrill.recorder.samplers import sockdiag
@@ -351,6 +352,54 @@ def test_a_published_postgres_port_is_probed_from_the_host() -> None:
     sampler = DbSampler.for_service("db", PostgresProbe(), FakeContainer(), {5432: 40000}, timeout=0.8)  # type: ignore[arg-type]
     assert sampler.via == "psycopg"
     assert sampler.probe.params["port"] == 40000 and sampler.probe.params["host"] == "127.0.0.1"  # type: ignore[attr-defined]
+
+
+class FakePgConnection:
+    """psycopg's Connection as the probe uses it: execute().fetchone(), closed, broken, close()."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.closed = self.broken = False
+
+    def execute(self, query: str) -> "FakePgConnection":
+        if self.failures:
+            error = self.failures.pop(0)
+            self.broken = "closed the connection" in str(error)  # a QueryCanceled leaves it good
+            raise error
+        return self
+
+    def fetchone(self) -> tuple:
+        return (1, 2, 0, 0, 0.5, 100, 1, 0)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_db_probe_keeps_its_connection_when_a_query_times_out_and_reopens_a_broken_one() -> None:
+    from faultdrill.recorder.samplers.database import PsycopgProbe
+
+    failures: list[Exception] = [psycopg.errors.QueryCanceled("canceling statement due to statement timeout")]
+    opened: list[FakePgConnection] = []
+
+    def connect(**kwargs: object) -> FakePgConnection:
+        if len(opened) >= 1 and not failures_after_break:
+            raise psycopg.OperationalError("FATAL: sorry, too many clients already")
+        opened.append(FakePgConnection(failures))
+        return opened[-1]
+
+    failures_after_break: list[int] = []
+    sampler = DbSampler("db", PsycopgProbe("127.0.0.1", 5432, "app", "tickets", None, 0.8, connect=connect), "psycopg")
+    sampler.open()  # before the load: the slot is taken while there are free ones
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        sampler.sample()  # the server is saturated: the query times out ...
+    assert sampler.sample()[0]["sessions_active"] == 1  # ... and the next tick reads on the same connection
+    assert len(opened) == 1 and not opened[0].closed
+    failures.append(psycopg.OperationalError("server closed the connection unexpectedly"))
+    failures_after_break.append(1)
+    with pytest.raises(psycopg.OperationalError):
+        sampler.sample()
+    assert opened[0].closed  # a broken connection is thrown away ...
+    assert sampler.sample()[0]["sessions_idle"] == 2 and len(opened) == 2  # ... and reopened at the next tick
 
 
 # --------------------------------------------------------------------------- proxies

@@ -64,6 +64,8 @@ class Sampler(Protocol):
         """Rows for this instant; may be slow; may raise (``PartialSample`` to keep some rows)."""
         ...
 
+    # optional: ``open()``, called once when the recorder starts, before any tick (a DB session to hold)
+
     def close(self) -> None: ...
 
 
@@ -237,7 +239,19 @@ class SamplingRecorder:
                                  f"{series.columns} vs {list(sampler.columns)}")
             self._workers.append(_Worker(self, sampler, series))
         for worker in self._workers:
+            self._open(worker)
+        for worker in self._workers:
             worker.thread.start()
+
+    def _open(self, worker: _Worker) -> None:
+        """A sampler that holds a session (the DB probe) takes it now, before the drill starts the load."""
+        open_ = getattr(worker.sampler, "open", None)
+        if open_ is None:
+            return
+        try:
+            open_()
+        except Exception as exc:  # noqa: BLE001 - the sampler retries at every tick; the gap will say so
+            self._problem(worker.label, exc)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every sampler thread (waiting at most ``timeout`` in all), close samplers and files."""
