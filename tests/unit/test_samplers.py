@@ -354,6 +354,18 @@ def test_a_published_postgres_port_is_probed_from_the_host() -> None:
     assert sampler.probe.params["port"] == 40000 and sampler.probe.params["host"] == "127.0.0.1"  # type: ignore[attr-defined]
 
 
+def test_an_unpublished_postgres_port_is_probed_at_the_containers_address_when_the_host_reaches_it() -> None:
+    with socket.socket() as listener:  # stands for PostgreSQL on the container's bridge address
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        container = FakeContainer(attrs={"State": {"Pid": 0}, "NetworkSettings": {"Networks": {
+            "run-net": {"IPAddress": "127.0.0.1"}}}})
+        sampler = DbSampler.for_service("db", PostgresProbe(port=port), container, {}, timeout=0.8)  # type: ignore[arg-type]
+    assert sampler.via == "psycopg"  # one session kept for the run, not a psql session per sample
+    assert (sampler.probe.params["host"], sampler.probe.params["port"]) == ("127.0.0.1", port)  # type: ignore[attr-defined]
+
+
 class FakePgConnection:
     """psycopg's Connection as the probe uses it: execute().fetchone(), closed, broken, close()."""
 

@@ -7,7 +7,8 @@ summed over every database: commits, rollbacks, deadlocks, cumulative as read). 
 counter reset). PostgreSQL publishes these counters about once a second, and the probe's own query
 counts as one commit per sample.
 
-Where the service publishes ``postgres.port`` the probe connects from the host with psycopg: one
+Where the service publishes ``postgres.port``, or the host reaches the container's own address (a local
+engine's bridge network), the probe connects from the host with psycopg: one
 autocommit connection, opened when the recorder starts (before the load) and kept for the whole run,
 so a server whose connection slots the load fills up is still watched; it is reopened only when it
 broke, never because one query failed. Otherwise it runs ``psql -At`` inside the container with
@@ -18,6 +19,7 @@ broke, never because one query failed. Otherwise it runs ``psql -At`` inside the
 from __future__ import annotations
 
 import math
+import socket
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -165,6 +167,22 @@ class PsqlExecProbe:
         pass
 
 
+def container_ips(attrs: dict) -> list[str]:
+    """The container's IPv4 addresses on its networks, from inspect attrs (pure)."""
+    networks = ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).values()
+    return [n["IPAddress"] for n in networks if n.get("IPAddress")]
+
+
+def _reachable(ips: list[str], port: int, timeout: float = 0.5) -> tuple[str, int] | None:
+    for ip in ips:
+        try:
+            socket.create_connection((ip, port), timeout=timeout).close()
+        except OSError:
+            continue
+        return ip, port
+    return None
+
+
 # --------------------------------------------------------------------------- the sampler
 class DbSampler:
     name = "db"
@@ -180,8 +198,12 @@ class DbSampler:
     @classmethod
     def for_service(cls, service: str, settings: PostgresProbe, container: Container,
                     host_ports: dict[int, int], timeout: float) -> DbSampler:
-        if settings.port in host_ports:
-            probe: Probe = PsycopgProbe("127.0.0.1", host_ports[settings.port], settings.user, settings.database,
+        """psycopg through the published port; else to the container's own address when the host reaches
+        it (a local engine's bridge network); else ``psql`` inside the container (a session per sample)."""
+        address = ("127.0.0.1", host_ports[settings.port]) if settings.port in host_ports \
+            else _reachable(container_ips(container.attrs), settings.port)
+        if address is not None:
+            probe: Probe = PsycopgProbe(address[0], address[1], settings.user, settings.database,
                                         settings.password, timeout)
             return cls(service, probe, "psycopg")
         return cls(service, PsqlExecProbe(container, settings.port, settings.user, settings.database,
