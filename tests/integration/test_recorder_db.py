@@ -13,7 +13,7 @@ import pytest
 
 import docker
 from faultdrill.clock import RunClock
-from faultdrill.recorder.samplers.database import DbSampler
+from faultdrill.recorder.samplers.database import DbSampler, PsqlExecProbe
 from faultdrill.recorder.sampling import SamplingRecorder
 from faultdrill.scenario.model import PostgresProbe
 from faultdrill.stack.images import ensure_built
@@ -60,9 +60,13 @@ def test_a_held_row_lock_shows_as_a_lock_wait_from_the_host_and_through_exec(bas
                                    daemon=True)
         blocked.start()
 
+        unpublished = DbSampler.for_service("db-bridge", PostgresProbe(), container, {}, timeout=0.8)
+        assert unpublished.via == "psycopg"  # the host reaches the container's own address: one kept session
+        assert unpublished.probe.params["host"] == container.attrs["NetworkSettings"]["IPAddress"]  # type: ignore[attr-defined]
+        unpublished.close()
         samplers = [DbSampler.for_service("db-host", PostgresProbe(), container, {5432: port}, timeout=0.8),
-                    DbSampler.for_service("db-exec", PostgresProbe(), container, {}, timeout=0.8)]
-        assert [s.via for s in samplers] == ["psycopg", "psql-exec"]
+                    DbSampler("db-exec", PsqlExecProbe(container, 5432, "postgres", "postgres", None, 0.8),
+                              "psql-exec")]  # what a remote engine gets
         logged: list[str] = []
         with SamplingRecorder(samplers, RunClock(), tmp_path, 0.5, log=logged.append):
             def lock_wait_seen() -> bool:
