@@ -31,7 +31,7 @@ from faultdrill.load.safety import host_problem
 from faultdrill.recorder.events import EventLog
 from faultdrill.recorder.load_series import LoadSeriesWriter
 from faultdrill.recorder.points import points_from_rows
-from faultdrill.recorder.sampling import recorder_for
+from faultdrill.recorder.sampling import SamplingRecorder, recorder_for
 from faultdrill.recorder.provenance import initial_record, write_json
 from faultdrill.recorder.rundir import RunDir, new_run_id
 from faultdrill.report.summary import Report, render
@@ -100,7 +100,8 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     write_json(run_dir.run_json, record)
     observer.started(run_id, run_dir.path, scenario.duration)
     status, exit_code, error = "failed", int(ExitCode.INFRA), None
-    problems: list[str] = []
+    problems: list[str] = []  # what run.json and the report say went wrong beside the verdict
+    unhealed: list[str] = []  # faults that could not be healed: the run fails (exit 3)
 
     def on_repeat() -> None:
         observer.log("still cleaning up: faults are being healed and containers removed; please wait")
@@ -117,8 +118,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
                 write_json(run_dir.run_json, record)
                 events.emit("stack.ready", startup_s=stack.info.startup_seconds,
                             toxiproxy=stack.info.toxiproxy_kind)
-                unhealed = _drive(loaded, run_dir, stack, events, observer, options.controller)
-                problems += unhealed
+                _drive(loaded, run_dir, stack, events, observer, options.controller, problems, unhealed)
             events.emit("stack.removed")
             status, exit_code = "completed", int(ExitCode.OK)
             if unhealed:  # fail closed: the target may still be broken
@@ -138,6 +138,8 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
             error = f"unexpected {type(exc).__name__}: {exc} (traceback in {crash_log})"
             events.emit("run.failed", error=error)
         finally:
+            record["problems"] = problems  # the report shows run.json's problems
+            write_json(run_dir.run_json, record)
             report, exit_code, error = finish(run_dir, scenario, status, exit_code, error, problems)
             record.update(status=status, exit_code=exit_code, error=error, problems=problems,
                           ended=setup_clock.wall(setup_clock.now()))
@@ -215,9 +217,11 @@ class Controller(Protocol):
     def close(self) -> None: ...
 
 
-def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog,
-           observer: Observer, controller: Controller | None = None) -> list[str]:
-    """Load + faults on the run clock. Returns heal problems (never leaves a fault applied)."""
+def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog, observer: Observer,
+           controller: Controller | None, problems: list[str], unhealed: list[str]) -> None:
+    """Load + faults on the run clock; never leaves a fault applied. Faults that could not be healed
+    go into ``unhealed`` and sampler gaps into ``problems`` as they are known — also when the drill
+    is aborted or interrupted (both lists belong to the caller)."""
     scenario = loaded.scenario
     assert stack.addresses is not None
     host = stack.addresses.resolve(scenario.load.host)
@@ -232,8 +236,6 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                           for f in scenario.faults], journal, events, clock.now)
     live = LiveDrill(scenario, run_dir, clock, engine, events, duration)
     monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks, scenario.record.interval)
-    problems: list[str] = []
-    warned: set[str] = set()
 
     def on_rows(file_stem: str, t: float, rows: list[dict]) -> None:
         points = points_from_rows(file_stem, rows)
@@ -242,8 +244,21 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
         if controller is not None:
             controller.on_samples(t, points)
 
-    with recorder_for(stack, scenario.record, stack.client, clock, run_dir.path, on_rows=on_rows, log=observer.log), \
-            LoadSeriesWriter(run_dir.timeseries, run_dir.requests, run_dir.histograms, clock) as writer:
+    recorder = recorder_for(stack, scenario.record, stack.client, clock, run_dir.path, on_rows=on_rows,
+                            log=observer.log)
+    try:
+        _record(recorder, loaded, run_dir, engine, events, observer, controller, live, monitor, host, unhealed)
+    finally:
+        problems += [gap.describe() for gap in recorder.gaps()]  # ticks a sampler wrote no row for
+
+
+def _record(recorder: SamplingRecorder, loaded: LoadedScenario, run_dir: RunDir, engine: FaultEngine,
+            events: EventLog, observer: Observer, controller: Controller | None, live: LiveDrill,
+            monitor: AbortMonitor, host: str, unhealed: list[str]) -> None:
+    """The run itself: recorder and load on, the timeline ticking, every fault healed at the end."""
+    scenario, clock, duration = loaded.scenario, live.clock, live.duration
+    warned: set[str] = set()
+    with recorder, LoadSeriesWriter(run_dir.timeseries, run_dir.requests, run_dir.histograms, clock) as writer:
         def on_second(second: LoadSecond) -> None:
             writer.write(second)
             monitor.observe_load(second)
@@ -271,7 +286,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                         events.emit("run.aborted", rule=reason.rule, metric=reason.metric, since=reason.since,
                                     detail=reason.detail)
                         observer.log(f"aborting the drill: {reason.detail}")
-                        problems += engine.heal_all(reason="aborted")
+                        engine.heal_all(reason="aborted")  # what fails here is retried at teardown
                         raise DrillAborted(reason.detail)
                     engine.tick()
                     if controller is not None:
@@ -286,11 +301,10 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                 load.stop()
             events.emit("run.end")
         finally:
-            problems += engine.heal_all(reason="teardown")
-            journal.close()
+            unhealed += engine.heal_all(reason="teardown")
+            engine.journal.close()
             if controller is not None:
                 controller.close()
-    return problems
 
 
 def _journeys(loaded: LoadedScenario) -> str:

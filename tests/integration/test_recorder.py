@@ -116,6 +116,8 @@ def test_a_stack_without_metrics_or_db_records_connections_resources_and_proxies
     assert final[("toxiproxy", "outbound", "backend", "ESTABLISHED")] == 3  # peer named by the service
     assert final[("backend", "inbound", "8000", "ESTABLISHED")] == 3
     assert final[("web", "inbound", "8000", "CLOSE_WAIT")] == 20
+    for service in ("web", "backend"):  # Docker's DNS listener (127.0.0.11:<random>) is not theirs
+        assert {r["endpoint"] for r in rows if r["service"] == service and r["direction"] == "inbound"} == {"8000"}
 
     proxies = read_csv(tmp_path / "proxies.csv")
     assert proxies[-1]["proxy"] == "backend" and proxies[-1]["enabled"] == "1"

@@ -13,7 +13,7 @@ import pytest
 
 import docker
 from faultdrill.clock import RunClock
-from faultdrill.recorder.samplers.database import DbSampler
+from faultdrill.recorder.samplers.database import DbSampler, PsqlExecProbe
 from faultdrill.recorder.sampling import SamplingRecorder
 from faultdrill.scenario.model import PostgresProbe
 from faultdrill.stack.images import ensure_built
@@ -60,9 +60,13 @@ def test_a_held_row_lock_shows_as_a_lock_wait_from_the_host_and_through_exec(bas
                                    daemon=True)
         blocked.start()
 
+        unpublished = DbSampler.for_service("db-bridge", PostgresProbe(), container, {}, timeout=0.8)
+        assert unpublished.via == "psycopg"  # the host reaches the container's own address: one kept session
+        assert unpublished.probe.params["host"] == container.attrs["NetworkSettings"]["IPAddress"]  # type: ignore[attr-defined]
+        unpublished.close()
         samplers = [DbSampler.for_service("db-host", PostgresProbe(), container, {5432: port}, timeout=0.8),
-                    DbSampler.for_service("db-exec", PostgresProbe(), container, {}, timeout=0.8)]
-        assert [s.via for s in samplers] == ["psycopg", "psql-exec"]
+                    DbSampler("db-exec", PsqlExecProbe(container, 5432, "postgres", "postgres", None, 0.8),
+                              "psql-exec")]  # what a remote engine gets
         logged: list[str] = []
         with SamplingRecorder(samplers, RunClock(), tmp_path, 0.5, log=logged.append):
             def lock_wait_seen() -> bool:
@@ -93,3 +97,73 @@ def test_a_held_row_lock_shows_as_a_lock_wait_from_the_host_and_through_exec(bas
     host = [r for r in rows if r["service"] == "db-host"]
     assert host[0]["commits_per_s"] == "" and all(r["commits_per_s"] != "" for r in host[1:])
     assert int(host[-1]["xact_commit"]) >= int(host[0]["xact_commit"]) and host[-1]["deadlocks"] == "0"
+
+
+def fill_slots(dsn: str, limit: int = 50) -> list[psycopg.Connection]:
+    """Open connections as the app role until the server refuses one: the load took every free slot."""
+    held: list[psycopg.Connection] = []
+    for _ in range(limit):
+        try:
+            held.append(psycopg.connect(dsn, autocommit=True))
+        except psycopg.OperationalError:
+            return held
+    raise AssertionError(f"the server still accepted connections after {limit}")
+
+
+def test_the_probe_keeps_watching_a_database_with_no_free_connection_slot(base_image: str, tmp_path: Path) -> None:
+    interval = 0.5
+    client = docker.from_env()
+    image = ensure_built(client, ROOT / "docker" / "postgres", print)
+    container = client.containers.run(image, detach=True, environment={"MAX_CONNECTIONS": "8"},
+                                      ports={"5432/tcp": ("127.0.0.1", None)},
+                                      labels={"faultdrill.run": f"test-recorder-db-full-{os.getpid()}"})
+    held: list[psycopg.Connection] = []
+    try:
+        container.reload()
+        port = int(container.attrs["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostPort"])
+        dsn = f"host=127.0.0.1 port={port} user=app dbname=tickets connect_timeout=2"
+
+        def ready() -> bool:
+            try:
+                psycopg.connect(dsn).close()
+                return True
+            except psycopg.OperationalError:
+                return False
+
+        assert wait_for(ready, timeout=30, interval=0.3), "PostgreSQL did not accept connections in 30 s"
+        sampler = DbSampler.for_service("db", PostgresProbe(user="app", database="tickets"), container,
+                                        {5432: port}, timeout=0.4)
+        clock = RunClock()
+        with SamplingRecorder([sampler], clock, tmp_path, interval) as recorder:
+            held = fill_slots(dsn)  # the load arrives after the recorder started: no slot left for anyone
+            assert len(held) == 4  # 8 - 3 kept for superusers - the probe's own
+            # saturated, a query times out: here a superuser holds pg_database (pg_stat_database reads it)
+            with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres") as admin:
+                admin.execute("LOCK TABLE pg_database IN ACCESS EXCLUSIVE MODE")
+                locked_at = clock.now()
+                time.sleep(1.6)
+                admin.rollback()
+                released_at = clock.now()
+            time.sleep(2.5)
+            stopped_at = clock.now()
+        gaps = recorder.gaps()
+    finally:
+        for conn in held:
+            conn.close()
+        container.remove(force=True)
+
+    rows = read_csv(tmp_path / "db.csv")
+    ticks = [round(float(r["t"]) / interval) for r in rows]
+    assert [float(r["t"]) for r in rows] == [t * interval for t in ticks]  # on the tick grid
+    assert len(gaps) == 1, [g.describe() for g in gaps]  # the lock, and nothing else
+    [gap] = gaps
+    assert "QueryCanceled" in gap.why and "statement timeout" in gap.why
+    assert locked_at - interval <= gap.start and gap.end <= released_at + interval
+    in_gap = set(range(round(gap.start / interval), round(gap.end / interval)))
+    assert len(in_gap) == gap.ticks
+    every = set(range(ticks[0], round(stopped_at / interval)))
+    assert set(ticks) | in_gap >= every and not set(ticks) & in_gap  # a row at every other tick, to the end
+    after = [r for r in rows if float(r["t"]) > released_at + interval]
+    assert len(after) >= 4 and all(int(r["sessions_idle"]) >= 4 for r in after)  # it saw the full server
+    assert sampler.probe.connects == 1  # type: ignore[attr-defined]  # one session, kept for the run
+    assert gap.describe().startswith(f"db[db] sampler: no data from t={gap.start:g} s to t={gap.end:g} s (")

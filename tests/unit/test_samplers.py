@@ -8,6 +8,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
+import psycopg
 import pytest
 
 from faultdrill.recorder.samplers import sockdiag
@@ -39,7 +40,7 @@ from faultdrill.recorder.samplers.resources import (
     resource_row,
 )
 from faultdrill.scenario.model import MetricsEndpoint, PostgresProbe
-from faultdrill.stack.netns import Socket
+from faultdrill.stack.netns import Socket, listening_ports, parse_proc_net_tcp
 from faultdrill.toxiproxy.client import ProxyInfo
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
@@ -178,9 +179,10 @@ def test_a_host_pid_that_is_not_the_containers_is_never_read() -> None:
     assert len(reader.sockets()) == 9 and reader.via == "exec"
 
 
-def _diag_message(family: int, state: int, sport: int, dport: int, dst: str) -> bytes:
+def _diag_message(family: int, state: int, sport: int, dport: int, dst: str, src: str | None = None) -> bytes:
     packed = ipaddress.ip_address(dst).packed.ljust(16, b"\0")
-    body = struct.pack("=BBBB", family, state, 0, 0) + struct.pack(">HH", sport, dport) + bytes(16) + packed
+    source = ipaddress.ip_address(src).packed.ljust(16, b"\0") if src else bytes(16)
+    body = struct.pack("=BBBB", family, state, 0, 0) + struct.pack(">HH", sport, dport) + source + packed
     body += bytes(72 - len(body))
     return struct.pack("=IHHII", 16 + len(body), 18, 2, 1, 0) + body
 
@@ -192,8 +194,8 @@ def test_sock_diag_messages_parse_into_sockets() -> None:
             + struct.pack("=IHHII", 20, 3, 2, 1, 0) + bytes(4))
     out: list[Socket] = []
     assert sockdiag.parse_messages(data, out) is True
-    assert out == [Socket(8000, "0.0.0.0", 0, "LISTEN"), Socket(8000, "172.18.0.1", 50000, "ESTABLISHED"),
-                   Socket(9000, "fd00::7", 40000, "SYN_RECV")]
+    assert [(s.local_port, s.remote_ip, s.remote_port, s.state) for s in out] == [
+        (8000, "0.0.0.0", 0, "LISTEN"), (8000, "172.18.0.1", 50000, "ESTABLISHED"), (9000, "fd00::7", 40000, "SYN_RECV")]
     error = struct.pack("=IHHII", 36, 2, 0, 1, 0) + struct.pack("=i", -1) + bytes(16)
     with pytest.raises(OSError, match="Operation not permitted"):
         sockdiag.parse_messages(error, [])
@@ -216,7 +218,8 @@ INSPECT = {"RestartCount": 2, "State": {"OOMKilled": True, "Running": True},
 
 def test_resource_row_follows_docker_stats_on_cgroup_v1() -> None:
     row = resource_row("app", STATS_V1, INSPECT)
-    assert row == {"service": "app", "cpu_pct": 50.0, "mem_bytes": 40_000_000, "mem_limit_bytes": 134217728,
+    assert row == {"service": "app", "cpu_pct": 50.0, "cpu_limit": None, "host_cpus": None,
+                   "mem_bytes": 40_000_000, "mem_limit_bytes": 134217728,
                    "pids": 37, "pids_limit": 64, "net_rx_bytes": 1024, "net_tx_bytes": 301, "restarts": 2,
                    "oom_killed": True}
 
@@ -233,6 +236,36 @@ def test_stale_stats_and_unlimited_containers_leave_cells_empty() -> None:
                                      "HostConfig": {"PidsLimit": None, "Memory": 0}})
     assert row["cpu_pct"] is row["pids"] is row["mem_limit_bytes"] is row["pids_limit"] is None
     assert row["restarts"] == 0 and row["oom_killed"] is False
+
+
+def test_a_docker_sample_already_written_gives_empty_cells_at_the_next_tick_not_a_repeat() -> None:
+    import threading
+
+    from faultdrill.recorder.samplers.resources import _StatsFeed
+
+    feed = _StatsFeed("app", "id-app", api=None, stop=threading.Event())
+    feed.inspect = INSPECT
+    feed.stats, feed.stats_at = STATS_V1, 100.0
+    first, _ = feed.row(100.2, host_cpus=2)
+    again, _ = feed.row(101.2, host_cpus=2)  # Docker published nothing newer in between
+    assert first["cpu_pct"] == 50.0 and first["pids"] == 37
+    assert again["cpu_pct"] is again["mem_bytes"] is again["pids"] is again["net_rx_bytes"] is None
+    assert again["restarts"] == 2 and again["pids_limit"] == 64  # what inspect says is still known
+    feed.stats, feed.stats_at = {**STATS_V1, "read": "2026-01-01T00:00:02Z"}, 101.3
+    assert feed.row(102.2, host_cpus=2)[0]["cpu_pct"] == 50.0
+
+
+@pytest.mark.parametrize(("host_config", "cpus"), [
+    ({"NanoCpus": 1_500_000_000}, 1.5),
+    ({"CpuQuota": 50_000, "CpuPeriod": 100_000}, 0.5),
+    ({"CpuQuota": 200_000, "CpuPeriod": 0}, 2.0),  # the period defaults to 100 ms
+    ({"CpusetCpus": "0-2,5", "NanoCpus": 3_000_000_000}, 3.0),
+    ({"CpusetCpus": "1"}, 1.0),
+    ({"NanoCpus": 0, "CpuQuota": -1, "CpusetCpus": ""}, None),
+])
+def test_the_cpu_limit_comes_from_whichever_limit_the_container_has(host_config: dict, cpus: float | None) -> None:
+    row = resource_row("app", STATS_V1, {"HostConfig": host_config}, host_cpus=8)
+    assert row["cpu_limit"] == cpus and row["host_cpus"] == 8
 
 
 # --------------------------------------------------------------------------- app metrics
@@ -321,6 +354,66 @@ def test_a_published_postgres_port_is_probed_from_the_host() -> None:
     assert sampler.probe.params["port"] == 40000 and sampler.probe.params["host"] == "127.0.0.1"  # type: ignore[attr-defined]
 
 
+def test_an_unpublished_postgres_port_is_probed_at_the_containers_address_when_the_host_reaches_it() -> None:
+    with socket.socket() as listener:  # stands for PostgreSQL on the container's bridge address
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        container = FakeContainer(attrs={"State": {"Pid": 0}, "NetworkSettings": {"Networks": {
+            "run-net": {"IPAddress": "127.0.0.1"}}}})
+        sampler = DbSampler.for_service("db", PostgresProbe(port=port), container, {}, timeout=0.8)  # type: ignore[arg-type]
+    assert sampler.via == "psycopg"  # one session kept for the run, not a psql session per sample
+    assert (sampler.probe.params["host"], sampler.probe.params["port"]) == ("127.0.0.1", port)  # type: ignore[attr-defined]
+
+
+class FakePgConnection:
+    """psycopg's Connection as the probe uses it: execute().fetchone(), closed, broken, close()."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.closed = self.broken = False
+
+    def execute(self, query: str) -> "FakePgConnection":
+        if self.failures:
+            error = self.failures.pop(0)
+            self.broken = "closed the connection" in str(error)  # a QueryCanceled leaves it good
+            raise error
+        return self
+
+    def fetchone(self) -> tuple:
+        return (1, 2, 0, 0, 0.5, 100, 1, 0)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_db_probe_keeps_its_connection_when_a_query_times_out_and_reopens_a_broken_one() -> None:
+    from faultdrill.recorder.samplers.database import PsycopgProbe
+
+    failures: list[Exception] = [psycopg.errors.QueryCanceled("canceling statement due to statement timeout")]
+    opened: list[FakePgConnection] = []
+
+    def connect(**kwargs: object) -> FakePgConnection:
+        if len(opened) >= 1 and not failures_after_break:
+            raise psycopg.OperationalError("FATAL: sorry, too many clients already")
+        opened.append(FakePgConnection(failures))
+        return opened[-1]
+
+    failures_after_break: list[int] = []
+    sampler = DbSampler("db", PsycopgProbe("127.0.0.1", 5432, "app", "tickets", None, 0.8, connect=connect), "psycopg")
+    sampler.open()  # before the load: the slot is taken while there are free ones
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        sampler.sample()  # the server is saturated: the query times out ...
+    assert sampler.sample()[0]["sessions_active"] == 1  # ... and the next tick reads on the same connection
+    assert len(opened) == 1 and not opened[0].closed
+    failures.append(psycopg.OperationalError("server closed the connection unexpectedly"))
+    failures_after_break.append(1)
+    with pytest.raises(psycopg.OperationalError):
+        sampler.sample()
+    assert opened[0].closed  # a broken connection is thrown away ...
+    assert sampler.sample()[0]["sessions_idle"] == 2 and len(opened) == 2  # ... and reopened at the next tick
+
+
 # --------------------------------------------------------------------------- proxies
 PROXIES = {"db": ProxyInfo("db", "0.0.0.0:15432", "db:5432", True,
                            ({"name": "slow", "type": "latency", "stream": "downstream"},)),
@@ -360,3 +453,44 @@ def test_official_toxiproxy_byte_counters_are_used_when_there_are_no_live_ones()
             'upstream="db:5432"} 77\n')
     assert parse_proxy_metrics(text) == {"db": {"bytes_down": 77.0}}
 
+
+
+# --------------------------------------------------------------------------- Docker's embedded DNS
+def dns_tables() -> str:
+    """A container listening on 8000, and Docker's DNS listening on 127.0.0.11:41234 with one TCP client."""
+    return HEADER + "".join([
+        _line(0, _v4("0.0.0.0", 8000), _v4("0.0.0.0", 0), "0A"),
+        _line(1, _v4("127.0.0.11", 41234), _v4("0.0.0.0", 0), "0A"),
+        _line(2, _v4("127.0.0.11", 41234), _v4("127.0.0.1", 50000), "01"),
+        _line(3, _v4("172.18.0.3", 8000), _v4("172.18.0.1", 50001), "01"),
+    ])
+
+
+def test_dockers_dns_listener_is_not_an_inbound_endpoint_read_from_proc() -> None:
+    container = FakeContainer(id="id-web", exec_output=dns_tables().encode())
+    sampler = ConnectionsSampler("web", container, peers())  # type: ignore[arg-type]
+    rows = {(r["direction"], r["endpoint"], r["state"]): r["count"] for r in sampler.sample()}
+    assert rows == {("inbound", "8000", "ESTABLISHED"): 1}  # no "inbound 41234"
+    assert listening_ports(parse_proc_net_tcp(dns_tables())) == {8000}
+
+
+def test_dockers_dns_listener_is_not_an_inbound_endpoint_read_through_sock_diag() -> None:
+    data = (_diag_message(socket.AF_INET, 10, 8000, 0, "0.0.0.0", src="0.0.0.0")
+            + _diag_message(socket.AF_INET, 10, 41234, 0, "0.0.0.0", src="127.0.0.11")
+            + _diag_message(socket.AF_INET, 1, 41234, 50000, "127.0.0.1", src="127.0.0.11")
+            + _diag_message(socket.AF_INET6, 1, 8000, 50001, "::ffff:172.18.0.1", src="::ffff:172.18.0.3")
+            + struct.pack("=IHHII", 20, 3, 2, 1, 0) + bytes(4))
+    sockets: list[Socket] = []
+    assert sockdiag.parse_messages(data, sockets) is True
+    assert [s.local_ip for s in sockets] == ["0.0.0.0", "127.0.0.11", "127.0.0.11", "172.18.0.3"]
+    rows = connection_rows("web", sockets, lambda ip, port: f"{ip}:{port}")
+    assert [(r["direction"], r["endpoint"], r["state"], r["count"]) for r in rows] == [
+        ("inbound", "8000", "ESTABLISHED", 1)]
+
+
+def test_a_container_that_is_not_running_has_no_connections_rather_than_no_sample() -> None:
+    container = FakeContainer(id="id-app2", attrs={"State": {"Pid": 0, "Running": False, "Status": "created"}})
+    sampler = ConnectionsSampler("app2", container, peers(), declared_ports=[8000])  # type: ignore[arg-type]
+    assert sampler.sample() == [{"service": "app2", "direction": "inbound", "endpoint": "8000",
+                                 "state": "ESTABLISHED", "count": 0}]
+    assert container.exec_calls == [] and sampler.reader.via == "not running"

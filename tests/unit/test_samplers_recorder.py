@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import random
 import threading
 import time
 from pathlib import Path
@@ -146,3 +147,64 @@ def test_close_does_not_wait_for_a_hung_sampler_forever(tmp_path: Path) -> None:
 def test_cells_are_written_for_pandas_and_spreadsheets() -> None:
     assert [format_cell(v) for v in (None, True, False, 3.0, 0.1 + 0.2, float("nan"), 7, "x")] == \
         ["", 1, 0, 3, "0.3", "nan", 7, "x"]
+
+
+class LateClock(RunClock):
+    """A run clock read a few milliseconds late, as a sampler thread woken by a busy host reads it."""
+
+    def now(self) -> float:
+        return super().now() + random.uniform(0.001, 0.009)
+
+
+def test_every_sampler_stamps_the_ticks_grid_time_so_services_line_up(tmp_path: Path) -> None:
+    samplers = [FakeSampler("shared", label=name) for name in ("app", "db", "ingress")]
+    seen: list[float] = []
+    with SamplingRecorder(samplers, LateClock(), tmp_path, INTERVAL, on_rows=lambda n, t, rows: seen.append(t)):
+        time.sleep(0.65)
+    rows = read_rows(tmp_path / "shared.csv")
+    ticks = {r["t"] for r in rows}
+    assert all(t == f"{round(float(t) / INTERVAL) * INTERVAL:.3f}" for t in ticks), sorted(ticks)
+    per_service = {name: {r["t"] for r in rows if r["service"] == name} for name in ("app", "db", "ingress")}
+    common = per_service["app"] & per_service["db"] & per_service["ingress"]
+    assert len(common) >= 4, per_service  # one t per tick for every sampler: their values add up per t
+    assert all(abs(t / INTERVAL - round(t / INTERVAL)) < 1e-9 for t in seen)  # the live view gets it too
+
+
+def test_ticks_a_sampler_wrote_no_row_for_are_gaps_with_their_reason(tmp_path: Path) -> None:
+    flaky = FakeSampler("flaky", label="db[db]", fail_first=3)
+    with SamplingRecorder([flaky, FakeSampler("fine")], RunClock(), tmp_path, INTERVAL) as recorder:
+        time.sleep(0.75)
+    first_row_t = float(read_rows(tmp_path / "flaky.csv")[0]["t"])
+    gaps = recorder.gaps()
+    assert len(gaps) == 1, gaps
+    gap = gaps[0]
+    assert (gap.sampler, gap.file, gap.ticks) == ("db[db]", "flaky", 3)
+    assert gap.end == first_row_t and gap.start == pytest.approx(first_row_t - 3 * INTERVAL)
+    assert "ConnectionError: the probe's endpoint refused the connection" in gap.why
+    assert gap.describe().startswith(f"db[db] sampler: no data from t={gap.start:g} s to t={first_row_t:g} s "
+                                     "(3 ticks): ConnectionError")
+    assert recorder.stats()[0]["missed_ticks"] == 3
+
+
+def test_ticks_skipped_behind_a_slow_sample_and_a_sampler_down_to_the_end_are_gaps(tmp_path: Path) -> None:
+    class DownAfterTwo(FakeSampler):
+        def sample(self) -> list[dict[str, object]]:
+            if self.calls >= 2:
+                raise TimeoutError("no free connection slot")
+            return super().sample()
+
+    slow, down = FakeSampler("slow", delay=0.35), DownAfterTwo("down")
+    clock = RunClock()
+    with SamplingRecorder([slow, down], clock, tmp_path, INTERVAL) as recorder:
+        time.sleep(1.0)
+    gaps = recorder.gaps()
+    slow_rows = sorted(round(float(r["t"]) / INTERVAL) for r in read_rows(tmp_path / "slow.csv"))
+    skipped = [g for g in gaps if g.sampler == "slow"]
+    assert skipped[0].ticks >= 2 and "skipped while a sample took 0.3" in skipped[0].why
+    missing = {round(g.start / INTERVAL) + i for g in skipped for i in range(g.ticks)}
+    assert missing.isdisjoint(slow_rows) and len(missing) + len(slow_rows) >= 9  # every tick: a row or a gap
+    [gap] = [g for g in gaps if g.sampler == "down"]
+    ended = round(gap.end / INTERVAL)
+    assert "TimeoutError: no free connection slot" in gap.why and gap.ticks >= 6
+    assert gap.ticks == ended - round(gap.start / INTERVAL)  # open to the end: every tick counted
+    assert abs(gap.end - 1.0) <= 2 * INTERVAL

@@ -4,15 +4,18 @@ A *sampler* knows how to read one kind of measurement right now (``sample()``) a
 rows have. The ``SamplingRecorder`` calls every sampler once per ``interval`` on the run clock's tick
 grid (t = 0, interval, 2·interval, …), each on its own thread, so a slow probe (a DB under lock
 contention, an HTTP endpoint that hangs until its timeout) never delays the others; a sampler that
-falls behind skips the ticks it missed instead of piling them up. Rows are stamped with the run
-clock ``t`` (seconds, 3 decimals) and ``wall`` time at the moment the sample was taken, appended to
-``<run_dir>/<name>.csv`` and flushed at once: a run killed with SIGKILL keeps every row written up to
-its last tick. Several samplers may share one file (same ``name``, same ``columns``): the connections
+falls behind skips the ticks it missed instead of piling them up. Rows are stamped with the tick's
+grid time ``t = tick × interval`` (seconds, 3 decimals: every sampler's rows of one tick share one
+``t``, so values of different services add up per ``t``) and the ``wall`` time at which the read
+really started, appended to ``<run_dir>/<name>.csv`` and flushed at once: a run killed with SIGKILL
+keeps every row written up to its last tick. Several samplers may share one file (same ``name``, same ``columns``): the connections
 sampler runs once per container, for instance, so a container read through ``docker exec`` (slow)
 never delays the others.
 
 A sampler that raises is logged once per distinct error and retried at the next tick; one that raises
-``PartialSample`` has its partial rows written and its error logged the same way.
+``PartialSample`` has its partial rows written and its error logged the same way. Every tick a sampler
+wrote no row for (it raised, or a slow sample made it skip the tick) is counted: ``gaps()`` gives them
+as ``SamplerGap`` records (sampler, from t, to t, ticks, why) for ``run.json`` and the report.
 
 The files and their columns are documented in ``docs/results.md``. ``build_samplers`` picks the
 samplers that apply to a running stack.
@@ -29,7 +32,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
 from faultdrill.clock import RunClock
-from faultdrill.recorder.samplers.base import PartialSample
+from faultdrill.recorder.gaps import GapTracker, SamplerGap, grid_t
+from faultdrill.recorder.samplers.base import PartialSample, first_line
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -40,6 +44,7 @@ __all__ = [
     "LEADING_COLUMNS",
     "PartialSample",
     "Sampler",
+    "SamplerGap",
     "SamplingRecorder",
     "build_samplers",
     "format_cell",
@@ -58,6 +63,8 @@ class Sampler(Protocol):
     def sample(self) -> list[dict[str, object]]:
         """Rows for this instant; may be slow; may raise (``PartialSample`` to keep some rows)."""
         ...
+
+    # optional: ``open()``, called once when the recorder starts, before any tick (a DB session to hold)
 
     def close(self) -> None: ...
 
@@ -105,7 +112,7 @@ class _SeriesFile:
 
 
 class _Worker:
-    """Runs one sampler on the tick grid until stopped."""
+    """Runs one sampler on the tick grid until stopped; keeps count of the ticks it wrote no row for."""
 
     def __init__(self, recorder: SamplingRecorder, sampler: Sampler, series: _SeriesFile) -> None:
         self.recorder = recorder
@@ -115,6 +122,10 @@ class _Worker:
         self.samples = 0
         self.failures = 0
         self.cpu_s = 0.0  # CPU time spent in sample() + writing, on this thread
+        self.busy_tick: int | None = None  # the tick whose sample() is running
+        self.gaps = GapTracker(self.label, sampler.name, recorder.interval)
+        self.gaps_lock = threading.Lock()
+        self._last_took = 0.0
         self.thread = threading.Thread(target=self._run, name=f"sampler-{self.label}", daemon=True)
 
     def _run(self) -> None:
@@ -127,32 +138,59 @@ class _Worker:
             if rec._stop.wait(max(0.0, tick * interval - rec.clock.now())):
                 return
             last_tick = tick
-            self._once()
+            self._once(tick)
 
-    def _once(self) -> None:
+    def _once(self, tick: int) -> None:
         rec = self.recorder
-        cpu0 = time.thread_time()
-        t = rec.clock.now()
-        rows: list[dict[str, object]] = []
+        cpu0, started = time.thread_time(), time.monotonic()
+        t = grid_t(tick, rec.interval)  # every sampler's row of this tick has the same t
+        wall = rec.clock.wall(rec.clock.now())  # when the read really started
+        self.busy_tick = tick
+        rows, why = self._sample()
+        if rows:
+            try:
+                self.series.append(t, wall, rows)
+            except ValueError as exc:  # a row with a column the file does not have: a sampler bug
+                rec._problem(self.label, exc)
+                rows, why = [], _text(exc)
+            else:
+                rec._deliver(self.sampler.name, t, rows)
+        skipped = f"skipped while a sample took {self._last_took:.2g} s"
+        with self.gaps_lock:
+            self.gaps.record(tick, bool(rows), why, skipped)
+            self.busy_tick = None
+        self._last_took = time.monotonic() - started
+        self.cpu_s += time.thread_time() - cpu0
+
+    def _sample(self) -> tuple[list[dict[str, object]], str]:
+        """This instant's rows, and why there are none (the error) when there are none."""
+        rec = self.recorder
         try:
             rows = self.sampler.sample()
         except PartialSample as exc:
-            rows = exc.rows
             self.failures += 1
-            rec._problem(self.label, exc.cause if exc.cause is not None else exc)
+            cause = exc.cause if exc.cause is not None else exc
+            rec._problem(self.label, cause)
+            return exc.rows, _text(cause)
         except Exception as exc:  # noqa: BLE001 - any sampler error is logged once and retried next tick
             self.failures += 1
             rec._problem(self.label, exc)
-        else:
-            self.samples += 1
-        if rows:
-            try:
-                self.series.append(t, rec.clock.wall(t), rows)
-            except ValueError as exc:  # a row with a column the file does not have: a sampler bug
-                rec._problem(self.label, exc)
-            else:
-                rec._deliver(self.sampler.name, t, rows)
-        self.cpu_s += time.thread_time() - cpu0
+            return [], _text(exc)
+        self.samples += 1
+        return rows, "" if rows else "the sampler returned no rows"
+
+    def finish(self, stopped_at: float) -> None:
+        """Ticks the recording covered (each given a full interval) with no row count as a gap."""
+        last_tick = math.floor(stopped_at / self.recorder.interval + 1e-9) - 1
+        with self.gaps_lock:
+            busy = self.busy_tick
+            why = (f"the sample of t={grid_t(busy, self.recorder.interval):g} s had not returned when recording "
+                   f"stopped" if busy is not None else f"skipped while a sample took {self._last_took:.2g} s")
+            self.gaps.finish(last_tick, why)
+
+
+def _text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 class SamplingRecorder:
@@ -201,17 +239,33 @@ class SamplingRecorder:
                                  f"{series.columns} vs {list(sampler.columns)}")
             self._workers.append(_Worker(self, sampler, series))
         for worker in self._workers:
+            self._open(worker)
+        for worker in self._workers:
             worker.thread.start()
+
+    def _open(self, worker: _Worker) -> None:
+        """A sampler that holds a session (the DB probe) takes it now, before the drill starts the load."""
+        open_ = getattr(worker.sampler, "open", None)
+        if open_ is None:
+            return
+        try:
+            open_()
+        except Exception as exc:  # noqa: BLE001 - the sampler retries at every tick; the gap will say so
+            self._problem(worker.label, exc)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every sampler thread (waiting at most ``timeout`` in all), close samplers and files."""
+        stopping = not self._stop.is_set()
         self._stop.set()
+        stopped_at = self.clock.now()
         deadline = time.monotonic() + timeout
         for worker in self._workers:
             if worker.thread.is_alive():
                 worker.thread.join(max(0.0, deadline - time.monotonic()))
             if worker.thread.is_alive():
                 self.log(f"recorder: sampler {worker.label} did not stop within {timeout:g}s; left behind")
+            if stopping:
+                worker.finish(stopped_at)
         for sampler in self.samplers:
             try:
                 sampler.close()
@@ -223,9 +277,18 @@ class SamplingRecorder:
 
     # ------------------------------------------------------------------ for the live view and the bench
     def stats(self) -> list[dict[str, object]]:
-        """Per sampler: samples taken, failures, CPU seconds spent on its thread."""
+        """Per sampler: samples taken, failures, ticks with no row, CPU seconds spent on its thread."""
         return [{"sampler": w.label, "file": w.sampler.name, "samples": w.samples, "failures": w.failures,
-                 "cpu_s": round(w.cpu_s, 4)} for w in self._workers]
+                 "missed_ticks": w.gaps.missed, "cpu_s": round(w.cpu_s, 4)} for w in self._workers]
+
+    def gaps(self) -> list[SamplerGap]:
+        """Every run of ticks some sampler wrote no row for (a raise, or ticks skipped by a slow sample),
+        in time order. Complete once the recorder is closed; while it runs, up to the latest tick."""
+        gaps: list[SamplerGap] = []
+        for worker in self._workers:
+            with worker.gaps_lock:
+                gaps += worker.gaps.gaps()
+        return sorted(gaps, key=lambda g: (g.start, g.sampler))
 
     # ------------------------------------------------------------------ internals
     def _problem(self, label: str, exc: BaseException) -> None:

@@ -9,8 +9,9 @@ Files and columns (written by ``faultdrill.recorder`` and the load engine):
 * ``histograms.jsonl`` — per-second HdrHistograms per request name (the load panels).
 * ``requests.csv`` — ``t, name, [profile,] requests, failures, …, errors`` (success by profile).
 * ``connections.csv`` — ``t, wall, service, direction, endpoint, state, count`` (long format).
-* ``resources.csv`` — ``t, wall, service, cpu_pct, mem_bytes, mem_limit_bytes, pids, pids_limit,
-  net_rx_bytes, net_tx_bytes, restarts, oom_killed``.
+* ``resources.csv`` — ``t, wall, service, cpu_pct, cpu_limit, host_cpus, mem_bytes, mem_limit_bytes, pids,
+  pids_limit, net_rx_bytes, net_tx_bytes, restarts, oom_killed`` (runs before ``cpu_limit`` / ``host_cpus``
+  existed read as no limit, host unknown).
 * ``app_metrics.csv`` — ``t, wall, service, metric, labels, value``.
 * ``db.csv`` — ``t, wall, service, sessions_active, sessions_idle, sessions_idle_in_tx,
   sessions_waiting_lock, longest_tx_s, commits_per_s, …`` (any further numeric columns are kept).
@@ -75,6 +76,8 @@ class ResourceRow:
     pids_limit: float | None
     restarts: float | None
     oom_killed: float | None
+    cpu_limit: float | None = None  # CPUs the container may use (empty: no limit)
+    host_cpus: float | None = None  # CPUs of the engine's host
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,8 @@ def parse_resources(text: str) -> list[ResourceRow]:
         out.append(ResourceRow(t, row["service"], number(row.get("cpu_pct")), number(row.get("mem_bytes")),
                                number(row.get("mem_limit_bytes")), number(row.get("pids")),
                                number(row.get("pids_limit")), number(row.get("restarts")),
-                               number(row.get("oom_killed"))))
+                               number(row.get("oom_killed")), number(row.get("cpu_limit")),
+                               number(row.get("host_cpus"))))
     return out
 
 

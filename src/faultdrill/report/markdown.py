@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from faultdrill.report.format import (
     bound, check_mark, check_target, detection_note, fault_end, metric_value, ms, number, rate, seconds, spans,
@@ -39,7 +39,8 @@ def windows_table(windows: dict[str, dict[str, Any]]) -> list[str]:
     return table(header + (["dropped", "late"] if open_model else []) + ["note"], rows)
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
+def render_markdown(summary: dict[str, Any], problems: Sequence[str] = ()) -> str:
+    """``problems``: run.json's (sampler gaps, heal failures), listed right under the verdict."""
     icon = {"passed": "✅", "failed": "❌"}.get(str(summary.get("verdict")), "⚠️")
     lines = [f"## {icon} faultdrill · {summary.get('scenario')} — {verdict_line(summary)}", "",
              f"Run `{summary.get('run_id')}` · status **{summary.get('status')}** · "
@@ -47,6 +48,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     aborted = summary.get("aborted")
     if aborted:
         lines += [f"**Aborted** at {seconds(aborted.get('at'))}: {aborted.get('detail')}", ""]
+    if problems:
+        lines += ["### Problems in this run", ""] + [f"- ⚠️ {cell(p)}" for p in problems] + [""]
     checks = summary.get("checks", [])
     if checks:
         lines += ["### Checks", ""]

@@ -1,4 +1,5 @@
-"""The panels a report shows: load, client profiles, connections, resources, app and DB metrics.
+"""The panels a report shows: load, client profiles, app and DB metrics (connections, CPU, memory
+and pids are in ``resource_plots.py``).
 
 Each plot is a :class:`Panel`: a title and a function that draws on an ``Axes``. The same
 panels are written one PNG each (``latency.png``, ``throughput.png``, …) and stacked into
@@ -7,7 +8,6 @@ A panel whose data is absent is left out, with the reason, in :attr:`PanelSet.sk
 """
 
 from __future__ import annotations
-from __future__ import annotations
 
 from typing import Sequence
 
@@ -15,14 +15,12 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 from faultdrill.load.histograms import LoadSecond, percentile_ms
-from faultdrill.report.data import (
-    ConnCountRow, ConnectionRow, DbRow, MetricRow, ProfileRow, ResourceRow, RunData, group_by,
-)
+from faultdrill.report.data import ConnCountRow, DbRow, MetricRow, ProfileRow, RunData, group_by
 from faultdrill.report.drawing import (
-    APP_SERIES_SHOWN, CPU_CAPACITY_PCT, SKIPPED_METRIC, ERROR_KINDS_SHOWN, MiB, Draw, Panel,
-    PanelSet, Point, Skipped, _mid, _plot, counter_rates, is_counter, latency_axis,
-    relevance, service_colours, slug,
+    APP_SERIES_SHOWN, SKIPPED_METRIC, ERROR_KINDS_SHOWN, Draw, Panel, PanelSet, Point, Skipped, _mid,
+    _plot, counter_rates, is_counter, latency_axis, relevance, service_colours, slug,
 )
+from faultdrill.report.resource_plots import connections_panels, resource_panels
 
 
 def latency_panel(seconds: Sequence[LoadSecond]) -> Panel:
@@ -177,103 +175,6 @@ def conn_counts_panel(rows: Sequence[ConnCountRow]) -> Panel | None:
     return Panel("client-connections", "Requests sent vs connections made, by client profile", draw)
 
 
-# --------------------------------------------------------------------------- recorded samples
-def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, tuple]) -> list[Panel]:
-    if not rows:
-        return []
-    established = [r for r in rows if r.state == "ESTABLISHED"] or [r for r in rows if r.state != "LISTEN"]
-    lines: dict[tuple[str, str], dict[float, float]] = {}
-    for r in established:
-        per_t = lines.setdefault((r.service, r.direction), {})
-        per_t[r.t] = per_t.get(r.t, 0.0) + r.count
-    styles = {"inbound": "-", "outbound": "--"}
-    states: dict[str, dict[float, float]] = {}
-    for r in rows:
-        if r.state not in ("LISTEN", "ESTABLISHED"):
-            per_t = states.setdefault(r.state, {})
-            per_t[r.t] = per_t.get(r.t, 0.0) + r.count
-    times = sorted({r.t for r in rows})
-
-    def draw(ax: Axes) -> None:
-        for (service, direction), per_t in sorted(lines.items()):
-            pts = [(t, per_t.get(t, 0.0)) for t in times]
-            _plot(ax, pts, lw=1.4, ls=styles.get(direction, "-."), color=colours.get(service),
-                  label=f"{service} {direction}".strip())
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("connections")
-
-    panels = [Panel("connections", "TCP connections per service (ESTABLISHED; solid in, dashed out)", draw)]
-    if states:
-        def draw_states(ax: Axes) -> None:
-            for state, per_t in sorted(states.items()):
-                _plot(ax, [(t, per_t.get(t, 0.0)) for t in times], lw=1.2, label=state)
-            ax.set_ylim(bottom=0)
-            ax.set_ylabel("connections")
-
-        panels.append(Panel("connection-states", "Other TCP states, all services (not LISTEN/ESTABLISHED)",
-                            draw_states, 0.8))
-    return panels
-
-
-def _limit_line(ax: Axes, points: Sequence[Point], colour: tuple | None, label: str) -> None:
-    known = [p for p in points if p[1] is not None and p[1] > 0]
-    if known:
-        _plot(ax, known, ls="--", lw=1.0, color=colour, alpha=0.8, label=label)
-
-
-def resource_panels(rows: Sequence[ResourceRow], colours: dict[str, tuple]) -> list[Panel]:
-    by_service = {k[0]: sorted(v, key=lambda r: r.t) for k, v in group_by(rows, "service").items()}
-    panels: list[Panel] = []
-
-    def has(attr: str) -> bool:
-        return any(getattr(r, attr) is not None for r in rows)
-
-    if has("cpu_pct"):
-        def draw_cpu(ax: Axes) -> None:
-            for service, items in sorted(by_service.items()):
-                _plot(ax, [(r.t, r.cpu_pct) for r in items], lw=1.4, color=colours.get(service), label=service)
-            ax.axhline(CPU_CAPACITY_PCT, color="#888888", ls=":", lw=1,
-                       label=f"{CPU_CAPACITY_PCT:.0f} % (plan capacity)")
-            ax.set_ylim(bottom=0)
-            ax.set_ylabel("CPU %")
-
-        panels.append(Panel("cpu", "CPU per service (100 % = one core)", draw_cpu))
-    if has("mem_bytes"):
-        def draw_mem(ax: Axes) -> None:
-            for service, items in sorted(by_service.items()):
-                colour = colours.get(service)
-                _plot(ax, [(r.t, None if r.mem_bytes is None else r.mem_bytes / MiB) for r in items], lw=1.4,
-                      color=colour, label=service)
-                _limit_line(ax, [(r.t, None if r.mem_limit_bytes is None else r.mem_limit_bytes / MiB)
-                                 for r in items], colour, f"{service} limit")
-                ooms = [r for r, prev in zip(items[1:], items) if (r.oom_killed or 0) > (prev.oom_killed or 0)]
-                restarts = [r for r, prev in zip(items[1:], items) if (r.restarts or 0) > (prev.restarts or 0)]
-                for r in ooms:
-                    ax.axvline(r.t, color=colour, lw=2, alpha=0.8)
-                    ax.text(r.t, 0.5, f" OOM {service}", transform=ax.get_xaxis_transform(), fontsize=8,
-                            color=colour, rotation=90, va="center")
-                for r in restarts:
-                    if r not in ooms:
-                        ax.axvline(r.t, color=colour, lw=1, ls="-.", alpha=0.8)
-                        ax.text(r.t, 0.5, f" restart {service}", transform=ax.get_xaxis_transform(), fontsize=8,
-                                color=colour, rotation=90, va="center")
-            ax.set_ylim(bottom=0)
-            ax.set_ylabel("memory (MiB)")
-
-        panels.append(Panel("memory", "Memory per service (dashed: limit)", draw_mem))
-    if has("pids"):
-        def draw_pids(ax: Axes) -> None:
-            for service, items in sorted(by_service.items()):
-                colour = colours.get(service)
-                _plot(ax, [(r.t, r.pids) for r in items], lw=1.4, color=colour, label=service)
-                _limit_line(ax, [(r.t, r.pids_limit) for r in items], colour, f"{service} limit")
-            ax.set_ylim(bottom=0)
-            ax.set_ylabel("pids")
-
-        panels.append(Panel("pids", "Threads/processes (pids) per service vs limit (dashed)", draw_pids))
-    return panels
-
-
 def app_metric_series(rows: Sequence[MetricRow]) -> dict[str, list[tuple[str, list[Point]]]]:
     """Per service, its most relevant series: gauges as values, counters as per-second rates."""
     out: dict[str, list[tuple[str, list[Point]]]] = {}
@@ -374,7 +275,8 @@ def build_panels(data: RunData) -> PanelSet:
     add(profiles_panel(data.profiles))
     add(conn_counts_panel(data.conn_counts))
     optional = (("connections.csv", data.connections, lambda: connections_panels(data.connections, colours)),
-                ("resources.csv", data.resources, lambda: resource_panels(data.resources, colours)),
+                ("resources.csv", data.resources,
+                 lambda: resource_panels(data.resources, colours, (data.run_info.get("host") or {}).get("cpus"))),
                 ("app_metrics.csv", data.app_metrics, lambda: app_panels(data.app_metrics)),
                 ("db.csv", data.db, lambda: db_panels(data.db)))
     for filename, rows, make in optional:

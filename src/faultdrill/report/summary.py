@@ -214,7 +214,8 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
                           encoding="utf-8")
     report.files["junit"] = junit_path
     md_path = run_dir.path / "summary.md"
-    md_path.write_text(markdown.render_markdown(summary), encoding="utf-8")
+    md_path.write_text(markdown.render_markdown(summary, [str(p) for p in data.run_info.get("problems") or []]),
+                       encoding="utf-8")
     report.files["markdown"] = md_path
     if not plots:
         return report

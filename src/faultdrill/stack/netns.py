@@ -7,6 +7,7 @@ same file is read with ``docker exec cat``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from dataclasses import dataclass
 
@@ -18,12 +19,16 @@ TCP_STATES = {
 }
 
 
+DOCKER_DNS_IP = "127.0.0.11"  # Docker's embedded DNS server, in every container on a user network
+
+
 @dataclass(frozen=True)
 class Socket:
     local_port: int
     remote_ip: str
     remote_port: int
     state: str
+    local_ip: str = ""  # as parsed: dotted IPv4, or IPv6 (tcp6's 32 hex digits from /proc, printable from netlink)
 
 
 def parse_proc_net_tcp(text: str) -> list[Socket]:
@@ -36,7 +41,8 @@ def parse_proc_net_tcp(text: str) -> list[Socket]:
         local, remote, state = fields[1], fields[2], fields[3]
         lip, lport = local.rsplit(":", 1)
         rip, rport = remote.rsplit(":", 1)
-        sockets.append(Socket(int(lport, 16), _ip(rip), int(rport, 16), TCP_STATES.get(state.upper(), state)))
+        sockets.append(Socket(int(lport, 16), _ip(rip), int(rport, 16), TCP_STATES.get(state.upper(), state),
+                              _ip(lip)))
     return sockets
 
 
@@ -65,8 +71,29 @@ def read_sockets(container: Container) -> list[Socket]:
     return sockets
 
 
+def printable_ip(raw: str) -> str:
+    """An address as parsed here (dotted IPv4, or the 32-hex-digit tcp6 form) -> printable IP.
+
+    IPv4-mapped IPv6 addresses (``::ffff:a.b.c.d``, what a dual-stack socket shows) become IPv4.
+    """
+    if len(raw) != 32:
+        return raw
+    try:
+        # /proc/net/tcp6: four 32-bit words, each in host (little-endian) byte order
+        packed = b"".join(bytes.fromhex(raw[i:i + 8])[::-1] for i in range(0, 32, 8))
+        addr = ipaddress.IPv6Address(packed)
+    except ValueError:
+        return raw
+    return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
+
+
+def is_docker_dns(sock: Socket) -> bool:
+    """A socket of Docker's embedded DNS server (a random TCP port on 127.0.0.11): the engine's, not the app's."""
+    return printable_ip(sock.local_ip) == DOCKER_DNS_IP
+
+
 def listening_ports(sockets: list[Socket]) -> set[int]:
-    return {s.local_port for s in sockets if s.state == "LISTEN"}
+    return {s.local_port for s in sockets if s.state == "LISTEN" and not is_docker_dns(s)}
 
 
 def state_counts(sockets: list[Socket]) -> Counter[str]:

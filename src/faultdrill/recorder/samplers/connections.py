@@ -16,7 +16,6 @@ and any (direction, endpoint, state) reported before is reported as 0 once it is
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import threading
@@ -28,7 +27,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from faultdrill.recorder.samplers import sockdiag
-from faultdrill.stack.netns import Socket, parse_proc_net_tcp
+from faultdrill.stack.netns import Socket, is_docker_dns, parse_proc_net_tcp, printable_ip
 
 COLUMNS = ["service", "direction", "endpoint", "state", "count"]
 Key = tuple[str, str, str]  # direction, endpoint, state
@@ -37,25 +36,18 @@ PeerName = Callable[[str, int], str]
 
 # --------------------------------------------------------------------------- pure
 def peer_ip(raw: str) -> str:
-    """A remote address as parsed by netns (dotted IPv4, or the 32-hex-digit tcp6 form) -> printable IP.
-
-    IPv4-mapped IPv6 addresses (``::ffff:a.b.c.d``, what a dual-stack socket shows) become IPv4.
-    """
-    if len(raw) != 32:
-        return raw
-    try:
-        # /proc/net/tcp6: four 32-bit words, each in host (little-endian) byte order
-        packed = b"".join(bytes.fromhex(raw[i:i + 8])[::-1] for i in range(0, 32, 8))
-        addr = ipaddress.IPv6Address(packed)
-    except ValueError:
-        return raw
-    return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
+    """A remote address as parsed by netns -> printable IP (IPv4-mapped IPv6 becomes IPv4)."""
+    return printable_ip(raw)
 
 
 def connection_rows(service: str, sockets: Iterable[Socket], peer_name: PeerName,
                     declared_ports: Iterable[int] = (), seen: set[Key] | None = None) -> list[dict[str, object]]:
-    """Rows for one container at one instant. ``seen`` (updated in place) carries keys reported before."""
-    sockets = list(sockets)
+    """Rows for one container at one instant. ``seen`` (updated in place) carries keys reported before.
+
+    Sockets of Docker's embedded DNS server (127.0.0.11, in every container of a user network) are the
+    engine's, not the service's: they are neither a listening port nor inbound connections.
+    """
+    sockets = [s for s in sockets if not is_docker_dns(s)]
     listening = {s.local_port for s in sockets if s.state == "LISTEN"} | set(declared_ports)
     counts: Counter[Key] = Counter()
     for s in sockets:
@@ -144,12 +136,13 @@ class NetnsReader:
     kernel walk for IPv4 and IPv6, see ``sockdiag``; needs CAP_SYS_ADMIN), ``/proc/<pid>/net/tcp{,6}``
     (two walks), ``docker exec cat`` (a remote engine, or a pid that is not this container's: it is
     checked against the container id in ``/proc/<pid>/cgroup``). The netns inode is checked on every
-    read, so a restarted container (new pid, new netns) is followed instead of read as empty.
+    read, so a restarted container (new pid, new netns) is followed instead of read as empty. A
+    container that is not running (not started yet, stopped by a fault) has no sockets: read as none.
     """
 
     def __init__(self, container: Container) -> None:
         self.container = container
-        self.via = ""  # "sock_diag" | "proc" | "exec": how the last read was made
+        self.via = ""  # "sock_diag" | "proc" | "exec" | "not running": how the last read was made
         self._pid = 0
         self._ns_ino: int | None = None  # the netns checked to be this container's, for self._pid
         self._diag: socket.socket | None = None
@@ -162,9 +155,15 @@ class NetnsReader:
         if sockets is None:
             self._pid = self._current_pid()  # restarted? then the pid changed
             sockets = self._from_host(self._pid)
+        if sockets is None and not self._running():
+            self.via = "not running"  # a container not started yet, or stopped by a fault: no sockets
+            return []
         if sockets is None:
             sockets = self._from_exec()
         return sockets
+
+    def _running(self) -> bool:
+        return bool((self.container.attrs.get("State") or {}).get("Running", True))
 
     def close(self) -> None:
         self._close_diag()

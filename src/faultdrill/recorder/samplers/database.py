@@ -7,17 +7,22 @@ summed over every database: commits, rollbacks, deadlocks, cumulative as read). 
 counter reset). PostgreSQL publishes these counters about once a second, and the probe's own query
 counts as one commit per sample.
 
-Where the service publishes ``postgres.port`` the probe connects from the host with psycopg (one
-autocommit connection, kept open, reopened after a failure); otherwise it runs ``psql -At`` inside
-the container with ``docker exec``. Each query is bounded by ``statement_timeout``.
+Where the service publishes ``postgres.port``, or the host reaches the container's own address (a local
+engine's bridge network), the probe connects from the host with psycopg: one
+autocommit connection, opened when the recorder starts (before the load) and kept for the whole run,
+so a server whose connection slots the load fills up is still watched; it is reopened only when it
+broke, never because one query failed. Otherwise it runs ``psql -At`` inside the container with
+``docker exec`` (a new session each sample: it needs a free slot, or a superuser role for
+``superuser_reserved_connections``). Each query is bounded by ``statement_timeout``.
 """
 
 from __future__ import annotations
 
 import math
+import socket
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import psycopg
 from docker.models.containers import Container
@@ -84,28 +89,44 @@ def db_row(service: str, reading: DbReading, previous: DbReading | None) -> dict
 
 # --------------------------------------------------------------------------- probes
 class Probe(Protocol):
+    def open(self) -> None: ...
     def query(self) -> tuple[float, ...]: ...
     def close(self) -> None: ...
 
 
 class PsycopgProbe:
-    """One autocommit connection from the host, kept; reopened on the next sample after a failure."""
+    """One autocommit connection from the host, opened before the load starts and kept for the run.
+
+    A query that fails on a connection that is still good (``statement_timeout`` on a saturated
+    server, a lock it waited for) keeps the connection: on a server with no free connection slot a
+    reconnect would fail until the load is gone, and the probe would go blind exactly when the
+    database saturates. Only a broken or closed connection is reopened, at the next sample.
+    """
 
     def __init__(self, host: str, port: int, user: str, database: str, password: str | None,
-                 timeout: float) -> None:
+                 timeout: float, connect: Callable[..., psycopg.Connection] = psycopg.connect) -> None:
         self.params = {"host": host, "port": port, "user": user, "dbname": database, "password": password,
                        "application_name": APP_NAME, "connect_timeout": max(2, math.ceil(timeout)),
                        "options": f"-c statement_timeout={int(timeout * 1000)}"}
+        self._connect = connect
         self._conn: psycopg.Connection | None = None
+        self.connects = 0  # connections opened, for tests and logs
+
+    def open(self) -> None:
+        """Connect now (the recorder calls this before the load starts); a failure is retried per sample."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.close()
+            self._conn = self._connect(autocommit=True, **{k: v for k, v in self.params.items() if v is not None})
+            self.connects += 1
 
     def query(self) -> tuple[float, ...]:
+        self.open()
+        assert self._conn is not None
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(autocommit=True,
-                                             **{k: v for k, v in self.params.items() if v is not None})
             row = self._conn.execute(QUERY).fetchone()
         except psycopg.Error:
-            self.close()
+            if self._conn.closed or self._conn.broken:
+                self.close()  # reopened at the next sample
             raise
         assert row is not None
         return tuple(float(v) for v in row)
@@ -139,8 +160,27 @@ class PsqlExecProbe:
                                      f"{detail[-1] if detail else 'no output'}")
         return parse_psql_line((out or b"").decode("utf-8", "replace"))
 
+    def open(self) -> None:
+        pass  # one psql session per sample: nothing to keep open
+
     def close(self) -> None:
         pass
+
+
+def container_ips(attrs: dict) -> list[str]:
+    """The container's IPv4 addresses on its networks, from inspect attrs (pure)."""
+    networks = ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).values()
+    return [n["IPAddress"] for n in networks if n.get("IPAddress")]
+
+
+def _reachable(ips: list[str], port: int, timeout: float = 0.5) -> tuple[str, int] | None:
+    for ip in ips:
+        try:
+            socket.create_connection((ip, port), timeout=timeout).close()
+        except OSError:
+            continue
+        return ip, port
+    return None
 
 
 # --------------------------------------------------------------------------- the sampler
@@ -158,12 +198,20 @@ class DbSampler:
     @classmethod
     def for_service(cls, service: str, settings: PostgresProbe, container: Container,
                     host_ports: dict[int, int], timeout: float) -> DbSampler:
-        if settings.port in host_ports:
-            probe: Probe = PsycopgProbe("127.0.0.1", host_ports[settings.port], settings.user, settings.database,
+        """psycopg through the published port; else to the container's own address when the host reaches
+        it (a local engine's bridge network); else ``psql`` inside the container (a session per sample)."""
+        address = ("127.0.0.1", host_ports[settings.port]) if settings.port in host_ports \
+            else _reachable(container_ips(container.attrs), settings.port)
+        if address is not None:
+            probe: Probe = PsycopgProbe(address[0], address[1], settings.user, settings.database,
                                         settings.password, timeout)
             return cls(service, probe, "psycopg")
         return cls(service, PsqlExecProbe(container, settings.port, settings.user, settings.database,
                                           settings.password, timeout), "psql-exec")
+
+    def open(self) -> None:
+        """Take the probe's connection before the load starts (the recorder calls this on start)."""
+        self.probe.open()
 
     def sample(self) -> list[dict[str, object]]:
         reading = DbReading(time.monotonic(), self.probe.query())

@@ -3,13 +3,17 @@
 ``docker stats`` without streaming waits for two samples (~1–2 s a call), and Docker's stats
 collector publishes once a second anyway. So each container gets one streaming stats request, read by
 its own thread, which keeps the latest sample; ``sample()`` only formats what the feeds hold, so it
-never waits. At intervals below 1 s consecutive rows repeat the latest Docker sample.
+never waits. A Docker sample is written once: a tick that finds no newer one than the last row's (same
+``read`` time — Docker publishes about once a second, so this happens now and then at 1 s, and on
+most ticks below 1 s) leaves the measured cells empty: missing, not a repeated value.
 
 ``cpu_pct`` is Docker's own figure (``docker stats``): CPU time used between this sample and the
 previous one over the host's CPU time in between, times the number of CPUs (100 = one full core).
 ``mem_bytes`` is usage minus inactive page cache, as ``docker stats`` shows it, on cgroup v1
 (``total_inactive_file``) and v2 (``inactive_file``). Limits come from the container's HostConfig
-(empty: no limit). Restarts, OOM kills and limits come from ``inspect``, refreshed every few seconds
+(empty: no limit); ``cpu_limit`` is the CPUs the container may use (``--cpus``, ``--cpu-quota`` /
+``--cpu-period``, ``--cpuset-cpus``: the smallest), ``host_cpus`` the engine host's CPUs (``docker info``),
+so a plot can say whose capacity a line is. Restarts, OOM kills and limits come from ``inspect``, refreshed every few seconds
 and whenever the stats stream ends (a container that stopped or restarted).
 
 Cells are empty when the value is unavailable (a stopped container's CPU, a missing field).
@@ -27,8 +31,8 @@ import docker
 from docker import DockerClient
 from faultdrill.recorder.samplers.base import PartialSample, first_line
 
-COLUMNS = ["service", "cpu_pct", "mem_bytes", "mem_limit_bytes", "pids", "pids_limit", "net_rx_bytes",
-           "net_tx_bytes", "restarts", "oom_killed"]
+COLUMNS = ["service", "cpu_pct", "cpu_limit", "host_cpus", "mem_bytes", "mem_limit_bytes", "pids", "pids_limit",
+           "net_rx_bytes", "net_tx_bytes", "restarts", "oom_killed"]
 STALE_AFTER_S = 3.0
 INSPECT_EVERY_S = 5.0
 
@@ -57,12 +61,39 @@ def memory_bytes(stats: dict[str, Any]) -> int | None:
     return max(0, int(usage) - int(cache or 0))
 
 
-def resource_row(service: str, stats: dict[str, Any] | None, inspect: dict[str, Any] | None) -> dict[str, object]:
-    """One row from the latest stats sample (None when stale or missing) and inspect attrs (pure)."""
+def cpu_limit(host_config: dict[str, Any]) -> float | None:
+    """The CPUs a container may use, from its HostConfig: ``--cpus`` (NanoCpus), ``--cpu-quota`` over
+    ``--cpu-period``, ``--cpuset-cpus``; the smallest when several are set, None when none is (pure)."""
+    limits: list[float] = []
+    if (host_config.get("NanoCpus") or 0) > 0:
+        limits.append(host_config["NanoCpus"] / 1e9)
+    if (host_config.get("CpuQuota") or 0) > 0:
+        limits.append(host_config["CpuQuota"] / (host_config.get("CpuPeriod") or 100_000))
+    cpuset = _cpuset_size(host_config.get("CpusetCpus") or "")
+    if cpuset:
+        limits.append(float(cpuset))
+    return round(min(limits), 3) if limits else None
+
+
+def _cpuset_size(spec: str) -> int:
+    """``0-2,5`` -> 4; "" or garbage -> 0."""
+    size = 0
+    for part in spec.split(","):
+        low, _, high = part.strip().partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            return 0
+        size += (int(high) - int(low) + 1) if high else 1
+    return size
+
+
+def resource_row(service: str, stats: dict[str, Any] | None, inspect: dict[str, Any] | None,
+                 host_cpus: int | None = None) -> dict[str, object]:
+    """One row from the latest stats sample (None when stale, repeated or missing) and inspect attrs (pure)."""
     host = (inspect or {}).get("HostConfig") or {}
     state = (inspect or {}).get("State") or {}
     row: dict[str, object] = {
-        "service": service, "cpu_pct": None, "mem_bytes": None,
+        "service": service, "cpu_pct": None, "cpu_limit": cpu_limit(host), "host_cpus": host_cpus,
+        "mem_bytes": None,
         "mem_limit_bytes": host.get("Memory") or None, "pids": None,
         "pids_limit": host.get("PidsLimit") if (host.get("PidsLimit") or 0) > 0 else None,
         "net_rx_bytes": None, "net_tx_bytes": None,
@@ -91,6 +122,7 @@ class _StatsFeed:
         self.stats_at = float("-inf")
         self.inspect: dict[str, Any] | None = None
         self.error: BaseException | None = None
+        self.written_read: str | None = None  # the ``read`` time of the Docker sample last put in a row
         self._next_inspect = 0.0
         self.thread = threading.Thread(target=self._run, name=f"stats-{service}", daemon=True)
 
@@ -119,10 +151,17 @@ class _StatsFeed:
         with self.lock:
             self.inspect = attrs
 
-    def row(self, now: float) -> tuple[dict[str, object], BaseException | None]:
+    def row(self, now: float, host_cpus: int | None = None) -> tuple[dict[str, object], BaseException | None]:
+        """This tick's row: a Docker sample older than ``STALE_AFTER_S``, or one already written in an
+        earlier row (same ``read`` time: Docker had no newer one), gives empty cells, not a repeat."""
         with self.lock:
             fresh = self.stats if now - self.stats_at <= STALE_AFTER_S else None
-            return resource_row(self.service, fresh, self.inspect), self.error
+            read = (fresh or {}).get("read")
+            if read and read == self.written_read:
+                fresh = None
+            elif fresh is not None:
+                self.written_read = read
+            return resource_row(self.service, fresh, self.inspect, host_cpus), self.error
 
 
 # --------------------------------------------------------------------------- the sampler
@@ -134,6 +173,7 @@ class ResourcesSampler:
     def __init__(self, containers: dict[str, Container], docker_client: DockerClient) -> None:
         self._client, self._own_client = _stats_client(docker_client, pool=len(containers) + 4)
         self._stop = threading.Event()
+        self.host_cpus = _engine_cpus(self._client)
         self._feeds = [_StatsFeed(name, c.id, self._client.api, self._stop) for name, c in containers.items()]
         for feed in self._feeds:
             feed.thread.start()
@@ -142,7 +182,7 @@ class ResourcesSampler:
         now = time.monotonic()
         rows, problems = [], []
         for feed in self._feeds:
-            row, error = feed.row(now)
+            row, error = feed.row(now, self.host_cpus)
             rows.append(row)
             if error is not None:
                 problems.append(f"{feed.service}: {type(error).__name__}: {first_line(error)}")
@@ -156,6 +196,14 @@ class ResourcesSampler:
             feed.thread.join(timeout=2.5)  # a stream yields once a second, then sees the stop flag
         if self._own_client:
             self._client.close()
+
+
+def _engine_cpus(client: DockerClient) -> int | None:
+    """CPUs of the Docker engine's host (``docker info`` NCPU): what ``cpu_pct`` 100 × n is out of."""
+    try:
+        return int(client.info().get("NCPU") or 0) or None
+    except (docker.errors.DockerException, ValueError, TypeError):
+        return None
 
 
 def _stats_client(shared: DockerClient, pool: int) -> tuple[DockerClient, bool]:

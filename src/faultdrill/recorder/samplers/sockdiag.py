@@ -99,16 +99,20 @@ def parse_messages(data: bytes, out: list[Socket]) -> bool:
         body = offset + HEADER.size
         family, state = MSG.unpack_from(data, body)[:2]
         sport, dport = PORTS.unpack_from(data, body + 4)
-        dst = data[body + 24:body + 40]
-        if family == socket.AF_INET:
-            remote = str(ipaddress.IPv4Address(dst[:4]))
-        else:
-            v6 = ipaddress.IPv6Address(dst)
-            remote = str(v6.ipv4_mapped) if v6.ipv4_mapped else str(v6)
+        local = _address(family, data[body + 8:body + 24])
+        remote = _address(family, data[body + 24:body + 40])
         state_name = "SYN_RECV" if state == NEW_SYN_RECV else TCP_STATES.get(f"{state:02X}", str(state))
-        out.append(Socket(sport, remote, dport, state_name))
+        out.append(Socket(sport, remote, dport, state_name, local))
         offset += (length + 3) & ~3
     return False
+
+
+def _address(family: int, raw: bytes) -> str:
+    """An inet_diag_sockid address (16 bytes; IPv4 in the first 4) -> printable; IPv4-mapped -> IPv4."""
+    if family == socket.AF_INET:
+        return str(ipaddress.IPv4Address(raw[:4]))
+    v6 = ipaddress.IPv6Address(raw)
+    return str(v6.ipv4_mapped) if v6.ipv4_mapped else str(v6)
 
 
 def dump(sock: socket.socket, max_messages: int = 10_000) -> list[Socket]:
