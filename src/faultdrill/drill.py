@@ -31,6 +31,7 @@ from faultdrill.load.safety import host_problem
 from faultdrill.recorder.events import EventLog
 from faultdrill.recorder.load_series import LoadSeriesWriter
 from faultdrill.recorder.points import points_from_rows
+from faultdrill.recorder.gaps import summarize as summarize_gaps
 from faultdrill.recorder.sampling import SamplingRecorder, recorder_for
 from faultdrill.recorder.provenance import initial_record, write_json
 from faultdrill.recorder.rundir import RunDir, new_run_id
@@ -249,7 +250,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
     try:
         _record(recorder, loaded, run_dir, engine, events, observer, controller, live, monitor, host, unhealed)
     finally:
-        problems += [gap.describe() for gap in recorder.gaps()]  # ticks a sampler wrote no row for
+        problems += summarize_gaps(recorder.gaps())  # ticks a sampler wrote no row for, one line per sampler
 
 
 def _record(recorder: SamplingRecorder, loaded: LoadedScenario, run_dir: RunDir, engine: FaultEngine,

@@ -208,3 +208,17 @@ def test_ticks_skipped_behind_a_slow_sample_and_a_sampler_down_to_the_end_are_ga
     assert "TimeoutError: no free connection slot" in gap.why and gap.ticks >= 6
     assert gap.ticks == ended - round(gap.start / INTERVAL)  # open to the end: every tick counted
     assert abs(gap.end - 1.0) <= 2 * INTERVAL
+
+
+def test_many_short_gaps_of_one_sampler_are_one_problem_line() -> None:
+    from faultdrill.recorder.gaps import SamplerGap, summarize
+
+    why = "SamplerUnavailable: GET http://127.0.0.1:1/metrics answered 503"
+    gaps = [SamplerGap("app_metrics[app]", "app_metrics", a, b, int(b - a), why)
+            for a, b in ((45, 52), (53, 55), (57, 58), (60, 62))]
+    gaps.append(SamplerGap("db[db]", "db", 65, 120, 55, "OperationalError: " + "x" * 400))
+    lines = summarize(gaps)
+    assert lines[0] == ("app_metrics[app] sampler: no data for 12 ticks in 4 stretches between t=45 s and t=62 s "
+                        f"(longest 7 s from t=45 s): {why}")
+    assert lines[1].startswith("db[db] sampler: no data from t=65 s to t=120 s (55 ticks): OperationalError: x")
+    assert len(lines) == 2 and len(lines[1]) < 260 and lines[1].endswith("…")

@@ -95,6 +95,39 @@ class GapTracker:
                           gap.ticks, "; ".join(gap.reasons))
 
 
+REASON_CHARS = 160
+
+
+def summarize(gaps: list[SamplerGap]) -> list[str]:
+    """One line per sampler (its gaps may be many short ones): how many ticks, where, the longest,
+    and why — for ``run.json``'s problems and the top of the report."""
+    by_sampler: dict[str, list[SamplerGap]] = {}
+    for gap in gaps:
+        by_sampler.setdefault(gap.sampler, []).append(gap)
+    lines = []
+    for sampler, items in by_sampler.items():
+        if len(items) == 1:
+            lines.append(_short(items[0].describe()))
+            continue
+        longest = max(items, key=lambda g: g.end - g.start)
+        reasons: list[str] = []
+        for g in items:
+            for why in g.why.split("; "):
+                if why not in reasons and len(reasons) < MAX_REASONS:
+                    reasons.append(why)
+        lines.append(_short(f"{sampler} sampler: no data for {sum(g.ticks for g in items)} ticks in {len(items)} "
+                            f"stretches between t={items[0].start:g} s and t={items[-1].end:g} s (longest "
+                            f"{longest.end - longest.start:g} s from t={longest.start:g} s): {'; '.join(reasons)}"))
+    return lines
+
+
+def _short(text: str) -> str:
+    head, _, why = text.partition("): ")
+    if len(why) > REASON_CHARS:
+        why = why[:REASON_CHARS - 1] + "…"
+    return f"{head}): {why}" if why else head
+
+
 def grid_t(tick: int, interval: float) -> float:
     """The run-clock time of a tick: exactly ``tick × interval``, without float noise (0.30000000000000004)."""
     return round(tick * interval, 6)
