@@ -26,7 +26,8 @@ from faultdrill.scenario.yaml_source import dotted as _dotted
 class LoadedScenario:
     scenario: Scenario
     path: Path
-    text: str
+    text: str  # the file as written (its hash is the run's provenance)
+    time_scale: float = 1.0  # how ``scenario``'s times were scaled from the file's (1: as written)
 
     @property
     def base_dir(self) -> Path:
