@@ -206,7 +206,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from faultdrill.report.summary import render_run
+    from faultdrill.report.summary import exit_code_for, render_run
 
     report = render_run(Path(args.run_dir))  # UsageError (exit 2) if not a run directory
     for path in report.files.values():
@@ -214,8 +214,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     for problem in report.problems:
         console.print("warning:", style="yellow", end=" ")
         console.print(problem, markup=False)
-    status = report.summary["status"]
-    return 0 if report.passed or status not in ("completed", "aborted") else int(ExitCode.CHECK_FAILED)
+    code, why = exit_code_for(report.summary)
+    console.print(f"run {report.summary['run_id']}: {why}", markup=False)
+    return int(code)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from faultdrill.recorder.gaps import summarize as summarize_gaps
 from faultdrill.recorder.sampling import SamplingRecorder, recorder_for
 from faultdrill.recorder.provenance import initial_record, write_json
 from faultdrill.recorder.rundir import RunDir, new_run_id
+from faultdrill.recorder.scenario_copy import write_scenario_copy
 from faultdrill.report.summary import Report, render
 from faultdrill.scenario.loader import LoadedScenario
 from faultdrill.scenario.model import Scenario
@@ -91,7 +92,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     results = options.results_dir or Path(scenario.record.results_dir)
     run_id = new_run_id(scenario.name)
     run_dir = RunDir.create(results, run_id)
-    run_dir.scenario_copy.write_text(loaded.text, encoding="utf-8")
+    write_scenario_copy(run_dir.scenario_copy, loaded)
     setup_clock = RunClock()
     events = EventLog(run_dir.events, setup_clock)
     record = initial_record(run_id=run_id, scenario_path=loaded.path, scenario_text=loaded.text,

@@ -278,3 +278,42 @@ def test_profiles_and_client_connections_come_from_the_histograms_when_the_load_
     assert "profiles" in keys and "client-connections" in keys
     report = render_all(run_dir, scenario, "completed")
     assert report.problems == [] and (run_dir.path / "client-connections.png").exists()
+
+
+# --------------------------------------------------------------------------- `faultdrill report`'s exit code
+PASSING_CHECK = "  - {name: fast enough, metric: p95_ms, window: baseline, max: 50}\n"
+
+
+@pytest.mark.parametrize("status, checks, code, why", [
+    ("completed", PASSING_CHECK, 0, "all 1 checks passed"),
+    ("completed", None, 1, "1 of 2 checks failed: errors stay low"),
+    ("aborted", PASSING_CHECK, 1, "a stop condition ended the drill early (aborted: p95_ms over 500 for 5s)"),
+    ("interrupted", None, 130, "the run was interrupted (SIGINT); its checks were not judged"),
+    ("failed", None, 3, "the run failed (service app became unhealthy); its checks were not judged"),
+    ("crashed", None, 3, "the run crashed (its process died)"),
+    ("running", None, 3, "the run did not finish (status 'running' in run.json)"),
+], ids=["passed", "check-failed", "aborted", "interrupted", "failed", "crashed", "never-finished"])
+def test_report_exits_with_the_runs_outcome_and_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch, status: str,
+                                                         checks: str | None, code: int, why: str) -> None:
+    from faultdrill.cli import main
+    from faultdrill.report import plots, summary
+
+    monkeypatch.setattr(summary, "build_panels", lambda data: plots.PanelSet())  # the verdict, not the drawing
+
+    complete = status in ("completed", "aborted")
+    run_dir, _ = write_sample_run(tmp_path / "run", status="completed" if complete else "failed", checks=checks,
+                                  stop_at=None if complete else 25, samples=False)
+    if status == "interrupted":
+        run_dir.events.write_text(run_dir.events.read_text().replace(
+            '"kind": "run.failed", "error": "service app became unhealthy"', '"kind": "run.interrupted", "reason": "SIGINT"'))
+    if status == "aborted":
+        with run_dir.events.open("a") as fh:
+            fh.write(json.dumps({"t": 59.0, "kind": "run.aborted", "rule": "too slow", "metric": "p95_ms",
+                                 "since": 54.0, "detail": "p95_ms over 500 for 5s", "wall": "x"}) + "\n")
+    record = json.loads(run_dir.run_json.read_text())
+    run_dir.run_json.write_text(json.dumps(record | {"status": status}))
+    assert main(["report", str(run_dir.path)]) == code
+    err = capsys.readouterr().err
+    verdict = [line for line in err.splitlines() if line.startswith(f"run {run_dir.run_id}: ")]
+    assert len(verdict) == 1 and why in verdict[0], err

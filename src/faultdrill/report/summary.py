@@ -16,6 +16,7 @@ from faultdrill.analysis.checks import CheckResult, judge_all
 from faultdrill.analysis.detection import detect_all
 from faultdrill.analysis.summary import request_names, window_stats
 from faultdrill.analysis.windows import HEAL_REASONS, FaultInterval, build_windows, steady_spans
+from faultdrill.errors import ExitCode
 from faultdrill.load.histograms import LoadSecond
 from faultdrill.recorder.events import read_events
 from faultdrill.recorder.load_series import read_load_seconds
@@ -184,6 +185,32 @@ def build_summary(scenario: Scenario, run_id: str, seconds: list[LoadSecond], ev
         "passed": passed,
     }
     return Report(summary, checks)
+
+
+def exit_code_for(summary: dict[str, Any]) -> tuple[int, str]:
+    """What a report on a finished run exits with, and why in one line (``faultdrill report``).
+
+    The same codes as the run itself: 0 every check passed · 1 a check failed or a stop condition
+    ended the drill · 3 the run failed, crashed or never finished · 130 it was interrupted.
+    """
+    status, error = summary.get("status"), summary.get("error")
+    checks = summary.get("checks") or []
+    failed = [c["name"] for c in checks if not c.get("passed")]
+    if status == "completed" and not failed:
+        return ExitCode.OK, f"all {len(checks)} checks passed"
+    if status == "completed":
+        return ExitCode.CHECK_FAILED, f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}"
+    if status == "aborted":
+        return ExitCode.CHECK_FAILED, f"a stop condition ended the drill early ({error or 'aborted'})"
+    if status == "interrupted":
+        return ExitCode.INTERRUPTED, f"the run was {error or 'interrupted'}; its checks were not judged"
+    if status == "crashed":
+        return ExitCode.INFRA, ("the run crashed (its process died); its checks were not judged — "
+                                "`faultdrill clean` heals and removes what it left")
+    if status == "failed":
+        return ExitCode.INFRA, f"the run failed ({error or 'see events.jsonl'}); its checks were not judged"
+    return ExitCode.INFRA, (f"the run did not finish (status {status!r} in run.json); its checks were not judged "
+                            "— if its process died, `faultdrill clean` marks it crashed")
 
 
 def render(run_dir: RunDir, scenario: Scenario, status: str) -> Report:

@@ -11,22 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from faultdrill.errors import Problem, ScenarioError
 from faultdrill.scenario.check_model import SERIES_RE
+from faultdrill.scenario.deps import DEPENDS_ON, describe_cycle, find_cycles, service_needs
 from faultdrill.scenario.model import REF_RE, Fault, Scenario
 from faultdrill.scenario.refs import RefError, parse_ref
-
-Loc = tuple[str | int, ...]
+from faultdrill.scenario.yaml_source import Loc, read_bounded, read_yaml
+from faultdrill.scenario.yaml_source import dotted as _dotted
 
 
 @dataclass(frozen=True)
 class LoadedScenario:
     scenario: Scenario
     path: Path
-    text: str
+    text: str  # the file as written (its hash is the run's provenance)
+    time_scale: float = 1.0  # how ``scenario``'s times were scaled from the file's (1: as written)
 
     @property
     def base_dir(self) -> Path:
@@ -36,7 +37,7 @@ class LoadedScenario:
 def load_scenario(path: str | Path) -> LoadedScenario:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path)
     except FileNotFoundError:
         raise ScenarioError(str(path), [Problem(None, "", "file not found", "a path to a scenario .yaml file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -45,7 +46,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
 
 
 def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
-    data, lines = _read_yaml(text, source)
+    data, lines = read_yaml(text, source)
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ScenarioError(source, [Problem(1, "", f"expected a mapping of sections, got {got}",
@@ -60,65 +61,11 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
     return scenario
 
 
-# --------------------------------------------------------------------------- YAML with lines
-class _UniqueKeyLoader(yaml.SafeLoader):
-    pass
-
-
-def _read_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
-    try:
-        node = yaml.compose(text, Loader=_UniqueKeyLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ScenarioError(source, [Problem(line, "", f"not valid YAML: {exc.problem or exc}",
-                                             "check indentation and quoting near this line")]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(source, [Problem(None, "", f"not valid YAML: {exc}")]) from None
-    if node is None:
-        return None, {}
-    lines: dict[Loc, int] = {}
-    dupes: list[Problem] = []
-    _index(node, (), lines, dupes)
-    if dupes:
-        raise ScenarioError(source, dupes)
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ScenarioError(source, [Problem(None, "", f"not valid YAML: {exc}")]) from None
-    return data, lines
-
-
-def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dupes: list[Problem]) -> None:
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
-            if key in seen:
-                dupes.append(Problem(key_node.start_mark.line + 1, _dotted(loc + (key,)), "key given twice",
-                                     "each key once; remove or merge the duplicate"))
-            seen.add(key)
-            lines[loc + (key,)] = key_node.start_mark.line + 1
-            _index(value_node, loc + (key,), lines, dupes)
-            lines[loc + (key,)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index(item, loc + (i,), lines, dupes)
-
-
 def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
     for cut in range(len(loc), -1, -1):
         if loc[:cut] in lines:
             return lines[loc[:cut]]
     return None
-
-
-def _dotted(loc: Iterable[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 # --------------------------------------------------------------------------- pydantic errors
@@ -224,6 +171,8 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
         for part in commands:
             yield from _ref_problems(part, "network", scenario, *at("stack", "services", name, "command"))
 
+    yield from _cycle_problems(scenario, lines)
+
     for name, proxy in proxies.items():
         host, _, port = proxy.upstream.rpartition(":")
         if host not in services:
@@ -259,10 +208,10 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
 
     for i, check in enumerate(scenario.checks):
         if isinstance(check.window, str):
-            if check.window not in ("baseline", "fault", "recovery", "run") and check.window not in names:
+            if check.window not in ("baseline", "ramp", "fault", "recovery", "run") and check.window not in names:
                 yield Problem(*at("checks", i, "window"), f"unknown window {check.window!r}",
-                              "baseline, fault, recovery, run, a fault's name, or {from: 10s, to: 20s}")
-            if check.window in ("baseline", "fault", "recovery") and not scenario.faults:
+                              "baseline, ramp, fault, recovery, run, a fault's name, or {from: 10s, to: 20s}")
+            if check.window in ("baseline", "ramp", "fault", "recovery") and not scenario.faults:
                 yield Problem(*at("checks", i, "window"), f"window {check.window!r} needs at least one fault",
                               "run, or add a fault")
         elif check.window.to > duration:
@@ -277,6 +226,17 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
             if rule.profile is not None and rule.profile not in profiles:
                 yield Problem(*at(section, i, "profile"), f"no client profile named {rule.profile!r}",
                               ", ".join(profiles) or "declare load.profiles first")
+
+
+def _cycle_problems(scenario: Scenario, lines: dict[Loc, int]) -> Iterable[Problem]:
+    """Services that wait for each other can never start: name the cycle where it begins."""
+    needs = service_needs(scenario)
+    for cycle in find_cycles(needs):
+        first, second = cycle[0], cycle[1]
+        loc: Loc = ("stack", "services", first) + (("depends_on",) if needs[first][second] == DEPENDS_ON else ())
+        yield Problem(_line_for(loc, lines), _dotted(loc), describe_cycle(cycle, needs),
+                      "remove one link of the cycle (a depends_on, or a reference in env/command): each "
+                      "service starts only after the services it waits for")
 
 
 def _fault_target_problems(fault: Fault, scenario: Scenario,

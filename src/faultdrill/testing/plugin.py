@@ -70,7 +70,7 @@ def run_for_test(path: str | Path, results: Path, time_scale: float = 1.0) -> Dr
 
     loaded = load_scenario(path)
     if time_scale != 1.0:
-        loaded = LoadedScenario(scale_scenario(loaded.scenario, time_scale), loaded.path, loaded.text)
+        loaded = LoadedScenario(scale_scenario(loaded.scenario, time_scale), loaded.path, loaded.text, time_scale)
     outcome = run_drill(loaded, DrillOptions(results_dir=results))
     summary_path = outcome.run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
