@@ -202,6 +202,15 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
     refusal = host_problem(host, scenario.load.allow_hosts)
     if refusal:
         raise UsageError(refusal)
+    with LoadProcess(duration=scenario.duration, host=host, journeys=_journeys(loaded), load=scenario.load,
+                     log_path=run_dir.locust_log) as load:  # prepared: Locust imported, users built, workers in
+        return _on_run_clock(loaded, run_dir, stack, events, observer, controller, load, host)
+
+
+def _on_run_clock(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog,
+                  observer: Observer, controller: Controller | None, load: LoadProcess, host: str) -> list[str]:
+    """The run on its clock, which starts once the load is prepared: second 0 is a full second of load."""
+    scenario = loaded.scenario
     clock = RunClock()
     events.clock = clock
     duration = scenario.duration
@@ -241,8 +250,7 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
             if controller is not None:
                 controller.attach(live)
             events.emit("run.start", duration=duration, host=host)
-            with LoadProcess(t0=clock.t0, duration=duration, host=host, journeys=_journeys(loaded),
-                             load=scenario.load, on_second=on_second, log_path=run_dir.locust_log) as load:
+            with load.running(on_second, clock.t0):
                 while clock.now() < duration and live.stop_reason is None:
                     if monitor.fired is not None:
                         reason = monitor.fired
@@ -255,13 +263,15 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
                     if controller is not None:
                         controller.tick()
                     if not load.alive:
-                        raise InfraError(f"the load generator stopped early: {load.error or 'see locust.log'}",
+                        raise InfraError(load.error or "the load generator stopped early",
                                          hint=f"see {run_dir.locust_log}")
                     time.sleep(TICK_S)
                 if live.stop_reason is not None:
                     events.emit("run.stopped", reason=live.stop_reason)
                 engine.heal_all(reason="drill ended")
                 load.stop()
+                if load.error is not None:  # its last seconds could not be recorded: never a silent gap
+                    raise InfraError(load.error, hint=f"see {run_dir.locust_log}")
             events.emit("run.end")
         finally:
             problems += engine.heal_all(reason="teardown")

@@ -16,7 +16,9 @@ ROLES = ("local", "master", "worker")
 
 @dataclass(frozen=True)
 class ChildConfig:
-    t0: float  # run clock origin: time.monotonic() in the parent (CLOCK_MONOTONIC, shared on one host)
+    # run clock origin: time.monotonic() in the parent (CLOCK_MONOTONIC, shared on one host). The
+    # parent's start message sets it (the child prepares before the clock starts); 0.0 until then.
+    t0: float
     duration: float
     host: str
     journeys: str
@@ -78,7 +80,7 @@ class ChildConfig:
         return cls(segments=segments, think_time=tuple(think) if think else None, **data)  # type: ignore[arg-type]
 
     @classmethod
-    def from_load(cls, load: Any, *, t0: float, duration: float, host: str, journeys: str) -> "ChildConfig":
+    def from_load(cls, load: Any, *, duration: float, host: str, journeys: str, t0: float = 0.0) -> "ChildConfig":
         """From the scenario's ``Load`` model (duck-typed: this module does not import pydantic)."""
         profiles = [{"name": p.name, "share": p.share, "tls": p.tls.model_dump() if p.tls else None}
                     for p in load.profiles]
