@@ -40,7 +40,7 @@ def test_second_0_is_a_full_second_of_load(smoke_run) -> None:  # type: ignore[n
     counts = [int(r["requests"]) for r in read_timeseries(run_dir)]
     steady = sorted(counts[2:9])[3]  # the baseline, before the fault at 10 s
     # the run clock starts once Locust is ready: no empty second 0, no burst at 1 catching up
-    assert counts[0] >= 0.6 * steady and counts[1] <= 1.4 * steady, counts[:10]
+    assert counts[0] >= 0.5 * steady and counts[1] <= 1.4 * steady, counts[:10]
 
 
 def test_smoke_drill_leaves_nothing_in_docker(smoke_run) -> None:  # type: ignore[no-untyped-def]

@@ -389,3 +389,25 @@ def test_a_failing_callback_stops_the_stream_and_says_which_second(tmp_path: Pat
     assert load.error is not None and "second 2" in load.error and "RuntimeError: disk full" in load.error
     assert got == [0, 1]  # nothing after the gap is passed on as if the data were whole
     assert "disk full" in (tmp_path / "locust.log").read_text()  # the traceback, for whoever debugs it
+
+
+# -- a prepared child never waits forever for its start ----------------------------------------------
+def prepared(tmp_path: Path, **kw: object) -> LoadProcess:
+    config = cfg("http://127.0.0.1:1", "builtin:smoke", [Segment(5, 1)], 5, **kw)
+    return LoadProcess(duration=config.duration, host=config.host, journeys=config.journeys,
+                       log_path=tmp_path / "locust.log", config=config)
+
+
+def test_a_prepared_child_gives_up_when_no_start_comes(tmp_path: Path) -> None:
+    with prepared(tmp_path, start_timeout=1.0) as load:
+        assert load.proc is not None and load.proc.wait(timeout=10) != 0  # stopped by itself, not by us
+        assert load.finished.wait(5)
+    assert load.error is not None and "no start came from the drill within 1s" in load.error, load.error
+
+
+def test_a_prepared_child_stops_when_its_parent_goes_away(tmp_path: Path) -> None:
+    with prepared(tmp_path) as load:
+        assert load.proc is not None and load.proc.stdin is not None
+        load.proc.stdin.close()  # what the child sees when the drill's process dies
+        assert load.proc.wait(timeout=5) == 0
+        assert load.finished.wait(5) and load.error is None and not load.started.is_set()

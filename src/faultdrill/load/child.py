@@ -27,7 +27,7 @@ Roles:
   every ``workers``-th arrival of the one global schedule.
 
 Every process stops by itself when the shape ends, on SIGTERM/SIGINT, when its parent dies (or
-closes stdin before the start), when no start comes within ``START_TIMEOUT_S`` of being prepared,
+closes stdin before the start), when no start comes within ``start_timeout`` of being prepared,
 or at its hard deadline (``ChildConfig.hard_deadline``) whatever happens.
 """
 
@@ -65,7 +65,6 @@ from faultdrill.load.users import ProfileSpec, load_user_classes, profiled_class
 log = logging.getLogger("faultdrill.load")
 
 EMIT_AFTER_S = 0.02  # a second is emitted this long after it ends (late completions land in it)
-START_TIMEOUT_S = 60.0  # once prepared, the parent has this long to send the start
 CONNECT_TIMEOUT_S = 60.0  # the master waits this long for its workers to connect
 SECOND_MSG, DONE_MSG, START_MSG = "fd_second", "fd_done", "fd_start"
 
@@ -147,13 +146,13 @@ class Generator:
 
     def await_start(self, link: ParentLink) -> float | None:
         """Say ``prepared``; return the parent's run clock origin, or None if told to stop (SIGTERM,
-        stdin closed, parent gone) first. No start within ``START_TIMEOUT_S``: RuntimeError."""
+        stdin closed, parent gone) first. No start within ``config.start_timeout``: RuntimeError."""
         emit({"type": "prepared", "pid": os.getpid(), "workers": self.config.workers})
-        started = time.monotonic()
-        line = link.read_line(START_TIMEOUT_S, give_up=lambda: self.stopping.is_set() or self.parent_gone())
+        started, timeout = time.monotonic(), self.config.start_timeout
+        line = link.read_line(timeout, give_up=lambda: self.stopping.is_set() or self.parent_gone())
         if line is None:
-            if time.monotonic() - started >= START_TIMEOUT_S:
-                raise RuntimeError(f"prepared, but no start came from the drill within {START_TIMEOUT_S:g}s")
+            if time.monotonic() - started >= timeout:
+                raise RuntimeError(f"prepared, but no start came from the drill within {timeout:g}s")
             return None
         message = json.loads(line)
         if message.get("type") != "start":
@@ -248,7 +247,7 @@ def run_worker(config: ChildConfig) -> None:
         started.set()
 
     runner.register_message(START_MSG, on_start)
-    wait_until = time.monotonic() + CONNECT_TIMEOUT_S + START_TIMEOUT_S + 10  # the master's waits, and some
+    wait_until = time.monotonic() + CONNECT_TIMEOUT_S + config.start_timeout + 10  # the master's waits, and some
     while not started.wait(timeout=0.1):
         if gen.stopping.is_set() or gen.parent_gone() or len(runner.greenlet) == 0 or time.monotonic() > wait_until:
             runner.quit()

@@ -32,6 +32,7 @@ class ChildConfig:
     max_in_flight: int = 1000
     late_after: float = 0.01
     seed: int | None = None
+    start_timeout: float = 60.0  # once prepared, the child waits this long for the parent's start
     # set by the master for its workers
     role: str = "local"
     worker_index: int = 0
