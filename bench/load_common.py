@@ -75,8 +75,9 @@ def workdir() -> Path:
 
 def drive(config: ChildConfig, log: Path) -> list[LoadSecond]:
     seconds: list[LoadSecond] = []
-    with LoadProcess(t0=config.t0, duration=config.duration, host=config.host, journeys=config.journeys,
-                     on_second=seconds.append, log_path=log, config=config) as load:
+    with LoadProcess(duration=config.duration, host=config.host, journeys=config.journeys, log_path=log,
+                     config=config) as load:
+        load.start(seconds.append)
         load.finished.wait(config.duration + 30)
     return seconds
 

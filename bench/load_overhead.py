@@ -33,7 +33,7 @@ def main() -> None:
             config = ChildConfig(t0=now(), duration=args.seconds + 2, host=url, journeys=str(d / "hammer.py"),
                                  segments=[Segment(args.seconds + 2, args.users)], request_timeout=10)
             seconds = drive(config, d / "locust.log")
-            lo, hi = warm + 2, args.seconds + 2  # +2: the child's start-up is inside the run clock
+            lo, hi = warm + 2, args.seconds + 2  # +2: as when start-up was inside the run clock (comparable figures)
             count = total(seconds, lo, hi).count
             ours = count / (hi - lo)
             cpu_s = sum((s.cpu_pct or 0) / 100 for s in seconds if lo <= s.t < hi)

@@ -32,7 +32,7 @@ from faultdrill.recorder.events import EventLog
 from faultdrill.recorder.load_series import LoadSeriesWriter
 from faultdrill.recorder.points import points_from_rows
 from faultdrill.recorder.gaps import summarize as summarize_gaps
-from faultdrill.recorder.sampling import SamplingRecorder, recorder_for
+from faultdrill.recorder.sampling import SamplingRecorder, build_samplers
 from faultdrill.recorder.provenance import initial_record, write_json
 from faultdrill.recorder.rundir import RunDir, new_run_id
 from faultdrill.recorder.scenario_copy import write_scenario_copy
@@ -230,13 +230,17 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
     refusal = host_problem(host, scenario.load.allow_hosts)
     if refusal:
         raise UsageError(refusal)
-    clock = RunClock()
-    events.clock = clock
-    duration = scenario.duration
-    journal = Journal(run_dir.journal)
-    engine = FaultEngine([ScheduledFault(f, action_for(f, scenario, stack.toxiproxy, stack.containers))
-                          for f in scenario.faults], journal, events, clock.now)
-    live = LiveDrill(scenario, run_dir, clock, engine, events, duration)
+    with LoadProcess(duration=scenario.duration, host=host, journeys=_journeys(loaded), load=scenario.load,
+                     log_path=run_dir.locust_log) as load:  # prepared: Locust imported, users built, workers in
+        _on_run_clock(loaded, run_dir, stack, events, observer, controller, load, host, problems, unhealed)
+
+
+def _on_run_clock(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog,
+                  observer: Observer, controller: Controller | None, load: LoadProcess, host: str,
+                  problems: list[str], unhealed: list[str]) -> None:
+    """The run on its clock, which starts once the load is prepared and the samplers are built (both
+    take a while): second 0 is a full second of load, recorded from its start."""
+    scenario = loaded.scenario
     monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks, scenario.record.interval)
 
     def on_rows(file_stem: str, t: float, rows: list[dict]) -> None:
@@ -246,8 +250,19 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
         if controller is not None:
             controller.on_samples(t, points)
 
-    recorder = recorder_for(stack, scenario.record, stack.client, clock, run_dir.path, on_rows=on_rows,
-                            log=observer.log)
+    samplers = build_samplers(stack, scenario.record, stack.client)
+    try:
+        clock = RunClock()
+        events.clock = clock
+        engine = FaultEngine([ScheduledFault(f, action_for(f, scenario, stack.toxiproxy, stack.containers))
+                              for f in scenario.faults], Journal(run_dir.journal), events, clock.now)
+    except BaseException:
+        for sampler in samplers:  # the resources sampler already follows Docker's stats streams
+            sampler.close()
+        raise
+    live = LiveDrill(scenario, run_dir, clock, engine, events, scenario.duration)
+    recorder = SamplingRecorder(samplers, clock, run_dir.path, scenario.record.interval, on_rows=on_rows,
+                                log=observer.log)
     try:
         _record(recorder, loaded, run_dir, engine, events, observer, controller, live, monitor, host, unhealed)
     finally:
@@ -280,8 +295,7 @@ def _record(recorder: SamplingRecorder, loaded: LoadedScenario, run_dir: RunDir,
             if controller is not None:
                 controller.attach(live)
             events.emit("run.start", duration=duration, host=host)
-            with LoadProcess(t0=clock.t0, duration=duration, host=host, journeys=_journeys(loaded),
-                             load=scenario.load, on_second=on_second, log_path=run_dir.locust_log) as load:
+            with load.running(on_second, clock.t0):
                 while clock.now() < duration and live.stop_reason is None:
                     if monitor.fired is not None:
                         reason = monitor.fired
@@ -294,13 +308,15 @@ def _record(recorder: SamplingRecorder, loaded: LoadedScenario, run_dir: RunDir,
                     if controller is not None:
                         controller.tick()
                     if not load.alive:
-                        raise InfraError(f"the load generator stopped early: {load.error or 'see locust.log'}",
+                        raise InfraError(load.error or "the load generator stopped early",
                                          hint=f"see {run_dir.locust_log}")
                     time.sleep(TICK_S)
                 if live.stop_reason is not None:
                     events.emit("run.stopped", reason=live.stop_reason)
                 engine.heal_all(reason="drill ended")
                 load.stop()
+                if load.error is not None:  # its last seconds could not be recorded: never a silent gap
+                    raise InfraError(load.error, hint=f"see {run_dir.locust_log}")
             events.emit("run.end")
         finally:
             unhealed += engine.heal_all(reason="teardown")

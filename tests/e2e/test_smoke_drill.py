@@ -35,6 +35,14 @@ def test_smoke_drill_passes_and_writes_its_results(smoke_run) -> None:  # type: 
     assert sum(int(r["requests"]) for r in rows) > 500
 
 
+def test_second_0_is_a_full_second_of_load(smoke_run) -> None:  # type: ignore[no-untyped-def]
+    _, run_dir = smoke_run
+    counts = [int(r["requests"]) for r in read_timeseries(run_dir)]
+    steady = sorted(counts[2:9])[3]  # the baseline, before the fault at 10 s
+    # the run clock starts once Locust is ready: no empty second 0, no burst at 1 catching up
+    assert counts[0] >= 0.5 * steady and counts[1] <= 1.4 * steady, counts[:10]
+
+
 def test_smoke_drill_leaves_nothing_in_docker(smoke_run) -> None:  # type: ignore[no-untyped-def]
     _, run_dir = smoke_run
     assert labelled(run_dir.name) == []
@@ -84,3 +92,27 @@ def test_sigint_mid_run_stops_cleanly_with_partial_results(tmp_path: Path) -> No
     assert labelled(run_dir.name) == []
     kinds = [__import__("json").loads(line)["kind"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert "fault.stop" in kinds and "run.interrupted" in kinds  # the fault was healed before teardown
+
+
+def test_a_load_stream_that_cannot_be_recorded_fails_the_drill(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from faultdrill.drill import DrillOptions, run_drill
+    from faultdrill.load.histograms import LoadSecond
+    from faultdrill.recorder.load_series import LoadSeriesWriter
+    from faultdrill.scenario.loader import load_scenario
+
+    write = LoadSeriesWriter.write
+
+    def failing_write(self: LoadSeriesWriter, second: LoadSecond) -> None:
+        if second.t == 3:
+            raise OSError(28, "No space left on device")
+        write(self, second)
+
+    monkeypatch.setattr(LoadSeriesWriter, "write", failing_write)
+    outcome = run_drill(load_scenario(SCENARIOS / "smoke.yaml"), DrillOptions(results_dir=tmp_path / "results"))
+    assert (outcome.status, outcome.exit_code) == ("failed", 3), outcome
+    assert outcome.error is not None and "second 3" in outcome.error and "No space left" in outcome.error
+    run = read_json(outcome.run_dir / "run.json")
+    assert run["status"] == "failed" and "second 3" in run["error"]
+    assert [int(r["t"]) for r in read_timeseries(outcome.run_dir)] == [0, 1, 2]  # stopped at the gap
+    assert labelled(outcome.run_id) == []

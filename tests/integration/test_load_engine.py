@@ -14,6 +14,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -36,18 +37,26 @@ class Plain(HttpUser):
 """
 
 
-def run(tmp_path: Path, config: ChildConfig, during=None, timeout: float = 60) -> list[LoadSecond]:  # type: ignore[no-untyped-def]
+def run(tmp_path: Path, config: ChildConfig, during: Callable[[float], None] | None = None,
+        timeout: float = 60, before_start: Callable[[float], None] | None = None) -> list[LoadSecond]:
+    """Prepare the generator, start its run clock ``t0`` (``before_start(t0)``, then ``during(t0)``),
+    gather every second."""
     seconds: list[LoadSecond] = []
-    with LoadProcess(t0=config.t0, duration=config.duration, host=config.host, journeys=config.journeys,
-                     on_second=seconds.append, log_path=tmp_path / "locust.log", config=config) as load:
+    with LoadProcess(duration=config.duration, host=config.host, journeys=config.journeys,
+                     log_path=tmp_path / "locust.log", config=config) as load:
+        t0 = time.monotonic()
+        if before_start is not None:
+            before_start(t0)
+        load.start(seconds.append, t0)
         if during is not None:
-            during()
+            during(t0)
         assert load.finished.wait(timeout), (tmp_path / "locust.log").read_text()[-3000:]
+    assert load.error is None, load.error
     return seconds
 
 
 def cfg(host: str, journeys: str, segments: list[Segment], duration: float, **kw: object) -> ChildConfig:
-    return ChildConfig(t0=time.monotonic(), duration=duration, host=host, journeys=journeys, segments=segments,
+    return ChildConfig(t0=0.0, duration=duration, host=host, journeys=journeys, segments=segments,
                        request_timeout=kw.pop("request_timeout", 5.0), **kw)  # type: ignore[arg-type]
 
 
@@ -80,11 +89,11 @@ def test_connections_close_when_users_stop(tmp_path: Path, kind: str) -> None:
         config = cfg(server.url, journeys, [Segment(6, 6), Segment(10, 0)], 10)
         seen: dict[str, int] = {}
 
-        def watch() -> None:
-            while time.monotonic() - config.t0 < 5.5:
+        def watch(t0: float) -> None:
+            while time.monotonic() - t0 < 5.5:
                 time.sleep(0.1)
             seen["running"] = established_to(server.port)
-            while time.monotonic() - config.t0 < 8.5:
+            while time.monotonic() - t0 < 8.5:
                 time.sleep(0.1)
             seen["stopped"] = established_to(server.port)
 
@@ -260,7 +269,7 @@ def test_legacy_tls_profile_fails_only_against_a_modern_only_listener(tmp_path: 
 def test_open_model_sends_on_schedule_and_measures_from_the_intended_time(tmp_path: Path) -> None:
     with LocalServer(ServerOptions(freeze_every=3.0, freeze_for=1.0)) as server:
         config = cfg(server.url, "builtin:smoke", [Segment(3, 0), Segment(9, 100)], 9, mode="open")
-        seconds = run(tmp_path, config)
+        seconds = run(tmp_path, config, before_start=lambda t0: setattr(server, "origin", t0))  # freezes on t0
         served = server.stats.requests
     opened = [s for s in seconds if s.open is not None]
     intended = sum(s.open.intended for s in opened)  # type: ignore[union-attr]
@@ -329,3 +338,76 @@ def test_two_workers_share_the_open_schedule(tmp_path: Path) -> None:
     assert intended == 600
     sent = sum(s.open.sent for s in seconds if s.open)
     assert sent == served == sum(s.total().count for s in seconds)
+    # both workers got the run clock's t0 once connected: nothing was due before they could send
+    assert sum(s.open.dropped for s in seconds if s.open) == 0
+    assert seconds[0].open is not None and seconds[0].open.sent == 60 and seconds[0].workers == 2
+
+
+# -- the run clock starts when the generator is ready (issue 12) -----------------------------------
+def test_second_0_is_a_full_second_of_load(tmp_path: Path) -> None:
+    with LocalServer() as server:
+        config = cfg(server.url, "builtin:smoke", [Segment(5, 10)], 5)
+        seconds = run(tmp_path, config)
+    counts = [s.total().count for s in seconds]
+    steady = sorted(counts[1:5])[1]  # ~100/s: 10 users, 50-150 ms between requests
+    # the generator was prepared before the clock started: no empty second 0, no catch-up burst at 1
+    assert counts[0] >= 0.7 * steady and counts[1] <= 1.3 * steady, counts
+    assert seconds[0].users == 10, [s.users for s in seconds]
+
+
+def test_open_model_drops_nothing_at_the_start(tmp_path: Path) -> None:
+    with LocalServer() as server:
+        config = cfg(server.url, "builtin:smoke", [Segment(4, 20)], 4, mode="open")
+        seconds = run(tmp_path, config)
+    opened = [s.open for s in seconds if s.open is not None]
+    assert sum(o.dropped for o in opened) == 0, opened
+    first = seconds[0].open
+    assert first is not None and first.intended == first.sent == 20 and seconds[0].total().count >= 18, first
+    assert sum(o.sent for o in opened) == 80
+
+
+# -- the stream fails closed (issue 12) ------------------------------------------------------------
+def test_a_failing_callback_stops_the_stream_and_says_which_second(tmp_path: Path) -> None:
+    got: list[int] = []
+
+    def on_second(second: LoadSecond) -> None:
+        if second.t == 2:
+            raise RuntimeError("disk full")
+        got.append(second.t)
+
+    with LocalServer() as server:
+        config = cfg(server.url, "builtin:smoke", [Segment(6, 2)], 6)
+        with LoadProcess(duration=config.duration, host=config.host, journeys=config.journeys,
+                         log_path=tmp_path / "locust.log", config=config) as load:
+            t0 = load.start(on_second)
+            deadline = t0 + 4.5
+            while load.alive and time.monotonic() < deadline:
+                time.sleep(0.05)
+            failed_after = time.monotonic() - t0
+            assert not load.alive and load.finished.wait(20)
+    assert failed_after < 3.5  # noticed as soon as second 2 arrived, not at the end of the run
+    assert load.error is not None and "second 2" in load.error and "RuntimeError: disk full" in load.error
+    assert got == [0, 1]  # nothing after the gap is passed on as if the data were whole
+    assert "disk full" in (tmp_path / "locust.log").read_text()  # the traceback, for whoever debugs it
+
+
+# -- a prepared child never waits forever for its start ----------------------------------------------
+def prepared(tmp_path: Path, **kw: object) -> LoadProcess:
+    config = cfg("http://127.0.0.1:1", "builtin:smoke", [Segment(5, 1)], 5, **kw)
+    return LoadProcess(duration=config.duration, host=config.host, journeys=config.journeys,
+                       log_path=tmp_path / "locust.log", config=config)
+
+
+def test_a_prepared_child_gives_up_when_no_start_comes(tmp_path: Path) -> None:
+    with prepared(tmp_path, start_timeout=1.0) as load:
+        assert load.proc is not None and load.proc.wait(timeout=10) != 0  # stopped by itself, not by us
+        assert load.finished.wait(5)
+    assert load.error is not None and "no start came from the drill within 1s" in load.error, load.error
+
+
+def test_a_prepared_child_stops_when_its_parent_goes_away(tmp_path: Path) -> None:
+    with prepared(tmp_path) as load:
+        assert load.proc is not None and load.proc.stdin is not None
+        load.proc.stdin.close()  # what the child sees when the drill's process dies
+        assert load.proc.wait(timeout=5) == 0
+        assert load.finished.wait(5) and load.error is None and not load.started.is_set()

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import csv
 import random
+from pathlib import Path
 
+from faultdrill.clock import RunClock
 from faultdrill.load.histograms import (ConnStats, LoadSecond, OpenStats, RequestStats, merge, percentile_ms,
                                         record_ms)
 from faultdrill.load.recording import Buckets, Merger, generator_warnings
+from faultdrill.recorder.load_series import LoadSeriesWriter, read_load_seconds
 
 
 def stats(values: list[float], failures: int = 0) -> RequestStats:
+    """``values`` requests; the first ``failures`` of them failed (HTTP 503)."""
     out = RequestStats()
-    for v in values:
+    for i, v in enumerate(values):
         out.count += 1
         record_ms(out.hist, v)
+        if i >= failures:
+            assert out.ok_hist is not None
+            record_ms(out.ok_hist, v)
     out.failures = failures
     if failures:
         out.errors = {"HTTP 503": failures}
@@ -46,12 +54,83 @@ def test_wire_round_trip_keeps_every_field() -> None:
     assert back.saturated
 
 
+def old_wire(request: RequestStats) -> dict:
+    """A request's record as written before ``ok_hist`` existed."""
+    wire = request.to_wire()
+    del wire["ok_hist"]
+    return wire
+
+
 def test_old_lines_still_read() -> None:
-    old = {"type": "second", "t": 3, "users": 5, "requests": {"GET /": stats([5.0]).to_wire()}}
+    old = {"type": "second", "t": 3, "users": 5, "requests": {"GET /": old_wire(stats([5.0]))}}
     second = LoadSecond.from_wire(old)
     assert second.total().count == 1 and second.open is None and second.cpu_pct is None
     assert second.by_profile() == {"default": second.requests} and not second.saturated
-    assert second.to_wire() == old  # and written back the same way
+    written = second.to_wire()
+    assert written["requests"]["GET /"].pop("ok_hist") == old["requests"]["GET /"]["hist"]  # all succeeded
+    assert written == old  # and written back the same way
+
+
+# -- successful requests apart (issue 12: fast 503s made a fault window look faster) ----------------
+def test_fast_failures_do_not_pull_down_the_successful_requests_percentiles() -> None:
+    buckets = Buckets(t0=0.0)
+    buckets.second = lambda: 4  # type: ignore[method-assign]
+    ok_ms = [380.0 + i % 10 for i in range(45)]
+    for ms in ok_ms:
+        buckets.add("GET /", ms, None)
+    for _ in range(55):  # a breaker answering 503 at once
+        buckets.add("GET /", 1.5, "HTTP 503")
+    out = buckets.pop(4, users=10).requests["GET /"]
+    assert out.count == 100 and out.failures == 55
+    assert percentile_ms(out.hist, 50) < 2  # type: ignore[operator]  # every request: looks fast
+    assert 380 <= percentile_ms(out.ok_hist, 50) <= 390  # type: ignore[operator]  # what users who got an answer saw
+    assert out.ok_hist is not None and out.ok_hist.get_total_count() == 45
+    assert out.ok_hist.encode() == stats(ok_ms).hist.encode()  # exact: the same as recording only successes
+    assert out.hist.encode() == stats([1.5] * 55 + ok_ms).hist.encode()
+
+
+def test_a_second_without_failures_has_identical_histograms() -> None:
+    buckets = Buckets(t0=0.0)
+    buckets.second = lambda: 0  # type: ignore[method-assign]
+    for ms in (1.0, 20.0, 300.0):
+        buckets.add("GET /", ms, None)
+    out = buckets.pop(0, users=1).requests["GET /"]
+    assert out.ok_hist is not None and out.ok_hist.encode() == out.hist.encode()
+
+
+def test_successful_requests_merge_exactly_across_workers() -> None:
+    rng = random.Random(11)
+    values = [rng.lognormvariate(3, 1) for _ in range(3000)]
+    parts = [values[i::3] for i in range(3)]
+    merged = LoadSecond(2, 0, workers=0)
+    for part in parts:  # each worker: its first 100 requests failed
+        merged.merge(LoadSecond(2, 1, {"GET /": stats(part, failures=100)}))
+    ok = stats([v for part in parts for v in part[100:]])
+    got = merged.requests["GET /"]
+    assert got.failures == 300 and got.ok_hist is not None
+    assert got.ok_hist.get_total_count() == 2700
+    for pct in (50, 90, 99, 99.9, 100):
+        assert percentile_ms(got.ok_hist, pct) == percentile_ms(ok.hist, pct)
+    assert percentile_ms(merged.total().ok_hist, 99) == percentile_ms(ok.hist, 99)
+
+
+def test_an_unknown_part_makes_the_merged_successes_unknown() -> None:
+    known, unknown = stats([1, 2], failures=1), RequestStats.from_wire(old_wire(stats([3, 4], failures=1)))
+    assert unknown.ok_hist is None  # an old line with failures: which ones succeeded is not known
+    known.add(unknown)
+    assert known.ok_hist is None and known.count == 4
+    assert percentile_ms(known.ok_hist, 95) is None and percentile_ms(known.hist, 95) is not None
+
+
+def test_ok_hist_goes_over_the_wire_and_old_lines_never_guess_it() -> None:
+    mixed = stats([1, 500, 600], failures=1)
+    back = RequestStats.from_wire(mixed.to_wire())
+    assert back.ok_hist is not None and back.ok_hist.get_total_count() == 2
+    assert percentile_ms(back.ok_hist, 1) == percentile_ms(mixed.ok_hist, 1) >= 499  # type: ignore[operator]
+    clean_old = RequestStats.from_wire(old_wire(stats([1, 2, 3])))
+    assert clean_old.ok_hist is not None and clean_old.ok_hist is not clean_old.hist
+    assert clean_old.ok_hist.encode() == clean_old.hist.encode()  # no failures: every request succeeded
+    assert RequestStats.from_wire(old_wire(mixed)).ok_hist is None  # failures: unknown, not guessed
 
 
 def test_buckets_split_profiles_and_keep_the_total() -> None:
@@ -122,3 +201,19 @@ def test_buckets_record_the_same_histogram_as_recording_each_value() -> None:
     for pct in (1, 10, 50, 90, 99, 99.99, 100):
         assert fast.get_value_at_percentile(pct) == direct.get_value_at_percentile(pct)
     assert fast.encode() == direct.encode()
+
+
+def test_timeseries_and_requests_csv_have_successful_percentiles_apart(tmp_path: Path) -> None:
+    paths = [tmp_path / n for n in ("timeseries.csv", "requests.csv", "histograms.jsonl")]
+    with LoadSeriesWriter(*paths, RunClock()) as writer:
+        writer.write(LoadSecond(0, 10, {"GET /": stats([1.0] * 55 + [385.0] * 45, failures=55)}))
+        old = {"type": "second", "t": 1, "users": 10, "requests": {"GET /": old_wire(stats([2.0, 400.0], failures=1))}}
+        writer.write(LoadSecond.from_wire(old))
+    [fault, unknown] = list(csv.DictReader(paths[0].open()))
+    assert float(fault["p95_ms"]) >= 380 and float(fault["p50_ms"]) < 2  # every request
+    assert 380 <= float(fault["ok_p50_ms"]) <= 390 and 380 <= float(fault["ok_p99_ms"]) <= 390  # successes only
+    assert unknown["ok_p50_ms"] == unknown["ok_p95_ms"] == unknown["ok_p99_ms"] == ""  # not known: not guessed
+    [row, _] = list(csv.DictReader(paths[1].open()))
+    assert row["name"] == "GET /" and row["errors"] == '{"HTTP 503": 55}' and 380 <= float(row["ok_p95_ms"]) <= 390
+    back = read_load_seconds(paths[2])
+    assert back[0].requests["GET /"].ok_hist.get_total_count() == 45  # type: ignore[union-attr]

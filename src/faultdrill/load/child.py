@@ -1,11 +1,19 @@
 """The load generator's own process: Locust as a library, gevent-patched, away from the orchestrator.
 
-Protocol: one JSON config line on stdin (``config.ChildConfig``); JSON lines on stdout:
-``{"type": "ready"}``, then one ``{"type": "second", ...}`` per second of the run clock
-(see ``LoadSecond.to_wire``), then ``{"type": "done"}``. Locust's own log goes to stderr.
+Protocol, in two phases so that second 0 of the run clock is a full second of load:
 
-The run clock is shared with the parent: both use CLOCK_MONOTONIC, and the parent sends its origin
-``t0``. Requests are counted in the second they complete; open-model sends in their intended second.
+1. prepare — one JSON config line on stdin (``config.ChildConfig``). The child builds everything
+   that takes time (Locust imported, user classes, runner; in distributed mode the workers started
+   and connected), then writes ``{"type": "prepared"}``.
+2. start — the parent starts its run clock and sends ``{"type": "start", "t0": <origin>}`` on stdin
+   (kept open for it). The child puts every process on that clock (workers get the same ``t0``
+   through the master, before any user is dispatched), starts the load and writes
+   ``{"type": "started"}``, then one ``{"type": "second", ...}`` per second of the run clock (see
+   ``LoadSecond.to_wire``), then ``{"type": "done"}``. Failures: ``{"type": "error", "message": ...}``.
+
+stdout carries the protocol only: anything else printed (a journey's ``print``) goes to stderr,
+with Locust's own log. The run clock is shared with the parent: both use CLOCK_MONOTONIC.
+Requests are counted in the second they complete; open-model sends in their intended second.
 
 Roles:
 
@@ -18,8 +26,9 @@ Roles:
 * ``worker`` — Locust's WorkerRunner; closed model: users dispatched by the master; open model:
   every ``workers``-th arrival of the one global schedule.
 
-Every process stops by itself when the shape ends, on SIGTERM/SIGINT, when its parent dies, or at
-its hard deadline (``ChildConfig.hard_deadline``) whatever happens.
+Every process stops by itself when the shape ends, on SIGTERM/SIGINT, when its parent dies (or
+closes stdin before the start), when no start comes within ``start_timeout`` of being prepared,
+or at its hard deadline (``ChildConfig.hard_deadline``) whatever happens.
 """
 
 from __future__ import annotations
@@ -31,11 +40,13 @@ monkey.patch_all()
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import select  # noqa: E402 - gevent's (patched above): waiting for the parent never blocks the hub
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 import gevent  # noqa: E402
@@ -54,20 +65,48 @@ from faultdrill.load.users import ProfileSpec, load_user_classes, profiled_class
 log = logging.getLogger("faultdrill.load")
 
 EMIT_AFTER_S = 0.02  # a second is emitted this long after it ends (late completions land in it)
-SECOND_MSG, DONE_MSG = "fd_second", "fd_done"
+CONNECT_TIMEOUT_S = 60.0  # the master waits this long for its workers to connect
+SECOND_MSG, DONE_MSG, START_MSG = "fd_second", "fd_done", "fd_start"
 
 
-def make_shape(config: ChildConfig) -> LoadTestShape:
+def make_shape(config_of: Callable[[], ChildConfig]) -> LoadTestShape:
     class RunClockShape(LoadTestShape):
         def tick(self):  # type: ignore[override]
+            config = config_of()
             return closed_target(config.segments, time.monotonic() - config.t0, config.duration)
 
     return RunClockShape()
 
 
 def emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    """One protocol line to the parent (``sys.__stdout__``: ``main`` sends other output to stderr)."""
+    out = sys.__stdout__
+    assert out is not None
+    out.write(json.dumps(message, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+class ParentLink:
+    """Lines from the parent on stdin, read without blocking the gevent hub (heartbeats go on)."""
+
+    def __init__(self, fd: int = 0) -> None:
+        self.fd = fd
+        self.buffer = b""
+
+    def read_line(self, timeout: float, give_up: Callable[[], bool] = lambda: False) -> bytes | None:
+        """The next line; None at EOF (the parent is gone), on ``give_up()`` or after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            if give_up() or time.monotonic() >= deadline:
+                return None
+            readable, _, _ = select.select([self.fd], [], [], 0.1)
+            if readable:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    return None
+                self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
 
 
 class Generator:
@@ -84,7 +123,7 @@ class Generator:
             load_user_classes(config.journeys), profiles, self.tracker, weights=config.weights,
             think_time=config.think_time, request_timeout=config.request_timeout, host=config.host)
         self.env = Environment(user_classes=self.user_classes, host=config.host,
-                               shape_class=make_shape(config) if config.role != "worker" else None)
+                               shape_class=make_shape(lambda: self.config) if config.role != "worker" else None)
         self.env.events.request.add_listener(self._on_request)
         self.open_loop: Any = None
         self.stopping = gevent.event.Event()
@@ -101,6 +140,30 @@ class Generator:
         if self.open_loop is not None:
             ms += self.open_loop.take_delay_ms()
         self.buckets.add(label, ms, classify_failure(exception, response) if exception else None, profile)
+
+    def parent_gone(self) -> bool:
+        return os.getppid() != self.parent
+
+    def await_start(self, link: ParentLink) -> float | None:
+        """Say ``prepared``; return the parent's run clock origin, or None if told to stop (SIGTERM,
+        stdin closed, parent gone) first. No start within ``config.start_timeout``: RuntimeError."""
+        emit({"type": "prepared", "pid": os.getpid(), "workers": self.config.workers})
+        started, timeout = time.monotonic(), self.config.start_timeout
+        line = link.read_line(timeout, give_up=lambda: self.stopping.is_set() or self.parent_gone())
+        if line is None:
+            if time.monotonic() - started >= timeout:
+                raise RuntimeError(f"prepared, but no start came from the drill within {timeout:g}s")
+            return None
+        message = json.loads(line)
+        if message.get("type") != "start":
+            raise ValueError(f"expected a start message, got {line[:200]!r}")
+        return float(message["t0"])
+
+    def begin(self, t0: float) -> None:
+        """Put this process on the parent's run clock: second 0 starts at ``t0``."""
+        self.config = replace(self.config, t0=t0)
+        self.buckets.t0 = t0
+        self.cpu = CpuMeter()
 
     def start_open_loop(self, index: int = 0, stride: int = 1) -> None:
         from faultdrill.load.openloop import OpenLoop
@@ -125,7 +188,7 @@ class Generator:
     def should_stop(self, next_second: int) -> bool:
         now = time.monotonic()
         c = self.config
-        return (self.stopping.is_set() or now >= c.hard_deadline or os.getppid() != self.parent
+        return (self.stopping.is_set() or now >= c.hard_deadline or self.parent_gone()
                 or (now >= c.t0 + c.duration and next_second >= int(c.duration)))
 
     def each_second(self, on_second: Callable[[int], None], extra_stop: Callable[[], bool] = lambda: False) -> int:
@@ -156,17 +219,20 @@ class Generator:
 
 
 # -- roles ---------------------------------------------------------------------------
-def run_local(config: ChildConfig) -> None:
+def run_local(config: ChildConfig, link: ParentLink) -> None:
     gen = Generator(config)
     runner = gen.env.create_local_runner()
-    if config.mode == "open":
-        gen.start_open_loop()
-    else:
-        runner.start_shape()
-    emit({"type": "ready", "pid": os.getpid()})
-    next_second = gen.each_second(lambda t: emit(gen.record(t, gen.users(runner)).to_wire()))
-    gen.stop_load(runner)
-    gen.flush_lines(next_second, lambda: 0, lambda s: emit(s.to_wire()))
+    t0 = gen.await_start(link)
+    if t0 is not None:
+        gen.begin(t0)
+        if config.mode == "open":
+            gen.start_open_loop()
+        else:
+            runner.start_shape()
+        emit({"type": "started", "pid": os.getpid()})
+        next_second = gen.each_second(lambda t: emit(gen.record(t, gen.users(runner)).to_wire()))
+        gen.stop_load(runner)
+        gen.flush_lines(next_second, lambda: 0, lambda s: emit(s.to_wire()))
     runner.quit()
     emit({"type": "done"})
 
@@ -174,6 +240,18 @@ def run_local(config: ChildConfig) -> None:
 def run_worker(config: ChildConfig) -> None:
     gen = Generator(config)
     runner = gen.env.create_worker_runner("127.0.0.1", config.master_port)
+    started = gevent.event.Event()
+
+    def on_start(msg: Any, **_kw: Any) -> None:  # before any user is dispatched: messages arrive in order
+        gen.begin(float(msg.data["t0"]))
+        started.set()
+
+    runner.register_message(START_MSG, on_start)
+    wait_until = time.monotonic() + CONNECT_TIMEOUT_S + config.start_timeout + 10  # the master's waits, and some
+    while not started.wait(timeout=0.1):
+        if gen.stopping.is_set() or gen.parent_gone() or len(runner.greenlet) == 0 or time.monotonic() > wait_until:
+            runner.quit()
+            return
     if config.mode == "open":
         gen.start_open_loop(index=config.worker_index, stride=config.workers)
 
@@ -195,7 +273,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_master(config: ChildConfig) -> None:
+def run_master(config: ChildConfig, link: ParentLink) -> None:
     port = _free_port()
     procs: list[subprocess.Popen[str]] = []
     try:
@@ -207,7 +285,7 @@ def run_master(config: ChildConfig) -> None:
             proc.stdin.write(json.dumps(config.for_worker(index, port).to_json()) + "\n")
             proc.stdin.close()
             procs.append(proc)
-        _run_master(config, port, procs)
+        _run_master(config, port, procs, link)
     finally:
         for proc in procs:
             try:
@@ -221,13 +299,24 @@ def run_master(config: ChildConfig) -> None:
     emit({"type": "done"})
 
 
-def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str]]) -> None:
+def _await_workers(gen: Generator, runner: Any, procs: list[subprocess.Popen[str]]) -> None:
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    workers = gen.config.workers
+    while runner.worker_count < workers:
+        dead = [p.args for p in procs if p.poll() is not None]
+        if dead or time.monotonic() > deadline or gen.stopping.is_set():
+            raise RuntimeError(f"only {runner.worker_count} of {workers} load workers connected"
+                               + (" (a worker exited; see the log above)" if dead else ""))
+        gevent.sleep(0.05)
+
+
+def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str]], link: ParentLink) -> None:
     gen = Generator(config)
     runner = gen.env.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=port)
     merger = Merger(config.workers, last_t=int(config.duration), late_after=config.late_after)
 
     def pump(final: bool = False) -> None:
-        for second in merger.ready(time.monotonic() - config.t0, final=final):
+        for second in merger.ready(time.monotonic() - gen.config.t0, final=final):
             emit(second.to_wire())
 
     def on_second_msg(msg: Any, **_kw: Any) -> None:
@@ -241,22 +330,21 @@ def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str
     runner.register_message(SECOND_MSG, on_second_msg)
     runner.register_message(DONE_MSG, on_done_msg)
     try:
-        deadline = time.monotonic() + 60
-        while runner.worker_count < config.workers:
-            dead = [p.args for p in procs if p.poll() is not None]
-            if dead or time.monotonic() > deadline or gen.stopping.is_set():
-                raise RuntimeError(f"only {runner.worker_count} of {config.workers} load workers connected"
-                                   + (" (a worker exited; see the log above)" if dead else ""))
-            gevent.sleep(0.05)
+        _await_workers(gen, runner, procs)
+        t0 = gen.await_start(link)
+        if t0 is None:
+            return
+        gen.begin(t0)
+        runner.send_message(START_MSG, {"t0": t0})  # every worker on the same run clock
         if config.mode == "closed":
             runner.start_shape()
-        emit({"type": "ready", "pid": os.getpid(), "workers": config.workers})
-        merger.started_t = max(time.monotonic() - config.t0, 1e-6)
+        emit({"type": "started", "pid": os.getpid(), "workers": config.workers})
+        merger.started_t = max(time.monotonic() - t0, 1e-6)
         all_exited = lambda: all(p.poll() is not None for p in procs)  # noqa: E731
         gen.each_second(lambda _t: pump(), extra_stop=all_exited)
         if config.mode == "closed":
             runner.stop()
-        wait_until = min(time.monotonic() + 10, config.hard_deadline)
+        wait_until = min(time.monotonic() + 10, gen.config.hard_deadline)
         while len(merger.done) < config.workers and time.monotonic() < wait_until and not all_exited():
             pump()
             gevent.sleep(0.05)
@@ -265,26 +353,28 @@ def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str
         runner.quit()
 
 
-def run(config: ChildConfig) -> None:
+def run(config: ChildConfig, link: ParentLink) -> None:
     if config.role == "worker":
         run_worker(config)
     elif config.distributed:
-        run_master(config)
+        run_master(config, link)
     else:
-        run_local(config)
+        run_local(config, link)
 
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    line = sys.stdin.readline()
+    sys.stdout = sys.stderr  # stdout is the protocol's (``emit``); a journey's print() goes to the log
+    link = ParentLink()
+    line = link.read_line(timeout=30.0)
     try:
-        config = ChildConfig.from_json(json.loads(line))
+        config = ChildConfig.from_json(json.loads(line or b""))
     except (ValueError, KeyError, TypeError) as exc:
         emit({"type": "error", "message": f"bad child config: {exc}"})
         return 2
     try:
-        run(config)
+        run(config, link)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
         logging.exception("load generator failed")
         if config.role != "worker":

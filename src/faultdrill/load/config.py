@@ -16,7 +16,9 @@ ROLES = ("local", "master", "worker")
 
 @dataclass(frozen=True)
 class ChildConfig:
-    t0: float  # run clock origin: time.monotonic() in the parent (CLOCK_MONOTONIC, shared on one host)
+    # run clock origin: time.monotonic() in the parent (CLOCK_MONOTONIC, shared on one host). The
+    # parent's start message sets it (the child prepares before the clock starts); 0.0 until then.
+    t0: float
     duration: float
     host: str
     journeys: str
@@ -30,6 +32,7 @@ class ChildConfig:
     max_in_flight: int = 1000
     late_after: float = 0.01
     seed: int | None = None
+    start_timeout: float = 60.0  # once prepared, the child waits this long for the parent's start
     # set by the master for its workers
     role: str = "local"
     worker_index: int = 0
@@ -78,7 +81,7 @@ class ChildConfig:
         return cls(segments=segments, think_time=tuple(think) if think else None, **data)  # type: ignore[arg-type]
 
     @classmethod
-    def from_load(cls, load: Any, *, t0: float, duration: float, host: str, journeys: str) -> "ChildConfig":
+    def from_load(cls, load: Any, *, duration: float, host: str, journeys: str, t0: float = 0.0) -> "ChildConfig":
         """From the scenario's ``Load`` model (duck-typed: this module does not import pydantic)."""
         profiles = [{"name": p.name, "share": p.share, "tls": p.tls.model_dump() if p.tls else None}
                     for p in load.profiles]

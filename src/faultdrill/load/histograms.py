@@ -41,24 +41,30 @@ def merge(hists: Iterable[HdrHistogram]) -> HdrHistogram:
 
 
 def percentile_ms(hist: HdrHistogram | None, pct: float) -> float | None:
+    """The ``pct`` percentile in ms; None with no histogram (unknown) or no values."""
     if hist is None or hist.get_total_count() == 0:
         return None
     return hist.get_value_at_percentile(pct) / 1000.0
 
 
-def max_ms(hist: HdrHistogram | None) -> float | None:
-    return hist.get_max_value() / 1000.0 if hist is not None and hist.get_total_count() else None
+def max_ms(hist: HdrHistogram) -> float | None:
+    return hist.get_max_value() / 1000.0 if hist.get_total_count() else None
 
 
 @dataclass
 class RequestStats:
-    """One request name within one second."""
+    """One request name within one second.
+
+    ``hist`` holds the latency of every request (failures too); ``ok_hist`` of the successful ones
+    only, so fast failures cannot make a window look faster than it was. ``ok_hist`` is None when
+    unknown: a record written before it existed, with failures in it (never guessed).
+    """
 
     count: int = 0
     failures: int = 0
     hist: HdrHistogram = field(default_factory=new_histogram)
     errors: dict[str, int] = field(default_factory=dict)
-    ok_hist: HdrHistogram | None = field(default_factory=new_histogram)  # successful only; None: not recorded
+    ok_hist: HdrHistogram | None = field(default_factory=new_histogram)
 
     def record(self, ms: float, failure: str | None = None) -> None:
         """One request (the load engine's hot path counts in bulk instead: ``recording.Buckets``)."""
@@ -77,7 +83,7 @@ class RequestStats:
         if self.ok_hist is not None and other.ok_hist is not None:
             self.ok_hist.add(other.ok_hist)
         else:
-            self.ok_hist = None
+            self.ok_hist = None  # part of it is unknown: so is the whole
         for kind, n in other.errors.items():
             self.errors[kind] = self.errors.get(kind, 0) + n
 
@@ -89,13 +95,13 @@ class RequestStats:
 
     @classmethod
     def from_wire(cls, data: dict) -> "RequestStats":
-        hist = decode(data["hist"])
-        failures = int(data["failures"])
+        """Read one request's record; one written before ``ok_hist`` existed has it only if all succeeded."""
+        count, failures, hist = int(data["count"]), int(data["failures"]), decode(data["hist"])
         if "ok_hist" in data:
-            ok: HdrHistogram | None = decode(data["ok_hist"])
-        else:  # written before successful requests had their own histogram
-            ok = decode(data["hist"]) if failures == 0 else None
-        return cls(int(data["count"]), failures, hist, dict(data.get("errors", {})), ok)
+            ok_hist: HdrHistogram | None = decode(data["ok_hist"])
+        else:
+            ok_hist = merge([hist]) if failures == 0 else None
+        return cls(count, failures, hist, dict(data.get("errors", {})), ok_hist)
 
 
 DEFAULT_PROFILE = "default"

@@ -10,7 +10,10 @@ between arrivals, like a returning client. Honesty, per second of intended time:
   arrival's real start is added to its first request (no coordinated omission);
 * a send more than ``late_after`` after its intended time is **late**; the worst lag is reported;
 * when ``max_in_flight`` arrivals are running, a new arrival is **dropped** (never queued: a queue
-  would hide the overload), and arrivals due before the generator was running are dropped too.
+  would hide the overload). The loop starts right after the parent's start (its run clock's
+  origin): arrivals due in the moments before that are sent at once, late and measured from
+  their intended time; only those more than ``CATCH_UP_S`` overdue are dropped (a burst of them
+  would be load the shape never asked for).
 
 Only the load child imports this module.
 """
@@ -33,6 +36,8 @@ from faultdrill.load.shape import Segment, arrival_times
 from faultdrill.load.users import task_functions
 
 log = logging.getLogger("faultdrill.load.open")
+
+CATCH_UP_S = 1.0  # arrivals overdue by up to this when the loop starts are sent late, older ones dropped
 
 
 class OpenLoop:
@@ -61,14 +66,14 @@ class OpenLoop:
 
     # -- the scheduler ---------------------------------------------------------------
     def start(self) -> None:
-        started = time.monotonic() - self.t0
-        # Arrivals due before the generator ran were never sent: count them, honestly, as dropped.
-        for intended in arrival_times(self.segments, min(started, self.duration), index=self.index,
+        catch_up_from = max(0.0, time.monotonic() - self.t0 - CATCH_UP_S)
+        # Arrivals due long before the generator ran were never sent: count them, honestly, as dropped.
+        for intended in arrival_times(self.segments, min(catch_up_from, self.duration), index=self.index,
                                       stride=self.stride):
             stats = self.open_stats(int(intended))
             stats.intended += 1
             stats.dropped += 1
-        self._scheduler = gevent.spawn(self._schedule, started)
+        self._scheduler = gevent.spawn(self._schedule, catch_up_from)
 
     def _schedule(self, started: float) -> None:
         for intended in arrival_times(self.segments, self.duration, index=self.index, stride=self.stride,

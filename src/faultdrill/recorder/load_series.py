@@ -3,7 +3,8 @@
 Files (documented in docs/results.md):
 
 * ``timeseries.csv`` — one row a second, all requests: ``t, wall, users, requests, failures, rps,
-  error_rate, p50_ms, p95_ms, p99_ms, max_ms``.
+  error_rate, p50_ms, p95_ms, p99_ms, max_ms`` (every request, failures too), then ``ok_p50_ms,
+  ok_p95_ms, ok_p99_ms`` (the successful requests only).
 * ``requests.csv`` — the same per request name (``name`` column), for seconds where it ran.
 * ``histograms.jsonl`` — the encoded HdrHistogram of each request name each second, so any window's
   true percentiles can be computed again later.
@@ -19,16 +20,25 @@ from pathlib import Path
 from faultdrill.clock import RunClock
 from faultdrill.load.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
 
+OK_COLUMNS = ["ok_p50_ms", "ok_p95_ms", "ok_p99_ms"]  # appended: readers by position keep working
 TIMESERIES_COLUMNS = ["t", "wall", "users", "requests", "failures", "rps", "error_rate",
-                      "p50_ms", "p95_ms", "p99_ms", "max_ms"]
-REQUEST_COLUMNS = ["t", "name", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors"]
+                      "p50_ms", "p95_ms", "p99_ms", "max_ms", *OK_COLUMNS]
+REQUEST_COLUMNS = ["t", "name", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors",
+                   *OK_COLUMNS]
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
 
 
 def _row(stats: RequestStats) -> list:
-    def fmt(v: float | None) -> str:
-        return "" if v is None else f"{v:.3f}"
-    return [stats.count, stats.failures, fmt(percentile_ms(stats.hist, 50)), fmt(percentile_ms(stats.hist, 95)),
-            fmt(percentile_ms(stats.hist, 99)), fmt(max_ms(stats.hist))]
+    return [stats.count, stats.failures, _fmt(percentile_ms(stats.hist, 50)), _fmt(percentile_ms(stats.hist, 95)),
+            _fmt(percentile_ms(stats.hist, 99)), _fmt(max_ms(stats.hist))]
+
+
+def _ok_row(stats: RequestStats) -> list[str]:
+    """Successful requests' percentiles; empty when none succeeded or it is unknown (an old record)."""
+    return [_fmt(percentile_ms(stats.ok_hist, pct)) for pct in (50, 95, 99)]
 
 
 class LoadSeriesWriter:
@@ -53,9 +63,10 @@ class LoadSeriesWriter:
         with self._lock:
             self.seconds.append(second)
             self._ts.writerow([second.t, self.clock.wall(second.t), second.users, counts[0], counts[1], counts[0],
-                               error_rate, *counts[2:]])
+                               error_rate, *counts[2:], *_ok_row(total)])
             for name, stats in sorted(second.requests.items()):
-                self._rq.writerow([second.t, name, *_row(stats), json.dumps(stats.errors) if stats.errors else ""])
+                self._rq.writerow([second.t, name, *_row(stats), json.dumps(stats.errors) if stats.errors else "",
+                                   *_ok_row(stats)])
             self._files[2].write(json.dumps(second.to_wire(), separators=(",", ":")) + "\n")
             self._flush()
 
