@@ -264,16 +264,15 @@ def _on_run_clock(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, e
     recorder = SamplingRecorder(samplers, clock, run_dir.path, scenario.record.interval, on_rows=on_rows,
                                 log=observer.log)
     try:
-        _record(recorder, loaded, run_dir, engine, events, observer, controller, live, monitor, host, unhealed)
+        _record(recorder, load, live, observer, controller, monitor, host, unhealed)
     finally:
         problems += summarize_gaps(recorder.gaps())  # ticks a sampler wrote no row for, one line per sampler
 
 
-def _record(recorder: SamplingRecorder, loaded: LoadedScenario, run_dir: RunDir, engine: FaultEngine,
-            events: EventLog, observer: Observer, controller: Controller | None, live: LiveDrill,
-            monitor: AbortMonitor, host: str, unhealed: list[str]) -> None:
+def _record(recorder: SamplingRecorder, load: LoadProcess, live: LiveDrill, observer: Observer,
+            controller: Controller | None, monitor: AbortMonitor, host: str, unhealed: list[str]) -> None:
     """The run itself: recorder and load on, the timeline ticking, every fault healed at the end."""
-    scenario, clock, duration = loaded.scenario, live.clock, live.duration
+    run_dir, engine, events, clock, duration = live.run_dir, live.engine, live.events, live.clock, live.duration
     warned: set[str] = set()
     with recorder, LoadSeriesWriter(run_dir.timeseries, run_dir.requests, run_dir.histograms, clock) as writer:
         def on_second(second: LoadSecond) -> None:

@@ -6,7 +6,7 @@ from faultdrill.analysis.breaches import breach_predicate, runs, sustained_runs
 from faultdrill.analysis.checks import judge
 from faultdrill.analysis.detection import detect
 from faultdrill.analysis.windows import FaultInterval, build_windows
-from faultdrill.load.histograms import LoadSecond, RequestStats, record_ms
+from faultdrill.load.histograms import LoadSecond, RequestStats
 from faultdrill.scenario.check_model import Check
 
 

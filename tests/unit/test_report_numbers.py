@@ -8,7 +8,6 @@ import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
 
 from faultdrill.report.data import parse_connections
 from faultdrill.report.plots import connections_panels

@@ -227,3 +227,13 @@ def test_a_report_that_cannot_be_written_fails_the_run_instead_of_exiting_0(tmp_
     assert problems and (run_dir.path / "crash.log").is_file()
     _, code, _ = drill.finish(run_dir, scenario, "interrupted", 130, "interrupted (SIGINT)", [])
     assert code == 130  # an interrupted run keeps its own code
+
+
+def test_a_heal_inside_the_first_good_second_is_the_one_that_ended_the_breach() -> None:
+    # a: 10-20.03 s (slow, no errors); b: 20.03-28.05 s (every request fails); good again from second 28
+    seconds = [second(t, 10.0, 20) if not 20 <= t < 28 else second(t, 0.0, 0, 3.0, 20) for t in range(40)]
+    faults = [FaultInterval("a", 10.0, 20.03), FaultInterval("b", 20.03, 28.05)]
+    check = Check(name="errors", metric="error_rate", max=0.05, sustained=3)
+    row = detect(check, faults[1], seconds, 40, faults=faults)
+    assert row.recovered_at == 28 and row.recovered_after == "b" and row.time_to_recover_s == 0
+    assert detect(check, faults[0], seconds, 40, faults=faults).note == "held"  # second 20 is b's (midpoint)

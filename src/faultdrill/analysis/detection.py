@@ -83,6 +83,11 @@ class _Ctx:
         return _points(run, self.sampling)[0] < fault.start
 
 
+def _point(t: float, sampling: Sampling) -> float:
+    """Where a point lies in time: a bin at its midpoint (a heal inside the bin came before it)."""
+    return t + sampling.step / 2 if sampling.binned else t
+
+
 def _points(run: Run, sampling: Sampling) -> tuple[float, float]:
     """Where a run's first and last points lie: bins at their midpoints, instants at their times."""
     if sampling.binned:
@@ -110,7 +115,7 @@ def _slo_row(check: Check, fault: FaultInterval, ctx: _Ctx, bad: Callable[[float
     recovered = _first_good_stretch(ctx, bad, episode.end if ctx.sampling.binned else episode.end + 1e-9)
     during = ctx.active(episode.start, recovered if recovered is not None else ctx.run_end)
     overlaps = tuple(f.name for f in during if f.name != fault.name)
-    healer, note = _healer(fault, during, recovered)
+    healer, note = _healer(fault, during, None if recovered is None else _point(recovered, ctx.sampling))
     notes = (["already_breached"] if already else []) + ([note] if note else [])
     return Detection(fault.name, check.name, fault.start, fault.end, detected,
                      None if detected is None else round(detected - fault.start, 3),
@@ -120,7 +125,7 @@ def _slo_row(check: Check, fault: FaultInterval, ctx: _Ctx, bad: Callable[[float
 
 def _healer(fault: FaultInterval, during: Sequence[FaultInterval],
             recovered: float | None) -> tuple[FaultInterval | None, str]:
-    """The fault whose heal ended the breach (the last heal before the recovery), and a note."""
+    """The fault whose heal ended the breach (the last heal before the recovery's first point), and a note."""
     if recovered is None:
         return None, "never_recovered" if fault.healed else "fault_did_not_end"
     healed_before = [f for f in during if f.end is not None and f.end <= recovered + 1e-9]
