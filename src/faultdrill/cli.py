@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from rich.markup import escape
+
 from faultdrill import __version__
 from faultdrill.errors import ExitCode, FaultdrillError, UsageError
 from faultdrill.terminal import ConsoleObserver, console, out
@@ -36,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _report_outcome(outcome: DrillOutcome) -> int:
     for problem in outcome.problems:
-        console.print(f"[yellow]warning:[/] {problem}")
+        console.print(f"[yellow]warning:[/] {escape(problem)}")
     if outcome.error:
         console.print("error:", style="red", end=" ")
         console.print(outcome.error, markup=False)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -21,11 +22,15 @@ class ConsoleObserver:
         self.faults: list[str] = []
 
     def log(self, message: str) -> None:
-        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
+        """Plain text from the library: printed as it is (``app_metrics[app]`` is not markup)."""
+        self._print(escape(message))
+
+    def _print(self, markup: str) -> None:
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {markup}")
 
     def started(self, run_id: str, run_dir: Path, duration: float) -> None:
         self.duration = duration
-        self.log(f"run [bold]{run_id}[/] → {run_dir}")
+        self._print(f"run [bold]{escape(run_id)}[/] → {escape(str(run_dir))}")
 
     def second(self, t: int, users: int, rps: int, failures: int, p95_ms: float | None,
                active_faults: list[str]) -> None:
@@ -36,11 +41,11 @@ class ConsoleObserver:
                 was = next((old for old in stopped if name.endswith(f"({old})")), None)
                 if was is not None:  # a hidden fault revealed while on: same fault, now with its name
                     stopped.remove(was)
-                    self.log(f"[yellow]revealed[/]: {was} is {name.removesuffix(f' ({was})')}")
+                    self._print(f"[yellow]revealed[/]: {escape(was)} is {escape(name.removesuffix(f' ({was})'))}")
                 else:
-                    self.log(f"[red]fault on[/]: {name}")
+                    self._print(f"[red]fault on[/]: {escape(name)}")
             for name in stopped:
-                self.log(f"[green]fault off[/]: {name}")
+                self._print(f"[green]fault off[/]: {escape(name)}")
             self.faults = list(active_faults)
         if t % self.every == 0:
             p95 = "-" if p95_ms is None else f"{p95_ms:.0f} ms"

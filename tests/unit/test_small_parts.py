@@ -105,3 +105,14 @@ def test_an_internal_error_is_one_clear_line_and_exit_3(monkeypatch: pytest.Monk
     assert cli.main(["validate", "x.yaml"]) == 3
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: something nobody expected" in err and "Traceback" not in err
+
+
+def test_the_console_prints_library_text_as_it_is_not_as_markup() -> None:
+    from faultdrill.terminal import ConsoleObserver, console
+
+    observer = ConsoleObserver(every=1)
+    with console.capture() as captured:
+        observer.log("app_metrics[app2] sampler: no data for 66 ticks")
+        observer.second(0, 1, 1, 0, None, ["[bold]odd name"])
+    text = captured.get()
+    assert "app_metrics[app2] sampler" in text and "fault on: [bold]odd name" in text
