@@ -13,11 +13,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from rich.markup import escape
-
 from faultdrill import __version__
 from faultdrill.errors import ExitCode, FaultdrillError, UsageError
-from faultdrill.terminal import ConsoleObserver, console, out
+from faultdrill.terminal import ConsoleObserver, console, out, print_outcome
 
 if TYPE_CHECKING:  # the CLI imports the library lazily, per command, to start fast
     from docker import DockerClient
@@ -37,21 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _report_outcome(outcome: DrillOutcome) -> int:
-    for problem in outcome.problems:
-        console.print(f"[yellow]warning:[/] {escape(problem)}")
-    if outcome.error:
-        console.print("error:", style="red", end=" ")
-        console.print(outcome.error, markup=False)
-    if outcome.report is not None:
-        for check in outcome.report.checks:
-            mark = "[green]PASS[/]" if check.passed else "[red]FAIL[/]"
-            console.print(f"  {mark} ", end="")
-            console.print(f"{check.name}: {check.reason} (window {check.window})", markup=False)
-    verdict = {0: "[green]passed[/]", 1: "[red]a check failed[/]", 130: "[yellow]interrupted[/]"}.get(
-        outcome.exit_code, "[red]failed[/]")
-    if outcome.status == "aborted":
-        verdict = "[red]stopped early by a stop condition[/]"
-    console.print(f"drill {outcome.status}: {verdict} — results in {outcome.run_dir}")
+    print_outcome(outcome)
     return outcome.exit_code
 
 

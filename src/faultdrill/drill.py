@@ -95,11 +95,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     write_scenario_copy(run_dir.scenario_copy, loaded)
     setup_clock = RunClock()
     events = EventLog(run_dir.events, setup_clock)
-    record = initial_record(run_id=run_id, scenario_path=loaded.path, scenario_text=loaded.text,
-                            scenario_data=scenario.model_dump(mode="json", by_alias=True),
-                            started_wall=setup_clock.wall(0), argv=[])
-    record["owner"] = {"pid": os.getpid(), "hostname": socket.gethostname()}
-    write_json(run_dir.run_json, record)
+    record = _start_record(loaded, run_dir, setup_clock)
     observer.started(run_id, run_dir.path, scenario.duration)
     status, exit_code, error = "failed", int(ExitCode.INFRA), None
     problems: list[str] = []  # what run.json and the report say went wrong beside the verdict
@@ -148,6 +144,16 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
             write_json(run_dir.run_json, record)
             events.close()
     return DrillOutcome(run_id, run_dir.path, status, exit_code, report, error, problems)
+
+
+def _start_record(loaded: LoadedScenario, run_dir: RunDir, clock: RunClock) -> dict:
+    """``run.json`` as the run starts: provenance, and who owns the run (for crash recovery)."""
+    record = initial_record(run_id=run_dir.run_id, scenario_path=loaded.path, scenario_text=loaded.text,
+                            scenario_data=loaded.scenario.model_dump(mode="json", by_alias=True),
+                            started_wall=clock.wall(0), argv=[])
+    record["owner"] = {"pid": os.getpid(), "hostname": socket.gethostname()}
+    write_json(run_dir.run_json, record)
+    return record
 
 
 def finish(run_dir: RunDir, scenario: Scenario, status: str, exit_code: int, error: str | None,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from faultdrill.drill import DrillOutcome
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -52,3 +56,23 @@ class ConsoleObserver:
             faults = ", ".join(active_faults) or "none"
             self.log(f"t={t:>4}/{self.duration:.0f}s users={users:<4} rps={rps:<5} failed={failures:<4} "
                      f"p95 ok={p95:<8} faults: {faults}")
+
+
+def print_outcome(outcome: DrillOutcome) -> None:
+    """A finished drill on the terminal: problems, the error, each check, the verdict and where it all is."""
+    for problem in outcome.problems:
+        console.print(f"[yellow]warning:[/] {escape(problem)}")
+    if outcome.error:
+        console.print("error:", style="red", end=" ")
+        console.print(outcome.error, markup=False)
+    if outcome.report is not None:
+        for check in outcome.report.checks:
+            mark = "[green]PASS[/]" if check.passed else (
+                "[yellow]MISCONFIGURED[/]" if check.outcome == "misconfigured" else "[red]FAIL[/]")
+            console.print(f"  {mark} ", end="")
+            console.print(f"{check.name}: {check.reason} (window {check.window})", markup=False)
+    verdict = {0: "[green]passed[/]", 1: "[red]a check failed[/]", 130: "[yellow]interrupted[/]"}.get(
+        outcome.exit_code, "[red]failed[/]")
+    if outcome.status == "aborted":
+        verdict = "[red]stopped early by a stop condition[/]"
+    console.print(f"drill {outcome.status}: {verdict} — results in {escape(str(outcome.run_dir))}")
