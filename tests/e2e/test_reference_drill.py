@@ -134,7 +134,7 @@ def test_every_second_is_a_real_second_of_the_scripted_load(run) -> None:  # typ
 def test_windows_equal_the_recomputation(run) -> None:  # type: ignore[no-untyped-def]
     _, _, seconds, faults, end, summary = run
     slow, down = faults["slow backend"], faults["backend down"]
-    expected = {"baseline": [(1.0, slow[0])], "slow backend": [slow], "backend down": [down],
+    expected = {"baseline": [(2.0, slow[0])], "slow backend": [slow], "backend down": [down],
                 "recovery": [(down[1], end)], "run": [(0.0, end)]}
     for name, spans in expected.items():
         w = summary["windows"][name]
@@ -147,7 +147,7 @@ def test_windows_equal_the_recomputation(run) -> None:  # type: ignore[no-untype
         for p in (50, 95, 99):
             assert w[f"p{p}_ms"] == pct(merged(picked, "ok"), p), (name, p)
             assert w[f"all_p{p}_ms"] == pct(merged(picked, "hist"), p), (name, p)
-    assert summary["windows"]["ramp"]["spans"] == [[0.0, 1.0]]  # the first second: arrivals starting
+    assert summary["windows"]["ramp"]["spans"] == [[0.0, 2.0]]  # arrivals starting, first answers completing
     assert summary["windows"]["backend down"]["error_rate"] > 0.9
     assert summary["windows"]["slow backend"]["p50_ms"] >= 300 > summary["windows"]["baseline"]["p95_ms"]
 

@@ -52,8 +52,9 @@ def test_baseline_leaves_out_the_ramp_to_the_peak_and_reports_it_apart() -> None
     segments = spike(baseline=20, peak=150, at=20, rise=10, hold=70, decay=10, end=120)
     steady = steady_spans(segments, 120, "closed")
     windows = build_windows(120, [FaultInterval("slow mail", 35.0, 60.0)], steady)
-    assert windows["baseline"].spans == ((1.0, 20.0), (30.0, 35.0))  # 0-1 s: users spawning
-    assert windows["ramp"].spans == ((0.0, 1.0), (20.0, 30.0))
+    # 0-1 s: users spawning, 1-2 s: their first requests completing; 30-31 s: the rise's last sends
+    assert windows["baseline"].spans == ((2.0, 20.0), (31.0, 35.0))
+    assert windows["ramp"].spans == ((0.0, 2.0), (20.0, 31.0))
     seconds = [second(t, 430.0 if 20 <= t < 30 else 11.0, 50) for t in range(35)]
     assert window_stats(seconds, windows["baseline"]).p95_ms < 12
     assert window_stats(seconds, windows["ramp"]).p95_ms > 400
@@ -62,8 +63,9 @@ def test_baseline_leaves_out_the_ramp_to_the_peak_and_reports_it_apart() -> None
 def test_a_spawn_rate_delays_the_steady_state() -> None:
     from faultdrill.load.shape import Segment
 
-    assert steady_spans([Segment(60, 100, spawn_rate=10)], 60, "closed") == [(10.0, 60.0)]
-    assert steady_spans([Segment(60, 100, spawn_rate=10)], 60, "open") == [(1.0, 60.0)]
+    assert steady_spans([Segment(60, 100, spawn_rate=10)], 60, "closed") == [(11.0, 60.0)]
+    assert steady_spans([Segment(60, 100, spawn_rate=10)], 60, "open") == [(2.0, 60.0)]
+    assert steady_spans([Segment(30, 100), Segment(60, 100)], 60, "open") == [(2.0, 60.0)]
 
 
 # --------------------------------------------------------------------------- 8: faults that did not end

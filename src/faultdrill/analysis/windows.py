@@ -2,8 +2,9 @@
 
 What each window means (the report and ``docs/summary-schema.md`` say the same):
 
-* ``baseline`` — *steady* load before the first fault: seconds where the shape holds its level and
-  the generator has reached it. Ramps (a sale opening, users being spawned) are left out of it.
+* ``baseline`` — *steady* load before the first fault: seconds where the shape holds its level, the
+  generator has reached it, and what was sent while the load changed has completed. Ramps (a sale
+  opening, users being spawned, the first connections of a cold start) are left out of it.
 * ``ramp`` — the seconds before the first fault where the load was still changing (reported apart,
   present only when there were any).
 * one window per fault that started — from its start to its heal; a fault that was never healed
@@ -26,7 +27,8 @@ from typing import Sequence
 from faultdrill.load.shape import Segment
 
 HEAL_REASONS = ("scheduled", "healed by hand")  # a fault.stop reason that is a real heal
-SETTLE_S = 1.0  # a jump in load without a spawn rate takes the generator about a second
+JUMP_S = 1.0  # a jump in load without a spawn rate takes the generator about a second
+DRAIN_S = 1.0  # and what was sent while the load changed needs about a second more to complete
 
 
 @dataclass(frozen=True)
@@ -65,29 +67,28 @@ class Window:
 
 
 def steady_spans(segments: Sequence[Segment], duration: float, mode: str = "closed") -> list[tuple[float, float]]:
-    """Where the load shape holds a level it has reached (pure).
+    """Where the load shape holds a level it has reached and settled at (pure).
 
-    A hold segment is steady once the load got there: at once when the level did not change, after
-    ``|Δ| / spawn_rate`` seconds when users are spawned at a rate (closed model), else after about a
-    second. Ramps are never steady. After the last segment its level holds to ``duration``.
+    A hold segment is steady once the load got there and what was sent on the way has completed: at
+    once when nothing changed; after a ramp, ``DRAIN_S``; after a jump, ``|Δ| / spawn_rate`` seconds
+    when users are spawned at a rate (closed model) or ``JUMP_S``, plus ``DRAIN_S``. Ramps are never
+    steady. After the last segment its level holds to ``duration``.
     """
     out: list[tuple[float, float]] = []
-    start, level = 0.0, 0.0
+    start, level, after_ramp = 0.0, 0.0, False
     for seg in segments:
         end = min(seg.until, duration)
         if end <= start:
             break
         if not seg.ramp:
             change = abs(seg.level - level)
-            if change == 0:
-                settle = 0.0
-            elif mode == "closed" and seg.spawn_rate:
-                settle = change / seg.spawn_rate
+            if change > 0:
+                settle = (change / seg.spawn_rate if mode == "closed" and seg.spawn_rate else JUMP_S) + DRAIN_S
             else:
-                settle = SETTLE_S
+                settle = DRAIN_S if after_ramp else 0.0
             if start + settle < end:
                 out.append((start + settle, end))
-        start, level = end, seg.level
+        start, level, after_ramp = end, seg.level, seg.ramp
     if start < duration:
         out.append((start, duration))
     return _union(out)
