@@ -116,3 +116,12 @@ def test_the_console_prints_library_text_as_it_is_not_as_markup() -> None:
         observer.second(0, 1, 1, 0, None, ["[bold]odd name"])
     text = captured.get()
     assert "app_metrics[app2] sampler" in text and "fault on: [bold]odd name" in text
+
+
+def test_the_fault_engine_waits_for_a_slow_toxic_removal_longer_than_the_server_does() -> None:
+    # a heal the compatible server is still working on (a stalled reader, up to its per-link bound)
+    # must end in the server's answer, not in a client timeout that fails the drill
+    from faultdrill.stack.stack import HEAL_TIMEOUT_S
+    from faultdrill.toxiproxy_server.toxic_collection import LINK_OPERATION_TIMEOUT
+
+    assert HEAL_TIMEOUT_S > LINK_OPERATION_TIMEOUT + 2

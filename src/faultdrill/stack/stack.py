@@ -26,6 +26,7 @@ from faultdrill.stack.plan import proxy_listen_ports, start_order
 from faultdrill.toxiproxy.client import ToxiproxyClient
 
 TOXIPROXY_ALIAS = "toxiproxy"
+HEAL_TIMEOUT_S = 15.0  # Toxiproxy API calls of the fault engine (see DockerStack._start_toxiproxy)
 Log = Callable[[str], None]
 
 
@@ -120,7 +121,10 @@ class DockerStack:
         self.toxiproxy_container = container
         host_ports = _published(container, {tp.api_port, *listen_ports.values()})
         api_url = f"http://127.0.0.1:{host_ports[tp.api_port]}"
-        self.toxiproxy = ToxiproxyClient(api_url)
+        # Removing a toxic flushes what it holds to the connections' readers; a reader that stalls makes
+        # the server wait for it (the compatible server gives up on a link after 10 s and closes it).
+        # The fault engine waits longer than that, so a slow heal is an answer, not a failed heal.
+        self.toxiproxy = ToxiproxyClient(api_url, timeout=HEAL_TIMEOUT_S)
         try:
             self.toxiproxy.wait_ready(30)
         except InfraError as exc:
