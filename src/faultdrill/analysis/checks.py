@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import asdict, dataclass
 from statistics import fmean
-from typing import Sequence
+from typing import Callable, Sequence
 
 from faultdrill.analysis.breaches import breach_predicate, sustained_runs
 from faultdrill.analysis.series import (
@@ -159,7 +159,7 @@ def judge(check: Check, seconds: Sequence[LoadSecond], windows: dict[str, Window
 
 
 def _judge_sustained(check: Check, series: Series, sampling: Sampling, window_name: str, value: float | None,
-                     how: str, result) -> CheckResult:  # noqa: ANN001 - the closure above
+                     how: str, result: Callable[..., CheckResult]) -> CheckResult:
     if not series:
         return result(value, "failed", f"no data for {_label(check)} in window {window_name!r}", how)
     bad = breach_predicate(check.min, check.max)
