@@ -222,3 +222,12 @@ def test_many_short_gaps_of_one_sampler_are_one_problem_line() -> None:
                         f"(longest 7 s from t=45 s): {why}")
     assert lines[1].startswith("db[db] sampler: no data from t=65 s to t=120 s (55 ticks): OperationalError: x")
     assert len(lines) == 2 and len(lines[1]) < 260 and lines[1].endswith("…")
+
+
+def test_a_recorder_started_just_after_the_clock_samples_tick_0(tmp_path: Path) -> None:
+    clock = RunClock()
+    time.sleep(0.01)  # the drill builds the recorder a few ms after its clock starts
+    with SamplingRecorder([FakeSampler("first")], clock, tmp_path, INTERVAL) as recorder:
+        time.sleep(INTERVAL * 2.5)
+    assert read_rows(tmp_path / "first.csv")[0]["t"] == "0.000"
+    assert recorder.gaps() == []

@@ -133,8 +133,11 @@ class _Worker:
         interval = rec.interval
         last_tick = -1
         while not rec._stop.is_set():
-            # the next tick of the grid not yet sampled; ticks missed by a slow sample are skipped
-            tick = max(math.ceil(rec.clock.now() / interval - 1e-9), last_tick + 1)
+            # the next tick of the grid not yet sampled; ticks missed by a slow sample are skipped.
+            # Tick 0 too when the recorder starts just after the clock (the run's first instant).
+            now = rec.clock.now()
+            first = last_tick < 0 and now < interval / 2
+            tick = 0 if first else max(math.ceil(now / interval - 1e-9), last_tick + 1)
             if rec._stop.wait(max(0.0, tick * interval - rec.clock.now())):
                 return
             last_tick = tick
