@@ -260,6 +260,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Long on purpose: a flat table of every command and its options, one block each, read top to
+    # bottom like the --help it produces; split up, the CLI's surface would no longer be in one place.
     parser = _Parser(prog="faultdrill", description=(
         "Rehearse outages before they happen: start a stack in Docker, put Toxiproxy between its "
         "services, drive Locust load, inject faults on a timeline, record second by second, judge checks."),

@@ -6,12 +6,15 @@ import csv
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 
 import docker
+from docker.models.containers import Container
 from faultdrill.clock import RunClock
 from faultdrill.recorder.samplers.database import DbSampler, PsqlExecProbe
 from faultdrill.recorder.sampling import SamplingRecorder
@@ -29,13 +32,14 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_a_held_row_lock_shows_as_a_lock_wait_from_the_host_and_through_exec(base_image: str,
-                                                                               tmp_path: Path) -> None:
+@contextmanager
+def postgres(label: str, env: dict[str, str] | None = None) -> Iterator[tuple[Container, int, str]]:
+    """The demo stack's PostgreSQL with its port published on 127.0.0.1, ready: (container, port, app DSN)."""
     client = docker.from_env()
     image = ensure_built(client, ROOT / "docker" / "postgres", print)
-    container = client.containers.run(image, detach=True, ports={"5432/tcp": ("127.0.0.1", None)},
-                                      labels={"faultdrill.run": f"test-recorder-db-{os.getpid()}"})
-    holder = waiter = None
+    container = client.containers.run(image, detach=True, environment=env or {},
+                                      ports={"5432/tcp": ("127.0.0.1", None)},
+                                      labels={"faultdrill.run": f"test-{label}-{os.getpid()}"})
     try:
         container.reload()
         port = int(container.attrs["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostPort"])
@@ -49,43 +53,52 @@ def test_a_held_row_lock_shows_as_a_lock_wait_from_the_host_and_through_exec(bas
                 return False
 
         assert wait_for(ready, timeout=30, interval=0.3), "PostgreSQL did not accept connections in 30 s"
-        with psycopg.connect(dsn, autocommit=True) as setup:
-            setup.execute("CREATE TABLE seats (id int PRIMARY KEY, holder text)")
-            setup.execute("INSERT INTO seats VALUES (1, NULL)")
-        holder = psycopg.connect(dsn)
-        holder.execute("SELECT * FROM seats WHERE id = 1 FOR UPDATE")  # the transaction stays open
-        waiter = psycopg.connect(dsn, autocommit=True)
-        waiter.execute("SET lock_timeout = '20s'")
-        blocked = threading.Thread(target=waiter.execute, args=("UPDATE seats SET holder = 'b' WHERE id = 1",),
-                                   daemon=True)
-        blocked.start()
-
-        unpublished = DbSampler.for_service("db-bridge", PostgresProbe(), container, {}, timeout=0.8)
-        assert unpublished.via == "psycopg"  # the host reaches the container's own address: one kept session
-        assert unpublished.probe.params["host"] == container.attrs["NetworkSettings"]["IPAddress"]  # type: ignore[attr-defined]
-        unpublished.close()
-        samplers = [DbSampler.for_service("db-host", PostgresProbe(), container, {5432: port}, timeout=0.8),
-                    DbSampler("db-exec", PsqlExecProbe(container, 5432, "postgres", "postgres", None, 0.8),
-                              "psql-exec")]  # what a remote engine gets
-        logged: list[str] = []
-        with SamplingRecorder(samplers, RunClock(), tmp_path, 0.5, log=logged.append):
-            def lock_wait_seen() -> bool:
-                rows = read_csv(tmp_path / "db.csv")
-                return {r["service"] for r in rows if r["sessions_waiting_lock"] == "1"} == {"db-host", "db-exec"}
-
-            assert wait_for(lock_wait_seen, timeout=5), read_csv(tmp_path / "db.csv")
-            held_rows = read_csv(tmp_path / "db.csv")
-            holder.rollback()  # the lock goes, the UPDATE goes through
-            blocked.join(timeout=10)
-            released_at = time.monotonic()
-            assert wait_for(lambda: any(r["sessions_waiting_lock"] == "0" and r["service"] == "db-host"
-                                        for r in read_csv(tmp_path / "db.csv")[len(held_rows):]), timeout=3)
-            time.sleep(max(0.0, 1.2 - (time.monotonic() - released_at)))
+        yield container, port, dsn
     finally:
-        for conn in (holder, waiter):
-            if conn is not None:
-                conn.close()
         container.remove(force=True)
+
+
+def test_a_held_row_lock_shows_as_a_lock_wait_from_the_host_and_through_exec(base_image: str,
+                                                                               tmp_path: Path) -> None:
+    holder = waiter = None
+    with postgres("recorder-db") as (container, port, dsn):
+        try:
+            with psycopg.connect(dsn, autocommit=True) as setup:
+                setup.execute("CREATE TABLE seats (id int PRIMARY KEY, holder text)")
+                setup.execute("INSERT INTO seats VALUES (1, NULL)")
+            holder = psycopg.connect(dsn)
+            holder.execute("SELECT * FROM seats WHERE id = 1 FOR UPDATE")  # the transaction stays open
+            waiter = psycopg.connect(dsn, autocommit=True)
+            waiter.execute("SET lock_timeout = '20s'")
+            blocked = threading.Thread(target=waiter.execute, args=("UPDATE seats SET holder = 'b' WHERE id = 1",),
+                                       daemon=True)
+            blocked.start()
+
+            unpublished = DbSampler.for_service("db-bridge", PostgresProbe(), container, {}, timeout=0.8)
+            assert unpublished.via == "psycopg"  # the host reaches the container's own address: one kept session
+            assert unpublished.probe.params["host"] == container.attrs["NetworkSettings"]["IPAddress"]  # type: ignore[attr-defined]
+            unpublished.close()
+            samplers = [DbSampler.for_service("db-host", PostgresProbe(), container, {5432: port}, timeout=0.8),
+                        DbSampler("db-exec", PsqlExecProbe(container, 5432, "postgres", "postgres", None, 0.8),
+                                  "psql-exec")]  # what a remote engine gets
+            logged: list[str] = []
+            with SamplingRecorder(samplers, RunClock(), tmp_path, 0.5, log=logged.append):
+                def lock_wait_seen() -> bool:
+                    rows = read_csv(tmp_path / "db.csv")
+                    return {r["service"] for r in rows if r["sessions_waiting_lock"] == "1"} == {"db-host", "db-exec"}
+
+                assert wait_for(lock_wait_seen, timeout=5), read_csv(tmp_path / "db.csv")
+                held_rows = read_csv(tmp_path / "db.csv")
+                holder.rollback()  # the lock goes, the UPDATE goes through
+                blocked.join(timeout=10)
+                released_at = time.monotonic()
+                assert wait_for(lambda: any(r["sessions_waiting_lock"] == "0" and r["service"] == "db-host"
+                                            for r in read_csv(tmp_path / "db.csv")[len(held_rows):]), timeout=3)
+                time.sleep(max(0.0, 1.2 - (time.monotonic() - released_at)))
+        finally:
+            for conn in (holder, waiter):
+                if conn is not None:
+                    conn.close()
 
     assert logged == []
     rows = read_csv(tmp_path / "db.csv")
@@ -112,45 +125,28 @@ def fill_slots(dsn: str, limit: int = 50) -> list[psycopg.Connection]:
 
 def test_the_probe_keeps_watching_a_database_with_no_free_connection_slot(base_image: str, tmp_path: Path) -> None:
     interval = 0.5
-    client = docker.from_env()
-    image = ensure_built(client, ROOT / "docker" / "postgres", print)
-    container = client.containers.run(image, detach=True, environment={"MAX_CONNECTIONS": "8"},
-                                      ports={"5432/tcp": ("127.0.0.1", None)},
-                                      labels={"faultdrill.run": f"test-recorder-db-full-{os.getpid()}"})
     held: list[psycopg.Connection] = []
-    try:
-        container.reload()
-        port = int(container.attrs["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostPort"])
-        dsn = f"host=127.0.0.1 port={port} user=app dbname=tickets connect_timeout=2"
-
-        def ready() -> bool:
-            try:
-                psycopg.connect(dsn).close()
-                return True
-            except psycopg.OperationalError:
-                return False
-
-        assert wait_for(ready, timeout=30, interval=0.3), "PostgreSQL did not accept connections in 30 s"
+    with postgres("recorder-db-full", {"MAX_CONNECTIONS": "8"}) as (container, port, dsn):
         sampler = DbSampler.for_service("db", PostgresProbe(user="app", database="tickets"), container,
                                         {5432: port}, timeout=0.4)
         clock = RunClock()
-        with SamplingRecorder([sampler], clock, tmp_path, interval) as recorder:
-            held = fill_slots(dsn)  # the load arrives after the recorder started: no slot left for anyone
-            assert len(held) == 4  # 8 - 3 kept for superusers - the probe's own
-            # saturated, a query times out: here a superuser holds pg_database (pg_stat_database reads it)
-            with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres") as admin:
-                admin.execute("LOCK TABLE pg_database IN ACCESS EXCLUSIVE MODE")
-                locked_at = clock.now()
-                time.sleep(1.6)
-                admin.rollback()
-                released_at = clock.now()
-            time.sleep(2.5)
-            stopped_at = clock.now()
-        gaps = recorder.gaps()
-    finally:
-        for conn in held:
-            conn.close()
-        container.remove(force=True)
+        try:
+            with SamplingRecorder([sampler], clock, tmp_path, interval) as recorder:
+                held = fill_slots(dsn)  # the load arrives after the recorder started: no slot left for anyone
+                assert len(held) == 4  # 8 - 3 kept for superusers - the probe's own
+                # saturated, a query times out: here a superuser holds pg_database (pg_stat_database reads it)
+                with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres") as admin:
+                    admin.execute("LOCK TABLE pg_database IN ACCESS EXCLUSIVE MODE")
+                    locked_at = clock.now()
+                    time.sleep(1.6)
+                    admin.rollback()
+                    released_at = clock.now()
+                time.sleep(2.5)
+                stopped_at = clock.now()
+            gaps = recorder.gaps()
+        finally:
+            for conn in held:
+                conn.close()
 
     rows = read_csv(tmp_path / "db.csv")
     ticks = [round(float(r["t"]) / interval) for r in rows]

@@ -140,12 +140,22 @@ def _strip(annotation: Any) -> Any:
 # --------------------------------------------------------------------------- cross references
 def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path | None) -> Iterable[Problem]:
     """Checks that span sections: names that must exist, references, build dirs, ordering."""
-    services = scenario.stack.services
-    proxies = scenario.proxies
-
     def at(*loc: str | int) -> tuple[int | None, str]:
         return _line_for(loc, lines), _dotted(loc)
 
+    yield from _service_problems(scenario, at, base_dir)
+    yield from _cycle_problems(scenario, lines)
+    yield from _proxy_problems(scenario, at)
+    yield from _load_problems(scenario, at, base_dir)
+    yield from _fault_problems(scenario, at)
+    yield from _check_problems(scenario, at)
+
+
+At = Callable[..., tuple[int | None, str]]  # a location in the file -> (line, dotted path)
+
+
+def _service_problems(scenario: Scenario, at: At, base_dir: Path | None) -> Iterable[Problem]:
+    services = scenario.stack.services
     for name, service in services.items():
         for dep in service.depends_on:
             if dep not in services:
@@ -154,9 +164,8 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
             elif not services[dep].autostart:
                 yield Problem(*at("stack", "services", name, "depends_on"),
                               f"{dep!r} is not started with the stack (autostart: false), so nothing can wait for it")
-        taken = [a for other, svc in services.items() if other != name for a in [other]]
         for alias in service.aliases:
-            if alias in taken or alias == name:
+            if alias in services:
                 yield Problem(*at("stack", "services", name, "aliases"), f"alias {alias!r} is a service's own name",
                               "a new name, shared by the services it should balance across")
         if service.build is not None and base_dir is not None:
@@ -171,19 +180,20 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
         for part in commands:
             yield from _ref_problems(part, "network", scenario, *at("stack", "services", name, "command"))
 
-    yield from _cycle_problems(scenario, lines)
 
-    for name, proxy in proxies.items():
-        host, _, port = proxy.upstream.rpartition(":")
-        if host not in services:
+def _proxy_problems(scenario: Scenario, at: At) -> Iterable[Problem]:
+    services = scenario.stack.services
+    for name, proxy in scenario.proxies.items():
+        host = proxy.upstream.rpartition(":")[0]
+        if host not in services:  # unpublished ports are fine: proxies talk on the run network
             yield Problem(*at("proxies", name, "upstream"), f"upstream host {host!r} is not a service of this stack",
                           f"SERVICE:PORT with SERVICE one of {', '.join(services)}")
-        elif services[host].ports and int(port) not in services[host].ports and services[host].health is None:
-            pass  # unpublished ports are fine: proxies talk on the run network
-    listen_ports = [p.listen_port for p in proxies.values() if p.listen_port is not None]
+    listen_ports = [p.listen_port for p in scenario.proxies.values() if p.listen_port is not None]
     if len(listen_ports) != len(set(listen_ports)):
         yield Problem(*at("proxies"), "two proxies share a listen_port", "distinct ports, or omit listen_port")
 
+
+def _load_problems(scenario: Scenario, at: At, base_dir: Path | None) -> Iterable[Problem]:
     yield from _ref_problems(scenario.load.host, "host", scenario, *at("load", "host"))
     if not REF_RE.search(scenario.load.host):
         yield from _host_problems(scenario, *at("load", "host"))
@@ -192,6 +202,8 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
             yield Problem(*at("load", "journeys"), f"no locustfile at {(base_dir / scenario.load.journeys)}",
                           "builtin:NAME or a path to a locustfile, relative to the scenario file")
 
+
+def _fault_problems(scenario: Scenario, at: At) -> Iterable[Problem]:
     duration = scenario.duration
     names: set[str] = set()
     for i, fault in enumerate(scenario.faults):
@@ -206,6 +218,10 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
             yield Problem(*at("faults", i, "for"), f"ends at {fault.end:g}s, after the drill ends ({duration:g}s)",
                           f"at most {duration - fault.at:g}s")
 
+
+def _check_problems(scenario: Scenario, at: At) -> Iterable[Problem]:
+    duration = scenario.duration
+    names = {fault.name for fault in scenario.faults}
     for i, check in enumerate(scenario.checks):
         if isinstance(check.window, str):
             if check.window not in ("baseline", "ramp", "fault", "recovery", "run") and check.window not in names:
@@ -239,8 +255,7 @@ def _cycle_problems(scenario: Scenario, lines: dict[Loc, int]) -> Iterable[Probl
                       "service starts only after the services it waits for")
 
 
-def _fault_target_problems(fault: Fault, scenario: Scenario,
-                           at: Callable[..., tuple[int | None, str]]) -> Iterable[Problem]:
+def _fault_target_problems(fault: Fault, scenario: Scenario, at: At) -> Iterable[Problem]:
     """The proxy or service a fault acts on must exist, and be able to take that fault."""
     services, proxies = scenario.stack.services, scenario.proxies
     kind = fault.kind
