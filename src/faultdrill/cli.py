@@ -154,9 +154,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 def _wait_for_reapers(client: DockerClient, args: argparse.Namespace) -> list[str]:
     """A reaper still at work on a run (in its grace period, or reaping) finishes first: no double work."""
+    from faultdrill.faults.recovery import run_is_dead
     from faultdrill.stack.reaper import live_reapers, reaped_summary, wait_for_reapers
 
-    busy = {r for r in live_reapers(client) if args.run in (None, r) and (args.results / r).is_dir()}
+    busy = {r for r in live_reapers(client)  # a live run's reaper is only waiting: not ours to wait for
+            if args.run in (None, r) and (args.results / r).is_dir() and run_is_dead(args.results / r)}
     if not busy:
         return []
     out.print(f"waiting for the reaper of {', '.join(sorted(busy))} (it heals and removes what the run left)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import time
 from pathlib import Path
 from typing import Iterator
@@ -29,7 +30,7 @@ def run(tmp_path: Path) -> Iterator[tuple[docker.DockerClient, str, Path]]:
     run_id = f"test-reaper-{secrets.token_hex(3)}"
     run_dir = tmp_path / "results" / run_id
     run_dir.mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"status": "running", "owner": {"pid": 2**22 + 7, "hostname": "x"}}))
+    (run_dir / "run.json").write_text(json.dumps({"status": "running", "owner": {"pid": 2**22 + 7, "hostname": socket.gethostname()}}))  # died
     try:
         yield client, run_id, run_dir
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from faultdrill.errors import UsageError
 from faultdrill.faults.journal import Journal, pending
 from faultdrill.reaper import protocol
 from faultdrill.reaper.__main__ import listen
@@ -219,6 +220,9 @@ def test_environment_overrides_the_scenario(monkeypatch: pytest.MonkeyPatch) -> 
     assert ReaperConfig.resolve(True, 3.0) == ReaperConfig(True, 7.5)
     monkeypatch.setenv("FAULTDRILL_REAPER", "off")
     assert ReaperConfig.resolve(True, 3.0).enabled is False
+    monkeypatch.setenv("FAULTDRILL_REAPER_GRACE", "soon")
+    with pytest.raises(UsageError, match="FAULTDRILL_REAPER_GRACE='soon' is not a grace period"):
+        ReaperConfig.resolve(True, 3.0)
 
 
 # --------------------------------------------------------------------------- the live connection

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import docker.errors
 from docker import DockerClient
 
+from faultdrill.errors import UsageError
 from faultdrill.reaper import protocol, record as records
 from faultdrill.stack import images, labels
 
@@ -43,12 +44,15 @@ class ReaperConfig:
         """The scenario's ``reaper:`` section, overridden by FAULTDRILL_REAPER=off / FAULTDRILL_REAPER_GRACE."""
         if os.environ.get(protocol.ENV_SWITCH, "").lower() in ("off", "0", "false", "no"):
             enabled = False
-        grace = os.environ.get(protocol.ENV_GRACE)
+        grace = os.environ.get(protocol.ENV_GRACE, "").strip()
         if grace:
             try:
-                grace_s = max(0.0, float(grace.rstrip("s")))
+                grace_s = float(grace.removesuffix("s"))
             except ValueError:
-                pass  # a bad override is ignored: the scenario's value stands
+                grace_s = -1.0
+            if not 0 <= grace_s <= 300:
+                raise UsageError(f"{protocol.ENV_GRACE}={grace!r} is not a grace period (seconds, 0 to 300)",
+                                 hint=f"e.g. {protocol.ENV_GRACE}=3, or unset it to use the scenario's reaper.grace")
         return cls(enabled, grace_s)
 
 
