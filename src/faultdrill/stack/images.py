@@ -195,6 +195,9 @@ def _build_builtin_toxiproxy(client: DockerClient, log: Log) -> str:
         shutil.copy(package / "__init__.py", target / "__init__.py")
         (ctx / "Dockerfile").write_text(
             "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+            # uvloop: the data path's event loop (the server falls back to asyncio's without it)
+            "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-uvloop >/dev/null"
+            " && rm -rf /var/lib/apt/lists/*\n"
             "COPY faultdrill /opt/faultdrill/faultdrill\n"
             "ENV PYTHONPATH=/opt/faultdrill PYTHONUNBUFFERED=1\n"
             "EXPOSE 8474\n"
