@@ -67,6 +67,8 @@ def at_most(bound: float) -> Callable[[float], bool]:
 def _fmt(value: float) -> str:
     if value != value:  # NaN
         return "n/a"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 1:
