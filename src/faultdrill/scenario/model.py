@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from faultdrill.scenario.common import NAME_RE, Name, Seconds, Strict
 from faultdrill.scenario.check_model import Abort, Check, Span
+from faultdrill.scenario.docker_options import DockerOptions, NamedVolume
 from faultdrill.scenario.fault_model import TOXIC_ATTRIBUTES, Fault, Toxic, ToxicType
 from faultdrill.scenario.load_model import Load, Stage
 
@@ -71,6 +72,7 @@ class Service(Strict):
     cpus: float | None = Field(None, gt=0)
     metrics: MetricsEndpoint | None = None
     postgres: PostgresProbe | None = None
+    docker: DockerOptions | None = Field(None, description="more container options (entrypoint, volumes, restart, ...)")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -102,6 +104,9 @@ def _scalar_to_str(value: object) -> object:
 
 class Stack(Strict):
     services: dict[Name, Service] = Field(min_length=1)
+    volumes: dict[Name, NamedVolume] = {}
+    transparent: bool = Field(False, description="proxies take their upstream's name on the run network")
+    source: str | None = Field(None, description="the compose file this stack was read from")
 
     @field_validator("services")
     @classmethod
@@ -114,6 +119,7 @@ class Stack(Strict):
 class Proxy(Strict):
     upstream: str = Field(pattern=r"^[A-Za-z0-9_.-]+:\d{1,5}$", description="service:port inside the stack")
     listen_port: int | None = Field(None, ge=1024, le=65535)
+    transparent: bool | None = Field(None, description="take the upstream's name (default: the stack's transparent)")
 
 
 class ToxiproxySettings(Strict):
