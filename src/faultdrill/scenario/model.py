@@ -48,6 +48,13 @@ class MetricsEndpoint(Strict):
     include: list[str] = Field([], description="metric name prefixes to record; empty: every gauge and counter")
 
 
+class StubStatus(Strict):
+    """An nginx ``stub_status`` page the recorder scrapes every interval (``ingress.csv``)."""
+
+    port: int = Field(ge=1, le=65535, description="container port of the status page; publish it (ports)")
+    path: str = "/nginx_status"
+
+
 class PostgresProbe(Strict):
     """Marks a service as a PostgreSQL server for the recorder's database probe."""
 
@@ -73,6 +80,7 @@ class Service(Strict):
     metrics: MetricsEndpoint | None = None
     postgres: PostgresProbe | None = None
     docker: DockerOptions | None = Field(None, description="more container options (entrypoint, volumes, restart, ...)")
+    stub_status: StubStatus | None = Field(None, description="nginx stub_status: what reached the ingress")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -91,6 +99,9 @@ class Service(Strict):
             port = self.metrics.port if self.metrics.port is not None else (self.ports[0] if self.ports else None)
             if port is None or port not in self.ports:
                 raise ValueError("metrics are scraped from the host: publish their port (ports: [PORT])")
+        if self.stub_status is not None and self.stub_status.port not in self.ports:
+            raise ValueError(f"stub_status is scraped from the host: publish its port "
+                             f"(ports: [..., {self.stub_status.port}])")
         return self
 
 
@@ -136,6 +147,7 @@ class Record(Strict):
     app_metrics: bool = Field(True, description="scrape services that declare metrics:")
     database: bool = Field(True, description="probe services that declare postgres:")
     proxies: bool = Field(True, description="per-proxy traffic from Toxiproxy")
+    ingress: bool = Field(True, description="nginx stub_status of services that declare stub_status:")
 
     @field_validator("interval")
     @classmethod
