@@ -254,6 +254,10 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
     report.skipped_panels = [f"{s.key}: {s.reason}" for s in panel_set.skipped]
     faults = [FaultInterval(f["name"], f["start"], f["end"]) for f in summary["faults"]]
     title = f"{scenario.name} — {run_dir.run_id} ({status})"
+    story = _draw_story(data, summary, title, scenario.record.interval, run_dir.path, report)
+    if "story" in report.files:
+        md_path.write_text(markdown.render_markdown(summary, [str(p) for p in data.run_info.get("problems") or []],
+                                                    story_png="story.png"), encoding="utf-8")
     drawn, failed = _draw(panel_set.panels, run_dir.path, faults, summary["duration_s"], title)
     report.problems += failed
     report.files.update({f"plot:{p.key}": p.path for p in drawn})
@@ -285,6 +289,22 @@ def render_run(path: Path) -> Report:
     scenario = parse_scenario(run_dir.scenario_copy.read_text(encoding="utf-8"), str(run_dir.scenario_copy))
     status = str(read_json_file(run_dir.run_json).get("status") or "completed")
     return render_all(run_dir, scenario, status)
+
+
+def _draw_story(data: Any, summary: dict[str, Any], title: str, interval: float, out_dir: Path,
+                report: Report) -> Any:
+    """The "what happened" figure (``story.png``); None, and a problem said, when it cannot be drawn."""
+    from faultdrill.report.figure_png import write_figure_png
+    from faultdrill.report.story import story_figure
+
+    figure = story_figure(data, summary, f"What happened — {title}", interval)
+    if not figure.charts:
+        return None
+    try:
+        report.files["story"] = write_figure_png(figure, out_dir / "story.png")
+    except Exception as exc:  # noqa: BLE001 - the rest of the report still gets written; the problem is said
+        report.problems.append(f"the story figure could not be drawn: {type(exc).__name__}: {exc}")
+    return figure
 
 
 def _draw(panels: list[Panel], out_dir: Path, faults: list[FaultInterval], duration: float,

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from faultdrill.scenario.common import NAME_RE, Name, Seconds, Strict
 from faultdrill.scenario.check_model import Abort, Check, Span
+from faultdrill.scenario.docker_options import DockerOptions, NamedVolume
 from faultdrill.scenario.fault_model import TOXIC_ATTRIBUTES, Fault, Toxic, ToxicType
 from faultdrill.scenario.load_model import Load, Stage
 
@@ -47,6 +48,13 @@ class MetricsEndpoint(Strict):
     include: list[str] = Field([], description="metric name prefixes to record; empty: every gauge and counter")
 
 
+class StubStatus(Strict):
+    """An nginx ``stub_status`` page the recorder scrapes every interval (``ingress.csv``)."""
+
+    port: int = Field(ge=1, le=65535, description="container port of the status page; publish it (ports)")
+    path: str = "/nginx_status"
+
+
 class PostgresProbe(Strict):
     """Marks a service as a PostgreSQL server for the recorder's database probe."""
 
@@ -71,6 +79,8 @@ class Service(Strict):
     cpus: float | None = Field(None, gt=0)
     metrics: MetricsEndpoint | None = None
     postgres: PostgresProbe | None = None
+    docker: DockerOptions | None = Field(None, description="more container options (entrypoint, volumes, restart, ...)")
+    stub_status: StubStatus | None = Field(None, description="nginx stub_status: what reached the ingress")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -89,6 +99,9 @@ class Service(Strict):
             port = self.metrics.port if self.metrics.port is not None else (self.ports[0] if self.ports else None)
             if port is None or port not in self.ports:
                 raise ValueError("metrics are scraped from the host: publish their port (ports: [PORT])")
+        if self.stub_status is not None and self.stub_status.port not in self.ports:
+            raise ValueError(f"stub_status is scraped from the host: publish its port "
+                             f"(ports: [..., {self.stub_status.port}])")
         return self
 
 
@@ -102,6 +115,9 @@ def _scalar_to_str(value: object) -> object:
 
 class Stack(Strict):
     services: dict[Name, Service] = Field(min_length=1)
+    volumes: dict[Name, NamedVolume] = {}
+    transparent: bool = Field(False, description="proxies take their upstream's name on the run network")
+    source: str | None = Field(None, description="the compose file this stack was read from")
 
     @field_validator("services")
     @classmethod
@@ -114,6 +130,7 @@ class Stack(Strict):
 class Proxy(Strict):
     upstream: str = Field(pattern=r"^[A-Za-z0-9_.-]+:\d{1,5}$", description="service:port inside the stack")
     listen_port: int | None = Field(None, ge=1024, le=65535)
+    transparent: bool | None = Field(None, description="take the upstream's name (default: the stack's transparent)")
 
 
 class ToxiproxySettings(Strict):
@@ -138,6 +155,7 @@ class Record(Strict):
     app_metrics: bool = Field(True, description="scrape services that declare metrics:")
     database: bool = Field(True, description="probe services that declare postgres:")
     proxies: bool = Field(True, description="per-proxy traffic from Toxiproxy")
+    ingress: bool = Field(True, description="nginx stub_status of services that declare stub_status:")
 
     @field_validator("interval")
     @classmethod
