@@ -295,8 +295,9 @@ def _on_run_clock(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, e
         events.clock = clock
         if reaper is not None:  # its record says when on the run clock the harness was lost
             reaper.clock_started(time.time() - clock.now())
+        journal = Journal(run_dir.journal, tee=reaper.journal if reaper is not None else None)  # the reaper's copy
         engine = FaultEngine([ScheduledFault(f, action_for(f, scenario, stack.toxiproxy, stack.containers))
-                              for f in scenario.faults], Journal(run_dir.journal, reaper.journal if reaper is not None else None), events, clock.now)
+                              for f in scenario.faults], journal, events, clock.now)
     except BaseException:
         for sampler in samplers:  # the resources sampler already follows Docker's stats streams
             sampler.close()
