@@ -36,6 +36,8 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("Run start: second 0 is a full second", ["load_start.py"], ["load_start.py", "--rounds", "1"]),
     ("Recorder overhead with the Docker engine counted (needs Docker)", ["recorder_bench.py"],
      ["recorder_bench.py", "--seconds", "8"]),
+    ("Reaper: start cost, and a lost harness cleaned up (needs Docker)", ["reaper_start.py"],
+     ["reaper_start.py", "--rounds", "1"]),
 ]
 
 
