@@ -261,3 +261,18 @@ def test_done_ends_the_reaper_with_a_bye_and_a_probe_without_hello_is_not_a_loss
     assert protocol.decode(sock.makefile("rb").readline()) == {"type": "bye"}
     thread.join(5)
     assert result == [None]
+
+
+# --------------------------------------------------------------------------- the scenario's reaper section
+def test_the_scenario_sets_the_grace_period_and_a_bad_one_names_its_line() -> None:
+    from faultdrill.errors import ScenarioError
+    from faultdrill.scenario import parse_scenario
+    from tests.helpers import SCENARIOS
+
+    text = (SCENARIOS / "smoke.yaml").read_text()
+    assert parse_scenario(text, "smoke.yaml", SCENARIOS).reaper.grace == 3.0
+    assert parse_scenario(text + "reaper: {grace: 10s}\n", "smoke.yaml", SCENARIOS).reaper.grace == 10.0
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text + "reaper: {grace: 1h}\n", "smoke.yaml", SCENARIOS)
+    line = len(text.splitlines()) + 1
+    assert f"smoke.yaml:{line}: reaper.grace" in str(info.value), str(info.value)
