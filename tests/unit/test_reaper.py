@@ -276,3 +276,14 @@ def test_the_scenario_sets_the_grace_period_and_a_bad_one_names_its_line() -> No
         parse_scenario(text + "reaper: {grace: 1h}\n", "smoke.yaml", SCENARIOS)
     line = len(text.splitlines()) + 1
     assert f"smoke.yaml:{line}: reaper.grace" in str(info.value), str(info.value)
+
+
+def test_the_reaper_gets_the_engine_socket_the_harness_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faultdrill.stack.reaper import engine_socket
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    assert engine_socket() == "/var/run/docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")  # rootless
+    assert engine_socket() == "/run/user/1000/docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://build-host:2376")  # remote: that host's own socket
+    assert engine_socket() == "/var/run/docker.sock"

@@ -125,7 +125,7 @@ class ReaperLink:
             self.error = f"{type(exc).__name__}: {getattr(exc, 'explanation', None) or exc}"
 
     def _run(self, image: str, port: int) -> None:
-        volumes = {"/var/run/docker.sock": {"bind": protocol.DOCKER_SOCKET, "mode": "rw"}}
+        volumes = {engine_socket(): {"bind": protocol.DOCKER_SOCKET, "mode": "rw"}}
         if self.local:
             volumes[str(self.run_dir.resolve())] = {"bind": protocol.RECORD_DIR, "mode": "rw"}
         else:
@@ -190,6 +190,13 @@ class ReaperLink:
                 pass
 
 
+def engine_socket() -> str:
+    """The engine's socket as the engine host sees it: DOCKER_HOST's unix path (rootless, Docker Desktop),
+    else the default (also on a remote engine: the socket of the host the reaper runs on)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return host.removeprefix("unix://") if host.startswith("unix://") else "/var/run/docker.sock"
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -202,7 +209,7 @@ def _same_user() -> dict[str, Any]:
         return {}
     extra: dict[str, Any] = {"user": f"{os.getuid()}:{os.getgid()}"}
     try:
-        extra["group_add"] = [str(os.stat("/var/run/docker.sock").st_gid)]
+        extra["group_add"] = [str(os.stat(engine_socket()).st_gid)]
     except OSError:
         pass
     return extra
