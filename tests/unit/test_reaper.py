@@ -193,7 +193,7 @@ def test_applying_the_record_closes_the_journal_marks_the_run_and_is_done_once(t
     with Journal(tmp_path / "journal.jsonl") as journal:
         journal.record("apply", toxic())
         journal.record("apply", sql())
-    (tmp_path / "run.json").write_text(json.dumps({"status": "running", "problems": []}))
+    (tmp_path / "run.json").write_text(json.dumps({"status": "running", "error": None, "problems": []}))
     record = record_for()
     failed_sql = {"type": "sql", "what": "SQL", "state": "failed", "detail": "psql exited 2", "action": sql()}
     record["faults"].append(failed_sql)
@@ -203,6 +203,7 @@ def test_applying_the_record_closes_the_journal_marks_the_run_and_is_done_once(t
     assert [(e["op"], e["action"]["by"]) for e in lines[2:]] == [("revert", "reaper"), ("heal_failed", "reaper")]
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "crashed" and run["reaped"]["summary"] == record["summary"]
+    assert run["error"] == "the harness died; its reaper healed and removed what it could"
     assert run["problems"] == [record["summary"]]
     assert apply_record(tmp_path, record) is False  # a second time changes nothing
     assert len((tmp_path / "journal.jsonl").read_text().splitlines()) == 4

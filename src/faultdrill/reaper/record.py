@@ -92,7 +92,7 @@ def apply_record(run_dir: Path, record: dict[str, Any]) -> bool:
                                                "finished_wall")}
     if run.get("status") in (None, "running"):
         run["status"] = "crashed"
-        run.setdefault("error", "the harness died; the reaper healed and removed what it could")
+        run["error"] = run.get("error") or "the harness died; its reaper healed and removed what it could"
     run["problems"] = [*run.get("problems", []), record.get("summary", "reaped")]
     tmp = run_json.with_suffix(".tmp")
     tmp.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
