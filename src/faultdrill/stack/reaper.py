@@ -123,6 +123,8 @@ class ReaperLink:
             self.start_seconds = round(time.monotonic() - t0, 3)
         except Exception as exc:  # noqa: BLE001 - said in run.json and the output; the run goes on without it
             self.error = f"{type(exc).__name__}: {getattr(exc, 'explanation', None) or exc}"
+            self.log(f"warning: the reaper could not start ({self.error}); if this run is killed, "
+                     "`faultdrill clean` removes what it leaves")
 
     def _run(self, image: str, port: int) -> None:
         volumes = {engine_socket(): {"bind": protocol.DOCKER_SOCKET, "mode": "rw"}}
@@ -136,7 +138,7 @@ class ReaperLink:
             image, name=self.name, detach=True, auto_remove=True,
             environment={protocol.ENV_RUN: self.run_id, protocol.ENV_SELF: self.name,
                          protocol.ENV_GRACE: str(self.config.grace_s)},
-            labels={**labels.run_labels(self.run_id, protocol.ROLE)},
+            labels=labels.run_labels(self.run_id, protocol.ROLE),
             ports={f"{protocol.PORT}/tcp": ("127.0.0.1", port)}, volumes=volumes, mem_limit="64m",
             **_same_user())
 
