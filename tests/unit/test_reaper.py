@@ -288,3 +288,12 @@ def test_the_reaper_gets_the_engine_socket_the_harness_uses(monkeypatch: pytest.
     assert engine_socket() == "/run/user/1000/docker.sock"
     monkeypatch.setenv("DOCKER_HOST", "tcp://build-host:2376")  # remote: that host's own socket
     assert engine_socket() == "/var/run/docker.sock"
+
+
+def test_a_harness_that_never_connects_is_lost_too(reaper_socket: socket.socket) -> None:
+    """Killed while the reaper was starting: after its connect timeout the reaper reaps the run anyway."""
+    session = Session(run_id="r")
+    lost = listen(reaper_socket, session, connect_timeout=0.3)
+    assert isinstance(lost, float) and not session.said_hello
+    record = build(session, [], {"containers": ["fd-r-web"], "networks": [], "volumes": []}, [], lost, 3.0)
+    assert record["summary"] == "reaped after the harness never connected: removed 1 container"

@@ -65,7 +65,8 @@ def main() -> int:
     run_id = os.environ[ENV_RUN]
     self_name = os.environ[ENV_SELF]
     grace = float(os.environ.get(ENV_GRACE, "3"))
-    connect_timeout = float(os.environ.get(ENV_CONNECT_TIMEOUT, "120"))
+    # the harness connects within its own 20 s of starting us; one that never does died meanwhile
+    connect_timeout = float(os.environ.get(ENV_CONNECT_TIMEOUT, "30"))
     session = Session(run_id=run_id)
     server = socket.create_server(("0.0.0.0", PORT))
     lost = listen(server, session, connect_timeout)
