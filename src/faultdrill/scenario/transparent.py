@@ -37,6 +37,8 @@ def direct_alias(service: str) -> str:
 
 def is_transparent(scenario: Scenario, proxy: str) -> bool:
     flag = scenario.proxies[proxy].transparent
+    if scenario.stack.attach is not None:
+        return False  # an attached stack is never rewired (see problems())
     return scenario.stack.transparent if flag is None else flag
 
 
@@ -80,6 +82,12 @@ def wiring(scenario: Scenario, listen_ports: dict[str, int], toxiproxy_host: str
 
 def problems(scenario: Scenario) -> Iterable[tuple[tuple, str, str]]:
     """(location, what is wrong, what to do) for transparent proxies that cannot be wired."""
+    if scenario.stack.attach is not None:
+        for name, proxy in scenario.proxies.items():
+            if proxy.transparent:
+                yield (("proxies", name, "transparent"), "an attached stack is not changed, so a proxy cannot take "
+                       "its service's name", "drop transparent; point clients at ${proxy.NAME}")
+        return
     seen_ports: dict[int, str] = {}
     seen_hosts: dict[str, str] = {}
     for name, proxy in scenario.proxies.items():
