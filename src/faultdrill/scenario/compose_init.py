@@ -26,7 +26,6 @@ WELL_KNOWN_PORTS = {
 }
 NOT_HTTP = {5432, 3306, 6379, 11211, 27017, 5672, 9092, 4222, 1025, 25, 587, 2181, 6380}
 _EXPOSE = re.compile(r"^\s*EXPOSE\s+(\d+)", re.IGNORECASE | re.MULTILINE)
-_URL_PATH = re.compile(r"https?://[^/\s'\"]+(/[^\s'\"]*)")
 
 BASELINE_S, FAULT_S, GAP_S, RECOVERY_S = 10, 10, 5, 10
 LATENCY = "200ms"
@@ -63,13 +62,6 @@ def service_port(compose: ComposeFile, name: str) -> tuple[int | None, str]:
     return None, ""
 
 
-def _health_path(svc: dict[str, Any]) -> str | None:
-    test = (svc.get("healthcheck") or {}).get("test")
-    text = test if isinstance(test, str) else " ".join(str(t) for t in test or [])
-    match = _URL_PATH.search(text)
-    return match.group(1) if match else None
-
-
 def _depends(svc: dict[str, Any]) -> list[str]:
     return list(svc.get("depends_on") or [])
 
@@ -100,7 +92,7 @@ def plan_init(compose: ComposeFile, names: list[str], scenario_path: Path) -> In
     else:
         svc_name, port = entry
         host = f"${{service.{svc_name}.url.{port}}}"
-        path = _health_path(services[svc_name]) or "/"
+        path = "/"
         plan.inferred.append(f"load: {svc_name}'s published port {port}, GET {path} (in the locustfile)")
         plan.look_at.append(f"the locustfile only GETs {path}: replace it with your real journeys "
                             "(requests that reach the dependencies)")
