@@ -156,14 +156,18 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     log = ConsoleObserver().log
     images.ensure_base(client, log)
     paths = args.scenarios or sorted(Path("scenarios").glob("*.yaml"))
-    contexts: list[Path] = []
+    builds: dict[tuple, tuple] = {}  # one build per context and options, as the run would build it
     toxiproxy_settings = None
     for path in paths:
         loaded = load_scenario(path)
-        contexts += [(loaded.base_dir / s.build).resolve() for s in loaded.scenario.stack.services.values() if s.build]
+        as_written = loaded.scenario.stack.source is not None  # a compose file's build: the user's, as written
+        for s in loaded.scenario.stack.services.values():
+            if s.build:
+                ctx, options = (loaded.base_dir / s.build).resolve(), s.docker.build if s.docker else None
+                builds.setdefault((ctx, repr(options), as_written), (ctx, options, as_written))
         toxiproxy_settings = toxiproxy_settings or (loaded.scenario.toxiproxy if loaded.scenario.proxies else None)
-    for ctx in images.iter_build_contexts(contexts):
-        tag = images.ensure_built(client, ctx, log)
+    for ctx, options, as_written in builds.values():
+        tag = images.ensure_service_image(client, ctx, options, as_written, log)
         out.print(f"{ctx} → {tag}", markup=False)
     if toxiproxy_settings is not None:
         tp = images.ensure_toxiproxy(client, toxiproxy_settings.server, toxiproxy_settings.official_image, log)

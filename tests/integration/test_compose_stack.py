@@ -105,7 +105,7 @@ def test_a_transparent_proxy_carries_the_apps_unchanged_traffic(tmp_path: Path, 
                                                               user_volume: str) -> None:
     scenario_path = compose_project(tmp_path, user_image, user_volume)
     scenario = parse_scenario(scenario_path.read_text(), str(scenario_path), base_dir=tmp_path)
-    run_id = f"cit-{uuid.uuid4().hex[:6]}"
+    run_id = f"test-compose-{uuid.uuid4().hex[:6]}"
     with DockerStack(client, scenario, tmp_path, run_id) as stack:
         assert stack.addresses is not None and stack.toxiproxy is not None and stack.info is not None
         web = f"http://127.0.0.1:{stack.addresses.services['web'].ports[8000]}/"
@@ -129,7 +129,7 @@ def test_the_users_image_volume_and_bind_mount_survive_teardown_and_clean(tmp_pa
                                                                         user_volume: str) -> None:
     scenario_path = compose_project(tmp_path, user_image, user_volume)
     scenario = parse_scenario(scenario_path.read_text(), str(scenario_path), base_dir=tmp_path)
-    run_id = f"cit-{uuid.uuid4().hex[:6]}"
+    run_id = f"test-compose-{uuid.uuid4().hex[:6]}"
     with DockerStack(client, scenario, tmp_path, run_id) as stack:
         scratch = client.volumes.get(f"fd-{run_id}-scratch")  # the compose file's own volume: made for the run
         assert scratch.attrs["Labels"]["faultdrill.run"] == run_id
@@ -157,7 +157,7 @@ def test_attach_mode_leaves_the_running_stack_running_and_healed(tmp_path: Path,
         scenario_path = tmp_path / "attach.yaml"
         scenario_path.write_text(SCENARIO.format(stack=f"{{attach: {{network: {net.name}}}}}", host="${proxy.backend.url}"))
         scenario = parse_scenario(scenario_path.read_text(), str(scenario_path), base_dir=tmp_path)
-        run_id = f"cit-{uuid.uuid4().hex[:6]}"
+        run_id = f"test-compose-{uuid.uuid4().hex[:6]}"
         with DockerStack(client, scenario, tmp_path, run_id) as stack:
             assert stack.addresses is not None and stack.toxiproxy is not None
             url = f"http://127.0.0.1:{stack.addresses.proxies['backend'].host_port}/"
@@ -187,5 +187,5 @@ def test_attaching_to_a_missing_network_or_name_is_an_infra_error(tmp_path: Path
     scenario_path.write_text(SCENARIO.format(stack="{attach: {network: fdtest-no-such-net}}", host="${proxy.backend.url}"))
     scenario = parse_scenario(scenario_path.read_text(), str(scenario_path), base_dir=tmp_path)
     with pytest.raises(InfraError, match="no Docker network 'fdtest-no-such-net'"):
-        with DockerStack(client, scenario, tmp_path, f"cit-{uuid.uuid4().hex[:6]}"):
+        with DockerStack(client, scenario, tmp_path, f"test-compose-{uuid.uuid4().hex[:6]}"):
             pass

@@ -276,3 +276,16 @@ def test_the_scenario_as_run_parses_back(tmp_path: Path) -> None:
     loaded = load_scenario(ROOT / "scenarios" / "compose-shop.yaml")
     again = parse_scenario(scenario_as_run(loaded), "copy.yaml", base_dir=loaded.base_dir)
     assert again.stack == loaded.scenario.stack
+
+
+def test_a_proxy_fault_that_repoints_to_a_taken_name_dials_the_service_directly(tmp_path: Path) -> None:
+    from faultdrill.faults.actions import action_for
+    from faultdrill.toxiproxy.client import ToxiproxyClient
+
+    extra = ('proxies:\n  db: {upstream: "db:5432"}\n  app: {upstream: "app:8000", transparent: false}\n'
+             'faults:\n  - {name: swap, at: 1s, for: 2s, proxy: {proxy: app, action: upstream, upstream: "db:5432"}}\n')
+    scenario = load_scenario(project(tmp_path, extra=extra)).scenario
+    assert transparent.dial(scenario, "db:5432") == "fd-direct-db:5432"
+    assert transparent.dial(scenario, "app:8000") == "app:8000"
+    action = action_for(scenario.faults[0], scenario, ToxiproxyClient("http://127.0.0.1:9"), {})
+    assert action.spec.upstream == "fd-direct-db:5432"  # type: ignore[union-attr]

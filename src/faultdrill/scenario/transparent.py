@@ -69,6 +69,12 @@ def upstream(scenario: Scenario, proxy: str) -> str:
     return f"{direct_alias(host)}:{port}" if is_transparent(scenario, proxy) else f"{host}:{port}"
 
 
+def dial(scenario: Scenario, address: str) -> str:
+    """``service:port`` as Toxiproxy must dial it: directly, if a transparent proxy took the name."""
+    host, _, port = address.rpartition(":")
+    return f"{direct_alias(host)}:{port}" if host in taken_names(scenario) else address
+
+
 def wiring(scenario: Scenario, listen_ports: dict[str, int], toxiproxy_host: str) -> list[ProxyWire]:
     out = []
     for name, proxy in scenario.proxies.items():

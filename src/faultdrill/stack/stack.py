@@ -125,15 +125,10 @@ class DockerStack:
     def _images(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, svc in self.scenario.stack.services.items():
-            build = svc.docker.build if svc.docker else None
-            if svc.build is not None and build is not None:
-                out[name] = images.ensure_built_with(self.client, (self.base_dir / svc.build).resolve(),
-                                                     build.dockerfile, build.args, build.target, self.log)
-            elif svc.build is not None and self.scenario.stack.source is not None:
-                out[name] = images.ensure_built_with(self.client, (self.base_dir / svc.build).resolve(),
-                                                     None, {}, None, self.log)
-            elif svc.build is not None:
-                out[name] = images.ensure_built(self.client, (self.base_dir / svc.build).resolve(), self.log)
+            if svc.build is not None:
+                out[name] = images.ensure_service_image(
+                    self.client, (self.base_dir / svc.build).resolve(), svc.docker.build if svc.docker else None,
+                    self.scenario.stack.source is not None, self.log)
             else:
                 assert svc.image is not None
                 if not images.image_exists(self.client, svc.image) and not images.try_pull(self.client, svc.image, log=self.log):
