@@ -37,6 +37,8 @@ def translate(compose: ComposeFile, names: list[str]) -> tuple[dict[str, Any], l
     services = compose.data["services"]
     _one_network(t, names)
     out_services = {name: _service(t, name, services[name]) for name in names}
+    for name, svc in out_services.items():
+        _literal_dollars(t, ("services", name), svc)
     for name in names:
         for dep, condition in _depends_on(services[name]).items():
             if condition == "service_completed_successfully":
@@ -50,6 +52,17 @@ def translate(compose: ComposeFile, names: list[str]) -> tuple[dict[str, Any], l
         external = bool(spec.get("external"))
         volumes[name] = {"external": external, **({"name": spec.get("name") or name} if external else {})}
     return {"services": out_services, "volumes": volumes, "transparent": True, "source": str(compose.path)}, t.problems
+
+
+def _literal_dollars(t: Translation, here: tuple, svc: dict[str, Any]) -> None:
+    """``$${X}`` in compose is a literal ``${X}``, which faultdrill's own ``${...}`` references would read."""
+    command = svc.get("command")
+    texts = [(("environment", k), v) for k, v in svc.get("env", {}).items()]
+    texts += [(("command",), c) for c in ([command] if isinstance(command, str) else command or [])]
+    for loc, text in texts:
+        if "${" in str(text):
+            t.refuse(here + loc, f"{text!r} holds a literal '${{' (from $${{ in compose), which faultdrill cannot "
+                     "pass through yet", "write $VAR instead of ${VAR} in a literal, or set it in an env_file")
 
 
 def _depends_on(svc: dict[str, Any]) -> dict[str, str]:

@@ -189,7 +189,7 @@ def _proxy_problems(scenario: Scenario, at: At) -> Iterable[Problem]:
     services = scenario.stack.services
     for name, proxy in scenario.proxies.items():
         host = proxy.upstream.rpartition(":")[0]
-        if host not in services:  # unpublished ports are fine: proxies talk on the run network
+        if host not in services and scenario.stack.attach is None:  # attached: checked on its network at start
             yield Problem(*at("proxies", name, "upstream"), f"upstream host {host!r} is not a service of this stack",
                           f"SERVICE:PORT with SERVICE one of {', '.join(services)}")
     for loc, message, allowed in transparent.problems(scenario):
