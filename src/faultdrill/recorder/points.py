@@ -1,7 +1,7 @@
 """Recorded rows → named series points, the names checks, aborts and the live view use (pure).
 
-``resources.SERVICE.FIELD`` · ``connections.SERVICE`` (ESTABLISHED, both directions) ·
-``connections.SERVICE.DIRECTION`` (ESTABLISHED) · ``connections.SERVICE.DIRECTION.STATE`` ·
+``resources.SERVICE.FIELD`` · ``connections.SERVICE`` (open: ESTABLISHED + CLOSE_WAIT, both directions) ·
+``connections.SERVICE.DIRECTION`` (open) · ``connections.SERVICE.DIRECTION.STATE`` ·
 ``app.SERVICE.METRIC`` (summed over labels) · ``db.SERVICE.FIELD`` · ``proxy.PROXY.FIELD``.
 """
 
@@ -42,7 +42,7 @@ def points_from_rows(file_stem: str, rows: Iterable[Mapping[str, object]]) -> di
             service, direction, state = row.get("service"), row.get("direction"), row.get("state")
             count = _number(row.get("count")) or 0.0
             sums[f"connections.{service}.{direction}.{state}"] += count
-            if state == "ESTABLISHED":
+            if state in ("ESTABLISHED", "CLOSE_WAIT"):  # held open by the service (CLOSE_WAIT: the peer left)
                 sums[f"connections.{service}.{direction}"] += count
                 sums[f"connections.{service}"] += count
         return dict(sums)

@@ -4,7 +4,7 @@ A metric is either a load metric (``p95_ms``, ``error_rate``, …, optionally fo
 or a recorded series named ``SOURCE.NAME.FIELD``:
 
 * ``resources.SERVICE.cpu_pct|mem_bytes|pids|net_rx_bytes|…``
-* ``connections.SERVICE[.inbound|.outbound][.STATE]`` (default: all directions, ESTABLISHED)
+* ``connections.SERVICE[.inbound|.outbound][.STATE]`` (default: all directions, open = ESTABLISHED + CLOSE_WAIT)
 * ``app.SERVICE.METRIC`` (a Prometheus series the service exposes; summed over labels)
 * ``db.SERVICE.sessions_waiting_lock|longest_tx_s|commits_per_s|…``
 * ``proxy.PROXY.bytes_up|bytes_down|connections``
