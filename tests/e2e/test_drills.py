@@ -69,11 +69,11 @@ def test_write_contention_reproduces_without_overselling(tmp_path: Path) -> None
     assert result.check("never oversold")["passed"]
     # The entry surge shows in the database: its CPU climbs and sessions wait for the hot row's lock.
     run_dir = result.run_dir
-    baseline, fault = sig.window(run_dir, "baseline"), sig.window(run_dir, "fault")
+    before, surge = (1.0, 10 * SCALE), (15 * SCALE, 75 * SCALE)  # the sale opens at 10 s (scaled)
     cpu = sig.resource(run_dir, "db", "cpu_pct")
-    assert mean(sig.between(cpu, *fault)) > 1.5 * mean(sig.between(cpu, *baseline)), cpu
+    assert mean(sig.between(cpu, *surge)) > 1.5 * mean(sig.between(cpu, *before)), cpu
     waiting = sig.db_field(run_dir, "db", "sessions_waiting_lock")
-    assert max(sig.between(waiting, *fault)) >= 3 > max(sig.between(waiting, *baseline)), waiting
+    assert max(sig.between(waiting, *sig.window(run_dir, "fault"))) >= 3 > max(sig.between(waiting, *before)), waiting
 
 
 def test_write_contention_fix_holds_without_overselling(tmp_path: Path) -> None:
