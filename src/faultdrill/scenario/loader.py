@@ -302,6 +302,9 @@ def _series_problems(metric: str, scenario: Scenario, line: int | None, field: s
     elif source == "db" and services[name].postgres is None:
         yield Problem(line, field, f"{metric}: service {name!r} is not marked as a database",
                       f"add postgres: {{user: ..., database: ...}} to stack.services.{name}")
+    elif source == "ingress" and services[name].stub_status is None:
+        yield Problem(line, field, f"{metric}: service {name!r} declares no nginx status page",
+                      f"add stub_status: {{port: PORT}} to stack.services.{name} (and publish PORT)")
 
 
 def _ref_problems(value: str, allowed: str, scenario: Scenario, line: int | None, field: str) -> Iterable[Problem]:
