@@ -144,3 +144,23 @@ def test_seconds_nothing_was_recorded_in_are_gaps_in_the_browser_not_zeros(tmp_p
         assert page.legend_value("story-latency", "p95 successful") == "–", "a gap shows no value"
         page.hover("story-latency", 35.5)
         assert number_in(page.legend_value("story-latency", "p95 successful")) > 200
+
+
+def test_compare_html_overlays_incident_and_fix_in_one_interactive_story(tmp_path: Path) -> None:
+    from faultdrill.report.compare import compare_runs
+    from faultdrill.report.sample import SampleShape
+
+    spread = {"failing_profile": None}
+    a, sa = write_sample_run(tmp_path / "incident", samples=False,
+                             shape=SampleShape(fault_ms=2000, fault_error_rate=0.3, **spread))
+    b, sb = write_sample_run(tmp_path / "fixed", samples=False,
+                             shape=SampleShape(fault_ms=14, fault_error_rate=0.0, **spread))
+    render_all(a, sa, "completed", plots=False)
+    render_all(b, sb, "completed", plots=False)
+    html = compare_runs(a.path, b.path, out_dir=tmp_path / "out").files["html"]
+    with open_page(html, 1400, 1600) as driver:
+        seen = exercise_story(driver, tmp_path, label="A: p95 successful", details=False)
+        page = Report(driver)
+        series = {c["key"]: c["series"] for c in page.charts()}
+    assert seen["value"] > 1500, "A's incident latency is the one hovered"
+    assert "A: failed % of attempts" in series["story-errors"] and "B: failed % of attempts" in series["story-errors"]

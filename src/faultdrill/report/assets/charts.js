@@ -173,7 +173,7 @@
     var axes = [
       { label: "run time (s)", size: 40, labelSize: 16 },
       { label: chart.unit + (chart.log ? " (log)" : ""), labelSize: 16, size: 60,
-        values: function (u, vals) { return vals.map(function (v) { return fmt(v, chart.unit); }); } }
+        values: function (u, vals) { return vals.map(function (v) { return v == null ? "" : fmt(v, chart.unit); }); } }
     ];
     if (chart.log) axes[1].splits = function (u, ai, min, max) {  // 1, 2, 5 × 10^n: a readable log axis
       var out = [];
