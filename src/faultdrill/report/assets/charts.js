@@ -75,12 +75,13 @@
             ctx.beginPath(); ctx.moveTo(u.bbox.left, y); ctx.lineTo(u.bbox.left + u.bbox.width, y); ctx.stroke();
           });
           ctx.font = (10 * dpr) + "px sans-serif";
-          figure.bands.forEach(function (b) {
-            var x0 = x(u, b.start);
-            if (number && x0 >= u.bbox.left && x0 < u.bbox.left + u.bbox.width) {
-              ctx.fillStyle = b.colour; ctx.fillText(b.label, x0 + 3 * dpr, top + 11 * dpr);
+          figure.bands.forEach(function (b, i) {  // names staggered in three rows: close faults stay readable
+            var x0 = Math.max(x(u, b.start), u.bbox.left);
+            if (number && x0 < u.bbox.left + u.bbox.width) {
+              ctx.fillStyle = b.colour; ctx.fillText(b.label, x0 + 3 * dpr, top + (11 + 11 * (i % 3)) * dpr);
             }
           });
+          var badges = [];
           figure.markers.forEach(function (m, i) {
             var xm = x(u, m.t);
             if (xm < u.bbox.left || xm > u.bbox.left + u.bbox.width) return;
@@ -88,12 +89,16 @@
             ctx.setLineDash(m.kind === "recover" ? [6 * dpr, 2 * dpr, 2 * dpr, 2 * dpr] :
               m.kind === "annotation" ? [2 * dpr, 3 * dpr] : m.kind === "abort" ? [] : [5 * dpr, 3 * dpr]);
             ctx.beginPath(); ctx.moveTo(xm, top); ctx.lineTo(xm, top + h); ctx.stroke();
-            if (number) {
-              ctx.setLineDash([]); ctx.fillStyle = m.colour;
-              ctx.beginPath(); ctx.arc(xm, top + 22 * dpr, 7 * dpr, 0, 2 * Math.PI); ctx.fill();
-              ctx.fillStyle = "#fff"; ctx.textAlign = "center";
-              ctx.fillText(String(i + 1), xm, top + 25.5 * dpr); ctx.textAlign = "left";
-            }
+            var last = badges[badges.length - 1];
+            if (last && xm - last.x < 16 * dpr) last.more = true;  // close markers share one badge: "4+"
+            else badges.push({ x: xm, n: i + 1, colour: m.colour, more: false });
+          });
+          if (number) badges.forEach(function (b) {
+            var text = String(b.n) + (b.more ? "+" : ""), w = Math.max(14, 7 * text.length + 4) * dpr;
+            ctx.setLineDash([]); ctx.fillStyle = b.colour;
+            ctx.fillRect(b.x - w / 2, top + 40 * dpr, w, 14 * dpr);
+            ctx.fillStyle = "#fff"; ctx.textAlign = "center";
+            ctx.fillText(text, b.x, top + 51 * dpr); ctx.textAlign = "left";
           });
           ctx.restore();
         }]
