@@ -155,3 +155,21 @@ def test_compare_overlays_both_runs_line_for_line_in_two_colours_with_one_set_of
     assert [m.label.split(":")[0] for m in figure.markers] == ["A"]
     errors = {c.key: c for c in figure.charts}["story-errors"]
     assert [max(ln.values()) for ln in errors.lines] == [100 * 5 / 15, 0.0]
+
+
+def test_compare_names_the_run_of_a_fault_only_one_run_had() -> None:
+    from faultdrill.report.chart_model import Band
+    from faultdrill.report.compare_story import merged_bands
+
+    a = [Band(10, 20, "mail down", "#d62728")]
+    b = [Band(10.5, 20.4, "mail down", "#d62728"), Band(100, 110, "send the recovery mails", "#ff7f0e")]
+    assert [x.label for x in merged_bands(a, b)] == ["mail down", "B: send the recovery mails"]
+    assert [x.label for x in merged_bands(a, [Band(30, 40, "mail down", "#d62728")])] == ["A: mail down",
+                                                                                           "B: mail down"]
+
+
+def test_markers_close_in_time_share_one_badge() -> None:
+    from faultdrill.report.chart_model import Marker, marker_clusters
+
+    marks = [Marker(t, "x", "detect", "#d62728") for t in (10.0, 10.5, 11.0, 30.0)]
+    assert marker_clusters(marks, 1.0) == [(1, 10.0, "1+"), (4, 30.0, "4")]

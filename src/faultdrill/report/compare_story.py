@@ -13,18 +13,30 @@ from typing import Any, Sequence
 
 from faultdrill.report.chart_model import Band, Chart, Figure, Line, Marker, is_log_scale
 from faultdrill.report.data import RunData
-from faultdrill.report.story import annotation_markers, detection_markers, fault_bands, golden_charts
+from faultdrill.report.story import (
+    annotation_markers, detection_markers, fault_bands, golden_charts, unique_markers,
+)
 
 RUN_SHADES = {"A": ("#1f77b4", "#6baed6", "#08519c", "#9ecae1", "#3182bd", "#c6dbef"),
               "B": ("#ff7f0e", "#fdae6b", "#a63603", "#fdd0a2", "#e6550d", "#feedde")}
 LEFT_OUT = {"story-latency": ("p50 successful",)}  # one percentile per run keeps the overlay readable
-SATURATION_LINES = 4  # per run: the threads, the busiest CPU and the busiest connections
+SATURATION_KINDS = ("threads", "CPU", "connections")  # memory stays in each run's own report
+
+
+def _saturation_kind(label: str) -> str:
+    for kind in ("threads", "CPU", "memory", "connections"):
+        if kind in label:
+            return kind
+    return label
 
 
 def _run_lines(chart: Chart, run: str, run_id: str) -> list[Line]:
     keep = [ln for ln in chart.lines if ln.label not in LEFT_OUT.get(chart.key, ())]
-    if chart.key == "story-saturation":
-        keep = keep[:SATURATION_LINES]
+    if chart.key == "story-saturation":  # per run the top line of each kind: threads, CPU, connections
+        firsts: dict[str, Line] = {}
+        for ln in keep:
+            firsts.setdefault(_saturation_kind(ln.label), ln)
+        keep = [ln for kind, ln in firsts.items() if kind in SATURATION_KINDS]
     shades = RUN_SHADES[run]
     return [replace(ln, label=f"{run}: {ln.label}", colour=shades[i % len(shades)], group=run)
             for i, ln in enumerate(keep)]
@@ -50,9 +62,15 @@ def overlay_charts(a: Sequence[Chart], b: Sequence[Chart], run_a: str = "A", run
     return out
 
 
-def _same_faults(a: Sequence[Band], b: Sequence[Band], slack: float = 1.0) -> bool:
-    return len(a) == len(b) and all(x.label == y.label and abs(x.start - y.start) <= slack
-                                    and abs(x.end - y.end) <= slack for x, y in zip(a, b))
+def _same(x: Band, y: Band, slack: float) -> bool:
+    return x.label == y.label and abs(x.start - y.start) <= slack and abs(x.end - y.end) <= slack
+
+
+def merged_bands(a: Sequence[Band], b: Sequence[Band], slack: float = 2.0) -> tuple[Band, ...]:
+    """One band for a fault both runs ran at the same time; a fault only one run had is named with its run."""
+    only_b = [y for y in b if not any(_same(x, y, slack) for x in a)]
+    shared = [x if any(_same(x, y, slack) for y in b) else replace(x, label=f"A: {x.label}") for x in a]
+    return tuple(shared) + tuple(replace(y, label=f"B: {y.label}", colour="#8c564b") for y in only_b)
 
 
 def _prefixed(markers: Sequence[Marker], run: str) -> list[Marker]:
@@ -61,14 +79,9 @@ def _prefixed(markers: Sequence[Marker], run: str) -> list[Marker]:
 
 def compare_figure(data_a: RunData, summary_a: dict[str, Any], data_b: RunData, summary_b: dict[str, Any],
                    title: str) -> Figure:
-    bands_a, bands_b = fault_bands(summary_a), fault_bands(summary_b)
-    if _same_faults(bands_a, bands_b):
-        bands = bands_a
-    else:
-        bands = tuple(replace(b, label=f"A: {b.label}") for b in bands_a) + tuple(
-            replace(b, label=f"B: {b.label}", colour="#8c564b") for b in bands_b)
+    bands = merged_bands(fault_bands(summary_a), fault_bands(summary_b))
     markers = (_prefixed(detection_markers(summary_a) + annotation_markers(data_a.events), "A")
                + _prefixed(detection_markers(summary_b) + annotation_markers(data_b.events), "B"))
     duration = max(float(summary_a.get("duration_s") or 0), float(summary_b.get("duration_s") or 0), 1.0)
     charts = overlay_charts(golden_charts(data_a), golden_charts(data_b))
-    return Figure("compare", title, tuple(charts), duration, bands, tuple(sorted(markers, key=lambda m: m.t)))
+    return Figure("compare", title, tuple(charts), duration, bands, unique_markers(markers))

@@ -164,7 +164,7 @@ def annotation_markers(events: Sequence[dict[str, Any]]) -> list[Marker]:
             for e in events if e.get("kind") == "annotation" and e.get("t") is not None]
 
 
-def _unique(markers: Sequence[Marker]) -> tuple[Marker, ...]:
+def unique_markers(markers: Sequence[Marker]) -> tuple[Marker, ...]:
     seen: set[tuple[float, str]] = set()
     out = []
     for m in sorted(markers, key=lambda m: m.t):
@@ -179,4 +179,4 @@ def story_figure(data: RunData, summary: dict[str, Any], title: str, interval: f
     markers = detection_markers(summary) + annotation_markers(data.events)
     duration = float(summary.get("duration_s") or max([s.t + 1 for s in data.seconds] + [1]))
     return Figure("story", title, tuple(golden_charts(data, interval)), duration, fault_bands(summary),
-                  _unique(markers))
+                  unique_markers(markers))
