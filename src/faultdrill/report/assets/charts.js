@@ -67,6 +67,7 @@
         draw: [function (u) {
           var ctx = u.ctx, top = u.bbox.top, h = u.bbox.height, dpr = uPlot.pxRatio;
           ctx.save();
+          ctx.beginPath(); ctx.rect(u.bbox.left, top, u.bbox.width, h); ctx.clip();  // nothing spills out of the plot
           chart.guides.forEach(function (g) {
             if (g.to != null) return;
             var y = u.valToPos(g.value, g.axis === "right" ? "y2" : "y", true);
