@@ -122,8 +122,13 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from faultdrill.faults.recovery import dead_runs, heal_journal, mark_crashed, recover_pending
     from faultdrill.stack.cleanup import clean
     from faultdrill.stack.engine import connect
+    from faultdrill.stack.reaper import absorb_records, reaped_summary
 
     client = connect()
+    for line in _wait_for_reapers(client, args) + absorb_records(client, args.results):
+        out.print(line, markup=False)
+    if args.run and (reaped := reaped_summary(args.results / args.run)):
+        out.print(f"{args.run}: {reaped}", markup=False)
     healings = (heal_journal(args.results / args.run / "journal.jsonl", client) if args.run
                 else recover_pending(args.results, docker_client=client))
     for healing in healings:
@@ -145,6 +150,23 @@ def cmd_clean(args: argparse.Namespace) -> int:
     console.print(f"{len(left)} thing(s) could not be healed or removed: {'; '.join(left)} — fix the cause "
                   "(see the lines above) and run `faultdrill clean` again", markup=False)
     return int(ExitCode.INFRA)
+
+
+def _wait_for_reapers(client: DockerClient, args: argparse.Namespace) -> list[str]:
+    """A reaper still at work on a run (in its grace period, or reaping) finishes first: no double work."""
+    from faultdrill.faults.recovery import run_is_dead
+    from faultdrill.stack.reaper import live_reapers, reaped_summary, wait_for_reapers
+
+    busy = {r for r in live_reapers(client)  # a live run's reaper is only waiting: not ours to wait for
+            if args.run in (None, r) and (args.results / r).is_dir() and run_is_dead(args.results / r)}
+    if not busy:
+        return []
+    out.print(f"waiting for the reaper of {', '.join(sorted(busy))} (it heals and removes what the run left)",
+              markup=False)
+    still = wait_for_reapers(client, busy, timeout=120)
+    lines = [f"{r}: {reaped_summary(args.results / r) or 'the reaper ended without a record'}"
+             for r in sorted(busy - still)]
+    return lines + [f"{r}: its reaper is still at work after 120 s; cleaning it up here" for r in sorted(still)]
 
 
 def cmd_images_build(args: argparse.Namespace) -> int:
@@ -172,6 +194,9 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     if toxiproxy_settings is not None:
         tp = images.ensure_toxiproxy(client, toxiproxy_settings.server, toxiproxy_settings.official_image, log)
         out.print(f"toxiproxy ({tp.kind}) → {tp.image}", markup=False)
+    from faultdrill.stack.reaper import ensure_image
+
+    out.print(f"reaper → {ensure_image(client, log)}", markup=False)
     return 0
 
 

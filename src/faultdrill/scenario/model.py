@@ -156,6 +156,14 @@ class ToxiproxySettings(Strict):
     official_image: str = "ghcr.io/shopify/toxiproxy:2.12.0"
 
 
+class ReaperSettings(Strict):
+    """The reaper beside the stack: heals and removes the run if the harness dies (env: FAULTDRILL_REAPER=off,
+    FAULTDRILL_REAPER_GRACE=SECONDS override these)."""
+
+    enabled: bool = True
+    grace: Seconds = Field(3.0, le=300, description="how long after the harness is lost before the reaper acts")
+
+
 # --------------------------------------------------------------------------- checks and recording
 class Record(Strict):
     interval: Seconds = 1.0
@@ -190,6 +198,7 @@ class Scenario(Strict):
     stack: Stack
     proxies: dict[Name, Proxy] = {}
     toxiproxy: ToxiproxySettings = ToxiproxySettings()
+    reaper: ReaperSettings = ReaperSettings()
     load: Load
     faults: list[Fault] = []
     checks: list[Check] = []
