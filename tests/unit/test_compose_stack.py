@@ -295,3 +295,9 @@ def test_a_literal_dollar_brace_is_refused_by_line_not_misread(tmp_path: Path) -
     compose = COMPOSE.replace('PRICE: "$$5"', 'PRICE: "$${HOME}"')
     with pytest.raises(ScenarioError, match=r"docker-compose.yml:8: services.app.environment.PRICE: .*literal"):
         load_scenario(project(tmp_path, compose))
+
+
+def test_a_service_name_faultdrill_cannot_use_is_named_by_line(tmp_path: Path) -> None:
+    compose = COMPOSE.replace("  db:\n", "  DB.primary:\n").replace("db: {condition", "DB.primary: {condition")
+    with pytest.raises(ScenarioError, match=r"docker-compose.yml:\d+: services.DB.primary: service name 'DB.primary'"):
+        load_scenario(project(tmp_path, compose))
