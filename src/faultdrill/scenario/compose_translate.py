@@ -151,6 +151,10 @@ def _service(t: Translation, name: str, svc: dict[str, Any]) -> dict[str, Any]:
     if deps:
         out["depends_on"] = deps
     aliases = _aliases(svc)
+    for alias in aliases:
+        if not re.match(NAME_RE, alias):
+            t.refuse(here, f"the name {alias!r} (container_name, hostname or a network alias) cannot be used by faultdrill",
+                     "lower-case letters, digits, - and _, starting with a letter; change it with stack.override")
     if aliases:
         out["aliases"] = aliases
     _limits(t, here, svc, out)
@@ -255,7 +259,7 @@ def _aliases(svc: dict[str, Any]) -> list[str]:
     if isinstance(nets, dict):
         for spec in nets.values():
             aliases.extend((spec or {}).get("aliases") or [])
-    return [a for a in dict.fromkeys(aliases) if re.match(NAME_RE, a)]  # other names are not valid DNS labels here
+    return list(dict.fromkeys(aliases))
 
 
 def _limits(t: Translation, here: tuple, svc: dict[str, Any], out: dict[str, Any]) -> None:
