@@ -301,3 +301,14 @@ def test_a_service_name_faultdrill_cannot_use_is_named_by_line(tmp_path: Path) -
     compose = COMPOSE.replace("  db:\n", "  DB.primary:\n").replace("db: {condition", "DB.primary: {condition")
     with pytest.raises(ScenarioError, match=r"docker-compose.yml:\d+: services.DB.primary: service name 'DB.primary'"):
         load_scenario(project(tmp_path, compose))
+
+
+def test_the_reports_provenance_shows_the_proxy_wiring() -> None:
+    from faultdrill.report.html import provenance
+
+    run_info = {"stack": {"source": "/x/docker-compose.yml", "wiring": [
+        {"proxy": "queue", "transparent": True, "address": "queue:6379", "upstream": "fd-direct-queue:6379",
+         "service": "queue", "clients": ["api", "worker"]}]}}
+    rows = dict(provenance(run_info))
+    assert rows["proxies"] == "api, worker → queue:6379 (proxy queue, transparent) → queue"
+    assert rows["compose file"] == "/x/docker-compose.yml"
