@@ -312,3 +312,12 @@ def test_the_reports_provenance_shows_the_proxy_wiring() -> None:
     rows = dict(provenance(run_info))
     assert rows["proxies"] == "api, worker → queue:6379 (proxy queue, transparent) → queue"
     assert rows["compose file"] == "/x/docker-compose.yml"
+
+
+def test_the_built_in_stack_opts_in_to_transparent_proxies() -> None:
+    text = (ROOT / "scenarios" / "smoke.yaml").read_text().replace("stack:\n  services:\n",
+                                                                   "stack:\n  transparent: true\n  services:\n", 1)
+    scenario = parse_scenario(text, "smoke.yaml", base_dir=ROOT / "scenarios")
+    assert transparent.toxiproxy_aliases(scenario) == ["backend"]
+    assert transparent.service_aliases(scenario, "backend") == ["fd-direct-backend"]
+    assert proxy_listen_ports(scenario) == {"backend": 8000}
