@@ -189,6 +189,19 @@ def test_attaching_to_a_missing_network_or_name_is_an_infra_error(tmp_path: Path
     with pytest.raises(InfraError, match="no Docker network 'fdtest-no-such-net'"):
         with DockerStack(client, scenario, tmp_path, f"test-compose-{uuid.uuid4().hex[:6]}"):
             pass
+    net = client.networks.create(f"fdtest-empty-{uuid.uuid4().hex[:8]}")
+    try:
+        scenario_path.write_text(SCENARIO.format(stack=f"{{attach: {{network: {net.name}}}}}", host="${proxy.backend.url}"))
+        scenario = parse_scenario(scenario_path.read_text(), str(scenario_path), base_dir=tmp_path)
+        run_id = f"test-compose-{uuid.uuid4().hex[:6]}"
+        with pytest.raises(InfraError, match=f"on network {net.name}, nothing answers to backend:8000"):
+            with DockerStack(client, scenario, tmp_path, run_id):
+                pass
+        assert labelled(run_id) == []
+        net.reload()
+        assert net.containers == []
+    finally:
+        net.remove()
 
 
 ONE_SHOT = """\
