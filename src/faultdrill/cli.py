@@ -85,8 +85,10 @@ def _endpoints(stack: DockerStack) -> dict[str, str]:
     for name, svc in stack.info.services.items():
         for container_port, host_port in svc["ports"].items():
             endpoints[f"service.{name}:{container_port}"] = f"127.0.0.1:{host_port}"
+    dialled = {w["proxy"]: w["address"] for w in stack.info.wiring if w["transparent"]}  # names a proxy took
     for name, proxy in stack.addresses.proxies.items():
-        endpoints[f"proxy.{name}"] = f"127.0.0.1:{proxy.host_port} (in the stack: toxiproxy:{proxy.listen_port})"
+        inside = dialled.get(name, f"toxiproxy:{proxy.listen_port}")
+        endpoints[f"proxy.{name}"] = f"127.0.0.1:{proxy.host_port} (in the stack: {inside})"
     if stack.info.toxiproxy_api:
         endpoints["toxiproxy.api"] = stack.info.toxiproxy_api
     return endpoints

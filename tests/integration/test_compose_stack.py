@@ -189,3 +189,51 @@ def test_attaching_to_a_missing_network_or_name_is_an_infra_error(tmp_path: Path
     with pytest.raises(InfraError, match="no Docker network 'fdtest-no-such-net'"):
         with DockerStack(client, scenario, tmp_path, f"test-compose-{uuid.uuid4().hex[:6]}"):
             pass
+    net = client.networks.create(f"fdtest-empty-{uuid.uuid4().hex[:8]}")
+    try:
+        scenario_path.write_text(SCENARIO.format(stack=f"{{attach: {{network: {net.name}}}}}", host="${proxy.backend.url}"))
+        scenario = parse_scenario(scenario_path.read_text(), str(scenario_path), base_dir=tmp_path)
+        run_id = f"test-compose-{uuid.uuid4().hex[:6]}"
+        with pytest.raises(InfraError, match=f"on network {net.name}, nothing answers to backend:8000"):
+            with DockerStack(client, scenario, tmp_path, run_id):
+                pass
+        assert labelled(run_id) == []
+        net.reload()
+        assert net.containers == []
+    finally:
+        net.remove()
+
+
+ONE_SHOT = """\
+services:
+  migrate:
+    image: {image}
+    command: ["python3", "-c", "import sys; print('migrating'); sys.exit({code})"]
+  web:
+    image: {image}
+    environment: {{ROLE: backend}}
+    depends_on:
+      migrate: {{condition: service_completed_successfully}}
+"""
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_one_shot_dependency_is_waited_for_until_it_exits(tmp_path: Path, client, user_image: str, code: int) -> None:
+    from faultdrill.errors import InfraError
+
+    (tmp_path / "docker-compose.yml").write_text(ONE_SHOT.format(image=user_image, code=code))
+    scenario_path = tmp_path / "drill.yaml"
+    scenario_path.write_text(SCENARIO.format(stack="{compose: docker-compose.yml}", host="http://127.0.0.1:1")
+                             .replace('proxies:\n  backend: {upstream: "backend:8000"}\n', ""))
+    scenario = parse_scenario(scenario_path.read_text(), str(scenario_path), base_dir=tmp_path)
+    run_id = f"test-compose-{uuid.uuid4().hex[:6]}"
+    if code == 0:
+        with DockerStack(client, scenario, tmp_path, run_id) as stack:
+            assert stack.info is not None and stack.info.services["migrate"]["completed_after_s"] is not None
+            stack.containers["web"].reload()
+            assert stack.containers["web"].status == "running"  # started only after migrate exited 0
+    else:
+        with pytest.raises(InfraError, match=r"(?s)'migrate' exited with code 3.*migrating"):
+            with DockerStack(client, scenario, tmp_path, run_id):
+                pass
+    assert labelled(run_id) == []

@@ -295,3 +295,29 @@ def test_a_literal_dollar_brace_is_refused_by_line_not_misread(tmp_path: Path) -
     compose = COMPOSE.replace('PRICE: "$$5"', 'PRICE: "$${HOME}"')
     with pytest.raises(ScenarioError, match=r"docker-compose.yml:8: services.app.environment.PRICE: .*literal"):
         load_scenario(project(tmp_path, compose))
+
+
+def test_a_service_name_faultdrill_cannot_use_is_named_by_line(tmp_path: Path) -> None:
+    compose = COMPOSE.replace("  db:\n", "  DB.primary:\n").replace("db: {condition", "DB.primary: {condition")
+    with pytest.raises(ScenarioError, match=r"docker-compose.yml:\d+: services.DB.primary: service name 'DB.primary'"):
+        load_scenario(project(tmp_path, compose))
+
+
+def test_the_reports_provenance_shows_the_proxy_wiring() -> None:
+    from faultdrill.report.html import provenance
+
+    run_info = {"stack": {"source": "/x/docker-compose.yml", "wiring": [
+        {"proxy": "queue", "transparent": True, "address": "queue:6379", "upstream": "fd-direct-queue:6379",
+         "service": "queue", "clients": ["api", "worker"]}]}}
+    rows = dict(provenance(run_info))
+    assert rows["proxies"] == "api, worker → queue:6379 (proxy queue, transparent) → queue"
+    assert rows["compose file"] == "/x/docker-compose.yml"
+
+
+def test_the_built_in_stack_opts_in_to_transparent_proxies() -> None:
+    text = (ROOT / "scenarios" / "smoke.yaml").read_text().replace("stack:\n  services:\n",
+                                                                   "stack:\n  transparent: true\n  services:\n", 1)
+    scenario = parse_scenario(text, "smoke.yaml", base_dir=ROOT / "scenarios")
+    assert transparent.toxiproxy_aliases(scenario) == ["backend"]
+    assert transparent.service_aliases(scenario, "backend") == ["fd-direct-backend"]
+    assert proxy_listen_ports(scenario) == {"backend": 8000}

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class StackInfo:
     startup_seconds: float = 0.0
     wiring: list[dict] = field(default_factory=list)  # who reaches what through which proxy
     source: str | None = None  # the compose file, for a compose stack
+    source_sha256: str | None = None
 
 
 class DockerStack:
@@ -98,7 +100,7 @@ class DockerStack:
         self.info = StackInfo(self.run_id, self.network.name, tp_image.kind if tp_image else "none",
                               tp_image.image if tp_image else "", api_url,
                               wiring=[w.as_dict() for w in transparent.wiring(self.scenario, listen_ports, TOXIPROXY_ALIAS)],
-                              source=self.scenario.stack.source)
+                              source=self.scenario.stack.source, source_sha256=_sha256(self.scenario.stack.source))
         for name in start_order(self.scenario):
             self._start_service(name, service_images[name])
         self.addresses = Addresses(self.run_id, TOXIPROXY_ALIAS, {
@@ -273,6 +275,15 @@ def _check_upstreams(network: Network, scenario: Scenario) -> None:
     if missing:
         raise InfraError(f"on network {network.name}, nothing answers to {', '.join(missing)}",
                          hint=f"names there: {', '.join(sorted(names)) or 'none'}")
+
+
+def _sha256(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def free_port() -> int:
