@@ -226,8 +226,21 @@ def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _settled_fds(pid: int, within: float = 15.0) -> int:
+    """Open files once the server has finished closing earlier connections (stable for 1 s)."""
+    deadline = time.monotonic() + within
+    last = _fds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = _fds(pid)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def soak(host: str, port: int, pid: int, seconds: float, clients: int) -> list[Figure]:
-    fds_idle = _fds(pid)
+    fds_idle = _settled_fds(pid)
     result: "mp.Queue[tuple[float, float, int]]" = mp.Queue()
 
     def watch() -> None:
@@ -241,8 +254,7 @@ def soak(host: str, port: int, pid: int, seconds: float, clients: int) -> list[F
     rate, _ = measure(host, port, 1000, seconds, clients)
     rss_start, rss_end, fds_busy = result.get(timeout=60)
     watcher.join(10)
-    time.sleep(1.0)
-    fds_after = _fds(pid)
+    fds_after = _settled_fds(pid)
     print(f"soak {seconds:.0f} s at 1000 connections: {rate:,.0f} rt/s; RSS {rss_start:.1f} -> {rss_end:.1f} MiB; "
           f"open files idle {fds_idle}, busy {fds_busy}, after {fds_after}", flush=True)
     growth = Figure("soak: server RSS growth", "%", "<= 10 %", at_most(10.0))

@@ -85,8 +85,10 @@ def _endpoints(stack: DockerStack) -> dict[str, str]:
     for name, svc in stack.info.services.items():
         for container_port, host_port in svc["ports"].items():
             endpoints[f"service.{name}:{container_port}"] = f"127.0.0.1:{host_port}"
+    dialled = {w["proxy"]: w["address"] for w in stack.info.wiring if w["transparent"]}  # names a proxy took
     for name, proxy in stack.addresses.proxies.items():
-        endpoints[f"proxy.{name}"] = f"127.0.0.1:{proxy.host_port} (in the stack: toxiproxy:{proxy.listen_port})"
+        inside = dialled.get(name, f"toxiproxy:{proxy.listen_port}")
+        endpoints[f"proxy.{name}"] = f"127.0.0.1:{proxy.host_port} (in the stack: {inside})"
     if stack.info.toxiproxy_api:
         endpoints["toxiproxy.api"] = stack.info.toxiproxy_api
     return endpoints
@@ -178,14 +180,18 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     log = ConsoleObserver().log
     images.ensure_base(client, log)
     paths = args.scenarios or sorted(Path("scenarios").glob("*.yaml"))
-    contexts: list[Path] = []
+    builds: dict[tuple, tuple] = {}  # one build per context and options, as the run would build it
     toxiproxy_settings = None
     for path in paths:
         loaded = load_scenario(path)
-        contexts += [(loaded.base_dir / s.build).resolve() for s in loaded.scenario.stack.services.values() if s.build]
+        as_written = loaded.scenario.stack.source is not None  # a compose file's build: the user's, as written
+        for s in loaded.scenario.stack.services.values():
+            if s.build:
+                ctx, options = (loaded.base_dir / s.build).resolve(), s.docker.build if s.docker else None
+                builds.setdefault((ctx, repr(options), as_written), (ctx, options, as_written))
         toxiproxy_settings = toxiproxy_settings or (loaded.scenario.toxiproxy if loaded.scenario.proxies else None)
-    for ctx in images.iter_build_contexts(contexts):
-        tag = images.ensure_built(client, ctx, log)
+    for ctx, options, as_written in builds.values():
+        tag = images.ensure_service_image(client, ctx, options, as_written, log)
         out.print(f"{ctx} → {tag}", markup=False)
     if toxiproxy_settings is not None:
         tp = images.ensure_toxiproxy(client, toxiproxy_settings.server, toxiproxy_settings.official_image, log)
@@ -284,6 +290,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from faultdrill.scenario.compose import init_from_compose
+
+    result = init_from_compose(args.compose, args.out, force=args.force)
+    out.print(f"wrote {result.scenario_path} and {result.locustfile_path}", markup=False)
+    out.print("inferred:", markup=False)
+    for line in result.plan.inferred:
+        out.print(f"  - {line}", markup=False)
+    out.print("look at:", markup=False)
+    for line in result.plan.look_at:
+        out.print(f"  - {line}", markup=False)
+    out.print(f"then: faultdrill validate {result.scenario_path} && faultdrill run {result.scenario_path}", markup=False)
+    return ExitCode.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Long on purpose: a flat table of every command and its options, one block each, read top to
     # bottom like the --help it produces; split up, the CLI's surface would no longer be in one place.
@@ -305,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(timeseries.csv, events.jsonl, run.json, summary.json, latency.png).")
     p.add_argument("scenario", type=Path, help="scenario file, e.g. scenarios/smoke.yaml")
     p.add_argument("--results", type=Path, default=None, help="results directory (default: the scenario's, ./results)")
+
+    p = add("init", cmd_init, "write a starting scenario for a docker-compose.yml",
+            description="Infer a drill from a compose file: its services, a transparent proxy per dependency, "
+                        "load on the first published HTTP port, one latency fault per proxy, checks.")
+    p.add_argument("--compose", type=Path, required=True, metavar="FILE", help="the stack's docker-compose.yml")
+    p.add_argument("--out", type=Path, default=None, help="scenario file to write (default: ./<project>-drill.yaml)")
+    p.add_argument("--force", action="store_true", help="overwrite the files if they exist")
 
     p = add("validate", cmd_validate, "check scenario files without starting anything")
     p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")

@@ -30,7 +30,7 @@ from faultdrill.load.process import LoadProcess
 from faultdrill.load.safety import host_problem
 from faultdrill.recorder.events import EventLog
 from faultdrill.recorder.load_series import LoadSeriesWriter
-from faultdrill.recorder.points import points_from_rows
+from faultdrill.recorder.points import IngressRates, points_from_rows
 from faultdrill.recorder.gaps import summarize as summarize_gaps
 from faultdrill.recorder.sampling import SamplingRecorder, build_samplers
 from faultdrill.recorder.provenance import initial_record, write_json
@@ -282,8 +282,12 @@ def _on_run_clock(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, e
     scenario = loaded.scenario
     monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks, scenario.record.interval)
 
+    ingress_rates = IngressRates(scenario.record.interval)
+
     def on_rows(file_stem: str, t: float, rows: list[dict]) -> None:
         points = points_from_rows(file_stem, rows)
+        if file_stem == "ingress":
+            points.update(ingress_rates.add(t, points))
         for metric, value in points.items():
             monitor.observe_sample(metric, t, value)
         if controller is not None:

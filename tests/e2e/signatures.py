@@ -16,7 +16,7 @@ from statistics import mean
 from hdrh.histogram import HdrHistogram
 
 from faultdrill.analysis.ingress import ingress_rates
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.load.histograms import LoadSecond, new_histogram, percentile_ms
 from faultdrill.recorder.load_series import read_load_seconds
 from faultdrill.report.data import parse_connections, parse_db, parse_ingress, parse_resources
 from faultdrill.report.resource_plots import OPEN_STATES
@@ -42,8 +42,7 @@ def _merged_ok(items: list[LoadSecond]) -> HdrHistogram | None:
         if hist is None or hist.get_total_count() == 0:
             continue
         if merged is None:
-            merged = HdrHistogram(hist.get_lowest_trackable_value(), hist.get_highest_trackable_value(),
-                                  hist.get_significant_figures())
+            merged = new_histogram()
         merged.add(hist)
     return merged
 
@@ -119,6 +118,11 @@ def longest_plateau(series: dict[float, float], at_least: float) -> tuple[float,
             best = (start, length)
         previous = t
     return best
+
+
+def first_at(series: dict[float, float], at_least: float, after: float = 0.0) -> float | None:
+    """The first tick from ``after`` on with a value at or above ``at_least``."""
+    return next((t for t in sorted(series) if t >= after and series[t] >= at_least), None)
 
 
 def resource(run_dir: Path, service: str, field: str) -> dict[float, float]:

@@ -103,3 +103,25 @@ def test_both_sides_panel_draws_clients_and_ingress_in_the_same_seconds() -> Non
     assert list(sent.get_ydata()) == [20.0] * 5 and list(sent.get_xdata())[1] == 1.5
     assert list(read.get_xdata())[1] == 0.5 and list(read.get_ydata())[1] == 17.0  # (0, 1] drawn at 0.5
     plt.close(fig)
+
+
+def test_ingress_series_for_checks_live_and_after_the_run(tmp_path) -> None:
+    from faultdrill.recorder.points import IngressRates, points_from_rows, read_samples
+
+    rows = [{"service": "ingress", "accepted": "10", "handled": "10", "requests": "20", "active": "2"}]
+    points = points_from_rows("ingress", rows)
+    assert points["ingress.ingress.accepted"] == 10 and points["ingress.ingress.active"] == 2
+    live = IngressRates(interval=1.0)
+    assert live.add(0.0, points)["ingress.ingress.requests_per_s"] is None  # no previous tick yet
+    later = points_from_rows("ingress", [{**rows[0], "accepted": "40", "requests": "80"}])
+    assert live.add(1.0, later)["ingress.ingress.requests_per_s"] == 60.0
+    (tmp_path / "ingress.csv").write_text("t,wall,service,accepted,handled,requests,active,reading,writing,waiting\n"
+                                          "0,w,ingress,10,10,20,2,0,1,1\n1,w,ingress,40,40,80,2,0,1,1\n")
+    samples = read_samples(tmp_path)
+    assert samples["ingress.ingress.accepted_per_s"] == [(0.0, None), (1.0, 30.0)]
+
+
+def test_a_check_on_ingress_needs_a_status_page() -> None:
+    from faultdrill.scenario.check_model import metric_problem
+
+    assert metric_problem("ingress.ingress.requests_per_s") is None

@@ -133,3 +133,43 @@ def test_every_report_draws_story_png_and_summary_md_opens_with_it(tmp_path: Pat
     assert report.problems == [] and report.files["story"] == run_dir.path / "story.png"
     md = (run_dir.path / "summary.md").read_text(encoding="utf-8").splitlines()
     assert md[4].startswith("![What happened") and md[4].endswith("(story.png)")
+
+
+def test_compare_overlays_both_runs_line_for_line_in_two_colours_with_one_set_of_fault_bands() -> None:
+    from faultdrill.report.compare_story import RUN_SHADES, compare_figure
+
+    faults = [{"name": "mail down", "start": 10.0, "end": 20.0}]
+    incident = {"duration_s": 30, "faults": faults, "detection": [
+        {"fault": "mail down", "check": "p95", "detected_at": 14.0, "time_to_detect_s": 4.0}]}
+    fixed = {"duration_s": 30, "faults": [dict(faults[0], start=10.2, end=20.1)], "detection": []}
+    data_a = RunData("a", seconds=[second(t, 10, 5, ms=900 if 10 <= t < 20 else 5) for t in range(30)])
+    data_b = RunData("b", seconds=[second(t, 10, ms=6) for t in range(30)])
+    figure = compare_figure(data_a, incident, data_b, fixed, "incident vs fix")
+    latency = {c.key: c for c in figure.charts}["story-latency"]
+    labels = [ln.label for ln in latency.lines]
+    assert labels == ["A: p95 successful", "A: p95 all requests", "B: p95 successful", "B: p95 all requests"]
+    assert {ln.colour for ln in latency.lines if ln.group == "A"} <= set(RUN_SHADES["A"])
+    assert {ln.colour for ln in latency.lines if ln.group == "B"} <= set(RUN_SHADES["B"])
+    assert latency.log, "900 ms vs 6 ms: both readable on a log axis"
+    assert [b.label for b in figure.bands] == ["mail down"], "the same faults at the same times: one set of bands"
+    assert [m.label.split(":")[0] for m in figure.markers] == ["A"]
+    errors = {c.key: c for c in figure.charts}["story-errors"]
+    assert [max(ln.values()) for ln in errors.lines] == [100 * 5 / 15, 0.0]
+
+
+def test_compare_names_the_run_of_a_fault_only_one_run_had() -> None:
+    from faultdrill.report.chart_model import Band
+    from faultdrill.report.compare_story import merged_bands
+
+    a = [Band(10, 20, "mail down", "#d62728")]
+    b = [Band(10.5, 20.4, "mail down", "#d62728"), Band(100, 110, "send the recovery mails", "#ff7f0e")]
+    assert [x.label for x in merged_bands(a, b)] == ["mail down", "B: send the recovery mails"]
+    assert [x.label for x in merged_bands(a, [Band(30, 40, "mail down", "#d62728")])] == ["A: mail down",
+                                                                                           "B: mail down"]
+
+
+def test_markers_close_in_time_share_one_badge() -> None:
+    from faultdrill.report.chart_model import Marker, marker_clusters
+
+    marks = [Marker(t, "x", "detect", "#d62728") for t in (10.0, 10.5, 11.0, 30.0)]
+    assert marker_clusters(marks, 1.0) == [(1, 10.0, "1+"), (4, 30.0, "4")]

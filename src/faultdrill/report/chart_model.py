@@ -115,13 +115,25 @@ def with_gaps(points: Iterable[Point], step: float = 1.0) -> tuple[Point, ...]:
 
 
 def is_log_scale(values: Sequence[float]) -> bool:
-    """A latency axis is logarithmic when its slowest value is far above the typical one (the same rule
-    as the static panels: a 20 s timeout over a 5 ms baseline keeps both readable)."""
+    """A latency axis is logarithmic when its slowest value is far above the fast quarter of the run (a
+    20 s timeout over a 5 ms baseline keeps both readable, even when the slow part is most of the run)."""
     known = sorted(v for v in values if v is not None and v > 0)
     if not known:
         return False
-    median = known[len(known) // 2]
-    return known[-1] / max(median, 1e-3) > 30
+    fast = known[len(known) // 4]
+    return known[-1] / max(fast, 1e-3) > 30
+
+
+def marker_clusters(markers: Sequence[Marker], within: float) -> list[tuple[int, float, str]]:
+    """Markers close in time share one numbered badge: (index of the first, time, badge text like "4+")."""
+    out: list[tuple[int, float, str]] = []
+    for i, m in enumerate(markers, 1):
+        if out and m.t - out[-1][1] <= within:
+            first, t, _ = out[-1]
+            out[-1] = (first, t, f"{first}+")
+        else:
+            out.append((i, m.t, str(i)))
+    return out
 
 
 def regroup(chart: Chart, group: str, suffix: str, colour: str | None = None) -> Chart:

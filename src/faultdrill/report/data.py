@@ -228,6 +228,12 @@ class ConnCountRow:
     requests: float
     connects: float
     failed_connects: float  # TCP connect errors + TLS handshake errors
+    connect_errors: float = 0.0  # TCP connects that failed (attempts = connects + connect_errors)
+
+    @property
+    def attempts(self) -> float:
+        """TCP connection attempts (a connect whose TLS handshake then fails is in ``connects``)."""
+        return self.connects + self.connect_errors
 
 
 def conn_counts_from_seconds(seconds: Iterable[LoadSecond]) -> list[ConnCountRow]:
@@ -235,7 +241,8 @@ def conn_counts_from_seconds(seconds: Iterable[LoadSecond]) -> list[ConnCountRow
     for second in seconds:
         for profile, c in (getattr(second, "conns", None) or {}).items():
             failed = getattr(c, "connect_errors", 0) + getattr(c, "tls_errors", 0)
-            out.append(ConnCountRow(float(second.t), profile, float(c.requests), float(c.connects), float(failed)))
+            out.append(ConnCountRow(float(second.t), profile, float(c.requests), float(c.connects), float(failed),
+                                    float(getattr(c, "connect_errors", 0))))
     return out
 
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # noqa: E402
 
-from faultdrill.report.chart_model import Band, Chart, Figure, Line, Marker  # noqa: E402
+from faultdrill.report.chart_model import Band, Chart, Figure, Line, marker_clusters  # noqa: E402
 
 WIDTH_IN = 13.0
 LEFT, RIGHT = 0.065, 0.70  # the legends sit right of the plots
@@ -37,20 +37,22 @@ def _draw_line(ax: Axes, line: Line) -> None:
 
 
 def _bands(ax: Axes, bands: Sequence[Band], label: bool) -> None:
+    """Faults shaded; on the first chart their names go in the legend (labels on the plot would overlap)."""
     for band in bands:
-        ax.axvspan(band.start, band.end, color=band.colour, alpha=0.10, lw=0, zorder=0)
-        if label:
-            ax.text(band.start, 1.0, f" {band.label}", transform=ax.get_xaxis_transform(), va="bottom", ha="left",
-                    fontsize=8, color=band.colour, clip_on=False)
+        ax.axvspan(band.start, band.end, color=band.colour, alpha=0.10, lw=0, zorder=0,
+                   label=f"fault: {band.label}" if label else None)
 
 
-def _markers(ax: Axes, markers: Sequence[Marker], numbered: bool) -> None:
-    for i, m in enumerate(markers, 1):
+def _markers(ax: Axes, figure: Figure, numbered: bool) -> None:
+    for m in figure.markers:
         style, width = MARKER_STYLES[m.kind]
         ax.axvline(m.t, color=m.colour, ls=style, lw=width, alpha=0.85, zorder=3)
-        if numbered:
-            ax.text(m.t, 0.93, f"{i}", transform=ax.get_xaxis_transform(), va="top", ha="center", fontsize=7,
-                    color="white", zorder=4, bbox={"boxstyle": "circle,pad=0.15", "fc": m.colour, "ec": "none"})
+    if not numbered:
+        return
+    colour = {i: m.colour for i, m in enumerate(figure.markers, 1)}
+    for first, t, text in marker_clusters(figure.markers, 0.015 * max(figure.duration, 1.0)):
+        ax.text(t, 0.93, text, transform=ax.get_xaxis_transform(), va="top", ha="center", fontsize=7,
+                color="white", zorder=4, bbox={"boxstyle": "round,pad=0.2", "fc": colour[first], "ec": "none"})
 
 
 def draw_chart(ax: Axes, chart: Chart, figure: Figure, first: bool) -> None:
@@ -72,7 +74,7 @@ def draw_chart(ax: Axes, chart: Chart, figure: Figure, first: bool) -> None:
         ax.yaxis.set_major_formatter(FuncFormatter(_tick_ms))
     ax.set_ylabel(chart.unit + (" (log)" if chart.log else ""), fontsize=8)
     _bands(ax, figure.bands, first)
-    _markers(ax, figure.markers, first)
+    _markers(ax, figure, first)
     ax.set_title(chart.title + (f" — {chart.note}" if chart.note else ""), fontsize=9, loc="left")
     ax.grid(alpha=0.3)
     ax.set_xlim(0, max(figure.duration, 1.0))

@@ -21,6 +21,7 @@ from faultdrill.report.data import ConnCountRow, IngressRow, group_by
 from faultdrill.report.drawing import Panel, Point, _plot, service_colours
 
 INGRESS_COLOUR = "#222222"
+CLIENTS_COLOUR = "#6a3d9a"  # apart from the per-profile colours
 
 
 def client_totals(rows: Sequence[ConnCountRow]) -> list[tuple[float, float, float]]:
@@ -29,7 +30,7 @@ def client_totals(rows: Sequence[ConnCountRow]) -> list[tuple[float, float, floa
     for r in rows:
         acc = by_t.setdefault(r.t, [0.0, 0.0])
         acc[0] += r.requests
-        acc[1] += r.connects + r.failed_connects
+        acc[1] += r.attempts
     return [(t, v[0], v[1]) for t, v in sorted(by_t.items())]
 
 
@@ -58,19 +59,19 @@ def both_sides_panel(clients: Sequence[ConnCountRow], ingress: Sequence[IngressR
                 colour = colours[profile]
                 _plot(ax, [(r.t + 0.5, r.requests) for r in items], lw=1.1, color=colour, alpha=0.8,
                       label=f"clients: {profile} requests")
-                _plot(ax, [(r.t + 0.5, r.connects + r.failed_connects) for r in items], lw=1.0, ls="--",
+                _plot(ax, [(r.t + 0.5, r.attempts) for r in items], lw=1.0, ls="--",
                       color=colour, alpha=0.8, label=f"clients: {profile} connection attempts")
         if totals:
-            _plot(ax, [(t + 0.5, n) for t, n, _ in totals], lw=1.8, color="#1f77b4", label="clients: requests sent")
-            _plot(ax, [(t + 0.5, c) for t, _, c in totals], lw=1.4, ls="--", color="#1f77b4",
+            _plot(ax, [(t + 0.5, n) for t, n, _ in totals], lw=1.8, color=CLIENTS_COLOUR, label="clients: requests sent")
+            _plot(ax, [(t + 0.5, c) for t, _, c in totals], lw=1.4, ls="--", color=CLIENTS_COLOUR,
                   label="clients: connection attempts")
         for service, series in sorted(rates.items()):
             name = f"{service}: " if len(rates) > 1 else "ingress: "
             _plot(ax, shifted(series["requests_per_s"]), lw=1.8, color=INGRESS_COLOUR, label=name + "requests read")
             _plot(ax, shifted(series["accepted_per_s"]), lw=1.4, ls="--", color=INGRESS_COLOUR,
-                  label=name + "connections accepted (a refused TLS handshake still counts)")
+                  label=name + "connections accepted")
         ax.set_ylim(bottom=0)
         ax.set_ylabel("per second")
 
-    return Panel("both-sides", "Both sides: what the clients sent vs what reached the ingress (nginx stub_status)",
-                 draw, 1.2)
+    return Panel("both-sides", "Both sides: what the clients sent vs what the ingress read "
+                 "(a refused TLS handshake is still an accepted connection)", draw, 1.2)

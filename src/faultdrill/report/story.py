@@ -96,8 +96,24 @@ def errors_chart(seconds: Sequence[LoadSecond]) -> Chart:
     return Chart("story-errors", f"Errors: {what} attempts, % of all attempts", "% of attempts", (line,), height=0.8)
 
 
-def golden_charts(data: RunData, interval: float = 1.0) -> list[Chart]:
-    """The four golden signals of a run, on the run clock (an empty list when no load was recorded)."""
+def sample_interval(data: RunData) -> float:
+    """The recorder's tick, read from its samples (the most common step between one service's samples)."""
+    steps: dict[float, int] = {}
+    for rows in (data.resources, data.connections):
+        ticks: dict[str, set[float]] = {}
+        for r in rows:
+            ticks.setdefault(r.service, set()).add(r.t)
+        for ts in ticks.values():
+            ordered = sorted(ts)
+            for a, b in zip(ordered, ordered[1:]):
+                steps[round(b - a, 3)] = steps.get(round(b - a, 3), 0) + 1
+    return max(steps, key=lambda k: (steps[k], -k)) if steps else 1.0
+
+
+def golden_charts(data: RunData, interval: float | None = None) -> list[Chart]:
+    """The four golden signals of a run, on the run clock (an empty list when no load was recorded).
+    ``interval``: the recorder's tick (default: read from the samples)."""
+    interval = interval or sample_interval(data)
     charts = []
     if data.seconds:
         charts += [latency_chart(data.seconds), traffic_chart(data), errors_chart(data.seconds)]
@@ -148,7 +164,7 @@ def annotation_markers(events: Sequence[dict[str, Any]]) -> list[Marker]:
             for e in events if e.get("kind") == "annotation" and e.get("t") is not None]
 
 
-def _unique(markers: Sequence[Marker]) -> tuple[Marker, ...]:
+def unique_markers(markers: Sequence[Marker]) -> tuple[Marker, ...]:
     seen: set[tuple[float, str]] = set()
     out = []
     for m in sorted(markers, key=lambda m: m.t):
@@ -158,9 +174,9 @@ def _unique(markers: Sequence[Marker]) -> tuple[Marker, ...]:
     return tuple(out)
 
 
-def story_figure(data: RunData, summary: dict[str, Any], title: str, interval: float = 1.0) -> Figure:
+def story_figure(data: RunData, summary: dict[str, Any], title: str, interval: float | None = None) -> Figure:
     """The "what happened" figure: golden signals, fault bands, check and annotation markers."""
     markers = detection_markers(summary) + annotation_markers(data.events)
     duration = float(summary.get("duration_s") or max([s.t + 1 for s in data.seconds] + [1]))
     return Figure("story", title, tuple(golden_charts(data, interval)), duration, fault_bands(summary),
-                  _unique(markers))
+                  unique_markers(markers))

@@ -265,7 +265,8 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
         html_path = run_dir.path / "report.html"
         html_path.write_text(html_report.render_html(summary, data.run_info, drawn, report.skipped_panels,
                                                      report.problems, status=status,
-                                                     description=scenario.description),
+                                                     description=scenario.description, story=story,
+                                                     details=_detail_figures(data, story, scenario.record.interval)),
                              encoding="utf-8")
         report.files["html"] = html_path
     return report
@@ -305,6 +306,18 @@ def _draw_story(data: Any, summary: dict[str, Any], title: str, interval: float,
     except Exception as exc:  # noqa: BLE001 - the rest of the report still gets written; the problem is said
         report.problems.append(f"the story figure could not be drawn: {type(exc).__name__}: {exc}")
     return figure
+
+
+def _detail_figures(data: Any, story: Any, interval: float) -> list[Any]:
+    """The detail charts by what to watch, each section a figure with the story's bands and markers."""
+    from faultdrill.report.chart_model import Figure
+    from faultdrill.report.detail_charts import SECTIONS, detail_charts
+
+    if story is None:
+        return []
+    charts = detail_charts(data, interval)
+    return [Figure(f"detail-{key}", title, tuple(charts[key]), story.duration, story.bands, story.markers)
+            for key, title in SECTIONS if charts.get(key)]
 
 
 def _draw(panels: list[Panel], out_dir: Path, faults: list[FaultInterval], duration: float,

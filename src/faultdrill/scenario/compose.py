@@ -8,6 +8,7 @@ stack written in the scenario, so everything downstream (faults, recorder, repor
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -137,3 +138,34 @@ def _line(lines: dict[Loc, int], loc: Loc) -> int | None:
         if loc[:cut] in lines:
             return lines[loc[:cut]]
     return None
+
+
+@dataclass(frozen=True)
+class InitResult:
+    scenario_path: Path
+    locustfile_path: Path
+    plan: "InitPlan"
+
+
+def init_from_compose(compose_path: Path, out: Path | None = None, *, force: bool = False) -> InitResult:
+    """Write a starting scenario (and its locustfile) for a compose file; it validates as written."""
+    from faultdrill.errors import UsageError
+    from faultdrill.scenario.compose_init import InitPlan, plan_init, render  # noqa: F401
+    from faultdrill.scenario.loader import parse_scenario
+
+    compose, translated = load_compose(compose_path)
+    names = list(translated["services"])
+    if out is None:
+        project = compose.data.get("name") or compose.base_dir.resolve().name
+        out = Path(f"{project}-drill.yaml")
+    plan = plan_init(compose, names, out)
+    text = render(plan)
+    locustfile = out.parent / plan.scenario["load"]["journeys"]
+    for path in (out, locustfile):
+        if path.exists() and not force:
+            raise UsageError(f"{path} exists; not overwriting it", hint="choose another --out, or pass --force")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    locustfile.write_text(plan.locustfile, encoding="utf-8")
+    parse_scenario(text, str(out), base_dir=out.parent)  # what we write validates as written
+    out.write_text(text, encoding="utf-8")
+    return InitResult(out, locustfile, plan)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -101,9 +102,24 @@ def schema_problems(compose: ComposeFile) -> list[Problem]:
     for error in errors[:MAX_SCHEMA_PROBLEMS]:
         best = jsonschema.exceptions.best_match([error])
         loc = tuple(best.absolute_path)
+        extras = _unexpected_keys(best)
+        if extras:
+            known = ", ".join(sorted(best.schema.get("properties", {})))
+            out.extend(compose.problem(loc + (key,), f"unknown key {key!r} (not in the compose specification)",
+                                       known or None) for key in extras)
+            continue
         out.append(compose.problem(loc, f"not valid compose: {_short(best.message)}",
                                    "see the compose specification for this key"))
     return out
+
+
+def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
+    if error.validator not in ("additionalProperties", "unevaluatedProperties") or not isinstance(error.instance, dict):
+        return []
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    patterns = list(schema.get("patternProperties", {}))
+    return [str(k) for k in error.instance
+            if k not in schema.get("properties", {}) and not any(re.search(p, str(k)) for p in patterns)]
 
 
 def _short(message: str) -> str:

@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 
 from faultdrill.durations import parse_duration
 from faultdrill.errors import Problem
+from faultdrill.scenario.common import NAME_RE
 from faultdrill.scenario.compose_load import ComposeFile
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -35,8 +36,17 @@ def translate(compose: ComposeFile, names: list[str]) -> tuple[dict[str, Any], l
     """``{"services": ..., "volumes": ...}`` for ``stack:``, and what could not be translated."""
     t = Translation(compose)
     services = compose.data["services"]
+    for name in names:
+        if not re.match(NAME_RE, name) or name == "toxiproxy":
+            t.refuse(("services", name), f"service name {name!r} cannot be used by faultdrill",
+                     "lower-case letters, digits, - and _, starting with a letter, at most 40 characters "
+                     "('toxiproxy' is reserved); leave the service out with stack.services")
+    if t.problems:
+        return {}, t.problems
     _one_network(t, names)
     out_services = {name: _service(t, name, services[name]) for name in names}
+    for name, svc in out_services.items():
+        _literal_dollars(t, ("services", name), svc)
     for name in names:
         for dep, condition in _depends_on(services[name]).items():
             if condition == "service_completed_successfully":
@@ -50,6 +60,17 @@ def translate(compose: ComposeFile, names: list[str]) -> tuple[dict[str, Any], l
         external = bool(spec.get("external"))
         volumes[name] = {"external": external, **({"name": spec.get("name") or name} if external else {})}
     return {"services": out_services, "volumes": volumes, "transparent": True, "source": str(compose.path)}, t.problems
+
+
+def _literal_dollars(t: Translation, here: tuple, svc: dict[str, Any]) -> None:
+    """``$${X}`` in compose is a literal ``${X}``, which faultdrill's own ``${...}`` references would read."""
+    command = svc.get("command")
+    texts = [(("environment", k), v) for k, v in svc.get("env", {}).items()]
+    texts += [(("command",), c) for c in ([command] if isinstance(command, str) else command or [])]
+    for loc, text in texts:
+        if "${" in str(text):
+            t.refuse(here + loc, f"{text!r} holds a literal '${{' (from $${{ in compose), which faultdrill cannot "
+                     "pass through yet", "write $VAR instead of ${VAR} in a literal, or set it in an env_file")
 
 
 def _depends_on(svc: dict[str, Any]) -> dict[str, str]:
@@ -130,6 +151,10 @@ def _service(t: Translation, name: str, svc: dict[str, Any]) -> dict[str, Any]:
     if deps:
         out["depends_on"] = deps
     aliases = _aliases(svc)
+    for alias in aliases:
+        if not re.match(NAME_RE, alias):
+            t.refuse(here, f"the name {alias!r} (container_name, hostname or a network alias) cannot be used by faultdrill",
+                     "lower-case letters, digits, - and _, starting with a letter; change it with stack.override")
     if aliases:
         out["aliases"] = aliases
     _limits(t, here, svc, out)

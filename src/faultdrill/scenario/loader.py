@@ -189,7 +189,7 @@ def _proxy_problems(scenario: Scenario, at: At) -> Iterable[Problem]:
     services = scenario.stack.services
     for name, proxy in scenario.proxies.items():
         host = proxy.upstream.rpartition(":")[0]
-        if host not in services:  # unpublished ports are fine: proxies talk on the run network
+        if host not in services and scenario.stack.attach is None:  # attached: checked on its network at start
             yield Problem(*at("proxies", name, "upstream"), f"upstream host {host!r} is not a service of this stack",
                           f"SERVICE:PORT with SERVICE one of {', '.join(services)}")
     for loc, message, allowed in transparent.problems(scenario):
@@ -302,6 +302,9 @@ def _series_problems(metric: str, scenario: Scenario, line: int | None, field: s
     elif source == "db" and services[name].postgres is None:
         yield Problem(line, field, f"{metric}: service {name!r} is not marked as a database",
                       f"add postgres: {{user: ..., database: ...}} to stack.services.{name}")
+    elif source == "ingress" and services[name].stub_status is None:
+        yield Problem(line, field, f"{metric}: service {name!r} declares no nginx status page",
+                      f"add stub_status: {{port: PORT}} to stack.services.{name} (and publish PORT)")
 
 
 def _ref_problems(value: str, allowed: str, scenario: Scenario, line: int | None, field: str) -> Iterable[Problem]:

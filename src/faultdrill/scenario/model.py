@@ -113,8 +113,15 @@ def _scalar_to_str(value: object) -> object:
     return value
 
 
+class Attach(Strict):
+    """Drill a stack that is already running: Toxiproxy joins its network; nothing of it is started or removed."""
+
+    network: str = Field(min_length=1, description="the running stack's Docker network (docker network ls)")
+
+
 class Stack(Strict):
-    services: dict[Name, Service] = Field(min_length=1)
+    services: dict[Name, Service] = {}
+    attach: Attach | None = Field(None, description="drill an already-running stack on this network")
     volumes: dict[Name, NamedVolume] = {}
     transparent: bool = Field(False, description="proxies take their upstream's name on the run network")
     source: str | None = Field(None, description="the compose file this stack was read from")
@@ -125,6 +132,17 @@ class Stack(Strict):
         if "toxiproxy" in services:
             raise ValueError("the service name 'toxiproxy' is reserved for the stack's Toxiproxy; rename it")
         return services
+
+    @model_validator(mode="after")
+    def _services_or_attach(self) -> "Stack":
+        if self.attach is None and not self.services:
+            raise ValueError("give services (at least one), compose: FILE, or attach: {network: NAME}")
+        if self.attach is not None and (self.services or self.volumes):
+            raise ValueError("attach drills a running stack as it is: drop services and volumes")
+        if self.attach is not None and self.transparent:
+            raise ValueError("an attached stack is not changed, so its proxies cannot take its services' names: "
+                             "drop transparent (point clients at ${proxy.NAME} or load through ${proxy.NAME.url})")
+        return self
 
 
 class Proxy(Strict):

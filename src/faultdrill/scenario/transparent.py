@@ -37,6 +37,8 @@ def direct_alias(service: str) -> str:
 
 def is_transparent(scenario: Scenario, proxy: str) -> bool:
     flag = scenario.proxies[proxy].transparent
+    if scenario.stack.attach is not None:
+        return False  # an attached stack is never rewired (see problems())
     return scenario.stack.transparent if flag is None else flag
 
 
@@ -67,6 +69,12 @@ def upstream(scenario: Scenario, proxy: str) -> str:
     return f"{direct_alias(host)}:{port}" if is_transparent(scenario, proxy) else f"{host}:{port}"
 
 
+def dial(scenario: Scenario, address: str) -> str:
+    """``service:port`` as Toxiproxy must dial it: directly, if a transparent proxy took the name."""
+    host, _, port = address.rpartition(":")
+    return f"{direct_alias(host)}:{port}" if host in taken_names(scenario) else address
+
+
 def wiring(scenario: Scenario, listen_ports: dict[str, int], toxiproxy_host: str) -> list[ProxyWire]:
     out = []
     for name, proxy in scenario.proxies.items():
@@ -80,6 +88,12 @@ def wiring(scenario: Scenario, listen_ports: dict[str, int], toxiproxy_host: str
 
 def problems(scenario: Scenario) -> Iterable[tuple[tuple, str, str]]:
     """(location, what is wrong, what to do) for transparent proxies that cannot be wired."""
+    if scenario.stack.attach is not None:
+        for name, proxy in scenario.proxies.items():
+            if proxy.transparent:
+                yield (("proxies", name, "transparent"), "an attached stack is not changed, so a proxy cannot take "
+                       "its service's name", "drop transparent; point clients at ${proxy.NAME}")
+        return
     seen_ports: dict[int, str] = {}
     seen_hosts: dict[str, str] = {}
     for name, proxy in scenario.proxies.items():

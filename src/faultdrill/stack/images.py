@@ -22,6 +22,7 @@ import docker.errors
 from docker import DockerClient
 
 from faultdrill.errors import InfraError
+from faultdrill.scenario.docker_options import BuildOptions
 from faultdrill.stack import labels
 
 BASE_TAG = "faultdrill/base:bookworm"
@@ -154,6 +155,16 @@ def ensure_built_with(client: DockerClient, context: Path, dockerfile: str | Non
     _build(client, context, tag, dict(args), {labels.ROLE: "image", labels.CONTENT: tag}, log,
            dockerfile=dockerfile, target=target)
     return tag
+
+
+def ensure_service_image(client: DockerClient, context: Path, options: BuildOptions | None, as_written: bool,
+                         log: Log = _quiet) -> str:
+    """A service's build: a compose file's (``as_written``: the user's Dockerfile, args, target) or faultdrill's
+    own (the base image passed as BASE_IMAGE). The run and `faultdrill images build` share this."""
+    if options is not None or as_written:
+        return ensure_built_with(client, context, options.dockerfile if options else None,
+                                 options.args if options else {}, options.target if options else None, log)
+    return ensure_built(client, context, log)
 
 
 def _slug(name: str) -> str:

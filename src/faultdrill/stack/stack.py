@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class StackInfo:
     startup_seconds: float = 0.0
     wiring: list[dict] = field(default_factory=list)  # who reaches what through which proxy
     source: str | None = None  # the compose file, for a compose stack
+    source_sha256: str | None = None
 
 
 class DockerStack:
@@ -63,6 +65,7 @@ class DockerStack:
         self.info: StackInfo | None = None
         self.volume_names: dict[str, str] = {}
         self.created_volumes: list = []
+        self.owns_network = False  # False for an attached stack's network: the user's, never removed
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "DockerStack":
@@ -83,8 +86,7 @@ class DockerStack:
         if self.scenario.proxies:
             settings = self.scenario.toxiproxy
             tp_image = images.ensure_toxiproxy(self.client, settings.server, settings.official_image, self.log)
-        self.network = self.client.networks.create(
-            f"faultdrill-{self.run_id}", driver="bridge", labels=labels.run_labels(self.run_id, "network"))
+        self.network = self._network()
         self.volume_names, self.created_volumes = container_options.ensure_volumes(
             self.client, self.run_id, self.scenario.stack.volumes)
         listen_ports = proxy_listen_ports(self.scenario)
@@ -98,7 +100,7 @@ class DockerStack:
         self.info = StackInfo(self.run_id, self.network.name, tp_image.kind if tp_image else "none",
                               tp_image.image if tp_image else "", api_url,
                               wiring=[w.as_dict() for w in transparent.wiring(self.scenario, listen_ports, TOXIPROXY_ALIAS)],
-                              source=self.scenario.stack.source)
+                              source=self.scenario.stack.source, source_sha256=_sha256(self.scenario.stack.source))
         for name in start_order(self.scenario):
             self._start_service(name, service_images[name])
         self.addresses = Addresses(self.run_id, TOXIPROXY_ALIAS, {
@@ -107,18 +109,28 @@ class DockerStack:
             for name in self.scenario.stack.services}, proxy_addresses)
         self.info.startup_seconds = round(time.monotonic() - t0, 2)
 
+    def _network(self) -> Network:
+        attach = self.scenario.stack.attach
+        if attach is None:
+            self.owns_network = True
+            return self.client.networks.create(
+                f"faultdrill-{self.run_id}", driver="bridge", labels=labels.run_labels(self.run_id, "network"))
+        try:
+            network = self.client.networks.get(attach.network)
+        except docker.errors.NotFound:
+            raise InfraError(f"no Docker network {attach.network!r} to attach to",
+                             hint="start your stack first; `docker network ls` lists the networks") from None
+        self.log(f"attaching to the running stack on network {network.name} (nothing of it is started or removed)")
+        _check_upstreams(network, self.scenario)
+        return network
+
     def _images(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, svc in self.scenario.stack.services.items():
-            build = svc.docker.build if svc.docker else None
-            if svc.build is not None and build is not None:
-                out[name] = images.ensure_built_with(self.client, (self.base_dir / svc.build).resolve(),
-                                                     build.dockerfile, build.args, build.target, self.log)
-            elif svc.build is not None and self.scenario.stack.source is not None:
-                out[name] = images.ensure_built_with(self.client, (self.base_dir / svc.build).resolve(),
-                                                     None, {}, None, self.log)
-            elif svc.build is not None:
-                out[name] = images.ensure_built(self.client, (self.base_dir / svc.build).resolve(), self.log)
+            if svc.build is not None:
+                out[name] = images.ensure_service_image(
+                    self.client, (self.base_dir / svc.build).resolve(), svc.docker.build if svc.docker else None,
+                    self.scenario.stack.source is not None, self.log)
             else:
                 assert svc.image is not None
                 if not images.image_exists(self.client, svc.image) and not images.try_pull(self.client, svc.image, log=self.log):
@@ -214,14 +226,14 @@ class DockerStack:
                 self.log(f"could not remove {container.name}: {exc}")
         self.containers.clear()
         self.toxiproxy_container = None
-        if self.network is not None:
+        if self.network is not None and self.owns_network:
             try:
                 self.network.remove()
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
                 self.log(f"could not remove network {self.network.name}: {exc}")
-            self.network = None
+        self.network = None
         for volume in self.created_volumes:  # only volumes this run created; external ones are the user's
             try:
                 volume.remove(force=True)
@@ -244,6 +256,34 @@ class DockerStack:
     # ------------------------------------------------------------------ for the rest of the run
     def service_container(self, name: str) -> Container:
         return self.containers[name]
+
+
+def _check_upstreams(network: Network, scenario: Scenario) -> None:
+    """Every proxy's upstream host must answer on the attached network (a container name or alias)."""
+    network.reload()
+    names: set[str] = set()
+    for container_id in (network.attrs.get("Containers") or {}):
+        try:
+            info = network.client.api.inspect_container(container_id)
+        except docker.errors.NotFound:
+            continue
+        names.add(info["Name"].lstrip("/"))
+        endpoint = (info.get("NetworkSettings", {}).get("Networks") or {}).get(network.name) or {}
+        names.update(endpoint.get("Aliases") or [])
+        names.update(endpoint.get("DNSNames") or [])
+    missing = [p.upstream for p in scenario.proxies.values() if p.upstream.rpartition(":")[0] not in names]
+    if missing:
+        raise InfraError(f"on network {network.name}, nothing answers to {', '.join(missing)}",
+                         hint=f"names there: {', '.join(sorted(names)) or 'none'}")
+
+
+def _sha256(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def free_port() -> int:
