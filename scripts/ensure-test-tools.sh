@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Tools the test suite drives besides Docker: headless Chromium (the HTML report is opened in it)
-# and tmux (the game-day live view). On Debian as root they are installed with apt; elsewhere,
-# install them yourself (tests that need them fail in CI, skip elsewhere).
+# Tools the test suite drives besides Docker: headless Chromium and its WebDriver, chromium-driver
+# (the HTML report is opened, hovered and zoomed in it), and tmux (the game-day live view). On
+# Debian as root they are installed with apt; elsewhere, install them yourself (tests that need them fail in CI, skip elsewhere).
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -35,6 +35,17 @@ def test_smoke_drill_passes_and_writes_its_results(smoke_run) -> None:  # type: 
     assert sum(int(r["requests"]) for r in rows) > 500
 
 
+def test_report_html_opens_with_the_story_a_reader_can_hover_and_zoom(smoke_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.browser import exercise_story, open_page
+
+    _, run_dir = smoke_run
+    assert (run_dir / "story.png").stat().st_size > 0
+    assert (run_dir / "summary.md").read_text().count("](story.png)") == 1
+    with open_page(run_dir / "report.html", 1400, 1800) as driver:
+        seen = exercise_story(driver, tmp_path)
+    assert seen["value"] >= 200, "the slowest second shown is inside the 200 ms latency fault"
+
+
 def test_second_0_is_a_full_second_of_load(smoke_run) -> None:  # type: ignore[no-untyped-def]
     _, run_dir = smoke_run
     counts = [int(r["requests"]) for r in read_timeseries(run_dir)]

@@ -1,7 +1,9 @@
-"""report.html as a person sees it: opened offline in headless Chromium, screenshotted, looked at.
+"""report.html as a person sees it: opened offline in headless Chromium, screenshotted, looked at —
+and used: the story figure's charts hovered, zoomed and toggled through a real browser (Selenium with
+Debian's ``chromium-driver``, ``tests/browser.py``).
 
-Needs Debian's ``chromium`` package (no Docker). Skips on a developer machine without it; in CI
-(``CI`` set) a missing browser is a failure, never a skip.
+Needs Debian's ``chromium`` and ``chromium-driver`` packages (no Docker). Skips on a developer machine
+without them; in CI (``CI`` set) a missing browser is a failure, never a skip.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
+from faultdrill.load.histograms import percentile_ms
+from faultdrill.recorder.load_series import read_load_seconds
 from faultdrill.report.sample import write_sample_run
 from faultdrill.report.summary import render_all
+from tests.browser import Report, exercise_story, number_in, open_page
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -112,3 +117,50 @@ def test_report_html_renders_offline_in_headless_chromium(report_html: Path, tmp
     header = image[:60]
     assert has_colour(header, "#cf222e"), "the failed verdict's red header is missing (CSS not applied?)"
     assert has_colour(image, "#ff7f0e"), "no plot line visible (p95 is drawn in #ff7f0e)"
+
+
+def test_the_story_comes_first_and_its_charts_hover_zoom_and_follow_each_other(report_html: Path,
+                                                                               tmp_path: Path) -> None:
+    with open_page(report_html, 1400, 1800) as driver:
+        seen = exercise_story(driver, tmp_path)
+    seconds = {s.t: s for s in read_load_seconds(report_html.parent / "histograms.jsonl")}
+    second = seconds[int(seen["hovered_t"])]
+    p95 = percentile_ms(second.total().ok_hist, 95)
+    assert p95 is not None and abs(number_in(seen["shown"]) - p95) <= 0.01 * p95, (seen, p95)
+    assert seen["charts"] >= 10, "the detail panels are interactive too"
+    assert plt.imread(tmp_path / "story.png").shape[0] > 500
+
+
+def test_seconds_nothing_was_recorded_in_are_gaps_in_the_browser_not_zeros(tmp_path: Path) -> None:
+    run_dir, scenario = write_sample_run(tmp_path / "gap-run")
+    lines = run_dir.histograms.read_text(encoding="utf-8").splitlines()
+    kept = [ln for ln in lines if not any(f'"t": {t},' in ln for t in (30, 31, 32, 33))]
+    assert len(kept) == len(lines) - 4
+    run_dir.histograms.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    html = render_all(run_dir, scenario, "completed").files["html"]
+    with open_page(html) as driver:
+        page = Report(driver)
+        page.hover("story-latency", 31.5)
+        assert page.legend_value("story-latency", "p95 successful") == "–", "a gap shows no value"
+        page.hover("story-latency", 35.5)
+        assert number_in(page.legend_value("story-latency", "p95 successful")) > 200
+
+
+def test_compare_html_overlays_incident_and_fix_in_one_interactive_story(tmp_path: Path) -> None:
+    from faultdrill.report.compare import compare_runs
+    from faultdrill.report.sample import SampleShape
+
+    spread = {"failing_profile": None}
+    a, sa = write_sample_run(tmp_path / "incident", samples=False,
+                             shape=SampleShape(fault_ms=2000, fault_error_rate=0.3, **spread))
+    b, sb = write_sample_run(tmp_path / "fixed", samples=False,
+                             shape=SampleShape(fault_ms=14, fault_error_rate=0.0, **spread))
+    render_all(a, sa, "completed", plots=False)
+    render_all(b, sb, "completed", plots=False)
+    html = compare_runs(a.path, b.path, out_dir=tmp_path / "out").files["html"]
+    with open_page(html, 1400, 1600) as driver:
+        seen = exercise_story(driver, tmp_path, label="A: p95 successful", details=False)
+        page = Report(driver)
+        series = {c["key"]: c["series"] for c in page.charts()}
+    assert seen["value"] > 1500, "A's incident latency is the one hovered"
+    assert "A: failed % of attempts" in series["story-errors"] and "B: failed % of attempts" in series["story-errors"]

@@ -103,7 +103,7 @@ def test_failing_check_shows_its_cross_and_reason_in_markdown(full_run: tuple[Pa
     assert passing.startswith("| ✅ |")
     assert "| slow db | 20.0–40.0 s | 800 | 50.0 % |" in md
     assert "| slow db | 20.0 s → 40.0 s | 20.0 s → 40.0 s | scheduled |" in md
-    assert "http" not in md and "](" not in md  # link-free
+    assert "http" not in md and md.count("](") == 1 and "](story.png)" in md  # one link: the story beside it
 
 
 def test_failing_check_is_a_junit_failure_with_its_reason(full_run: tuple[Path, Report]) -> None:

@@ -206,14 +206,16 @@ def _same_schema(a: RunDir, summary_a: dict[str, Any], b: RunDir, summary_b: dic
 
 def compare_runs(run_a: Path | RunDir, run_b: Path | RunDir, fail_if: Sequence[str] = (),
                  out_dir: Path | None = None, *, plots: bool = True) -> CompareResult:
-    """Compare run B against run A (the reference); write ``compare.png``, ``compare.md`` and
-    ``compare.html`` into ``out_dir`` (default: ``<run B>/compare-<run A id>``).
+    """Compare run B against run A (the reference); write ``compare.png`` (both runs' story figures
+    overlaid, ``compare_story.py``), ``compare.md`` and ``compare.html`` (the same figure, interactive,
+    and the two runs' checks side by side) into ``out_dir`` (default: ``<run B>/compare-<run A id>``).
 
     Gates are parsed before anything is read, so a typo fails fast with exit code 2.
     """
-    from faultdrill.recorder.load_series import read_load_seconds
-    from faultdrill.report.compare_render import compare_plot, render_compare_html, render_compare_markdown
-    from faultdrill.report.data import read_json_file
+    from faultdrill.report.compare_render import render_compare_html, render_compare_markdown
+    from faultdrill.report.compare_story import compare_figure
+    from faultdrill.report.data import load_run_data, read_json_file
+    from faultdrill.report.figure_png import write_figure_png
 
     gates = parse_gates(fail_if)
     a, b = _run_dir(run_a), _run_dir(run_b)
@@ -222,15 +224,17 @@ def compare_runs(run_a: Path | RunDir, run_b: Path | RunDir, fail_if: Sequence[s
     result = compare_summaries(summary_a, summary_b, gates)
     out = out_dir or b.path / f"compare-{a.run_id}"
     out.mkdir(parents=True, exist_ok=True)
-    png = None
+    png = figure = None
     if plots:
-        png = out / "compare.png"
-        compare_plot(png, read_load_seconds(a.histograms), read_load_seconds(b.histograms), result)
-        result.files["png"] = png
+        figure = compare_figure(load_run_data(a), summary_a, load_run_data(b), summary_b,
+                                f"Incident vs fix — A = {a.run_id} (blue), B = {b.run_id} (orange)")
+        if figure.charts:
+            png = write_figure_png(figure, out / "compare.png")
+            result.files["png"] = png
     md = out / "compare.md"
-    md.write_text(render_compare_markdown(result), encoding="utf-8")
+    md.write_text(render_compare_markdown(result, "compare.png" if png else None), encoding="utf-8")
     result.files["markdown"] = md
     html = out / "compare.html"
-    html.write_text(render_compare_html(result, png), encoding="utf-8")
+    html.write_text(render_compare_html(result, png, figure), encoding="utf-8")
     result.files["html"] = html
     return result

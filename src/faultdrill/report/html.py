@@ -1,7 +1,9 @@
-"""``report.html``: one self-contained page (inline CSS, PNGs as data URIs, no fetches) for a person.
+"""``report.html``: one self-contained page (inline CSS and script, PNGs as data URIs, no fetches) for a person.
 
-Sections: header and verdict, checks, windows, faults (planned vs real), errors, per-request
-windows, provenance (from ``run.json``), then the plots.
+Sections: header and verdict, the story figure ("what happened": interactive, ``interactive.py``),
+checks and time to detect/recover, the detail charts grouped by what to watch (usage and saturation,
+latency, errors), windows, faults (planned vs real), provenance (from ``run.json``), then the static
+PNG plots (the same ones ``summary.md`` and PR comments use), folded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Sequence
 import jinja2
 
 from faultdrill.report import format as fmt
+from faultdrill.report.chart_model import Figure
 from faultdrill.report.drawing import PlotFile
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -49,15 +52,31 @@ def provenance(run_info: dict[str, Any]) -> list[tuple[str, str]]:
         ("host", " · ".join(str(v) for v in (host.get("hostname"), host.get("platform"),
                                               f"{host['cpus']} CPUs" if host.get("cpus") else None) if v)),
         ("Toxiproxy", " · ".join(str(v) for v in (toxiproxy.get("kind"), toxiproxy.get("image")) if v)),
+        ("compose file", (run_info.get("stack") or {}).get("source")),
+        ("proxies", proxy_wiring((run_info.get("stack") or {}).get("wiring") or [])),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v)),
         ("command", " ".join(str(a) for a in run_info.get("argv") or [])),
     ]
     return [(k, str(v)) for k, v in rows if v]
 
 
+def proxy_wiring(wiring: Sequence[dict[str, Any]]) -> str:
+    """Who reaches what through which proxy: "api → cache:11211 (proxy cache, transparent) → cache"."""
+    parts = []
+    for wire in wiring:
+        clients = ", ".join(wire.get("clients") or []) or "(no declared client)"
+        how = "transparent" if wire.get("transparent") else "by its proxy address"
+        parts.append(f"{clients} → {wire.get('address')} (proxy {wire.get('proxy')}, {how}) → {wire.get('service')}")
+    return "; ".join(parts)
+
+
 def render_html(summary: dict[str, Any], run_info: dict[str, Any], plots: Sequence[PlotFile],
                 skipped_panels: Sequence[str] = (), problems: Sequence[str] = (), *, status: str | None = None,
-                description: str = "") -> str:
+                description: str = "", story: Figure | None = None, details: Sequence[Figure] = ()) -> str:
+    from faultdrill.report.figure_png import marker_lines
+    from faultdrill.report.interactive import charts_payload, inline_assets
+
+    figures = ([story] if story is not None else []) + list(details)
     windows = sorted(summary.get("windows", {}).items(), key=fmt.window_sort_key)
     requests = {name: sorted(per.items(), key=fmt.window_sort_key)
                 for name, per in sorted(summary.get("requests", {}).items())}
@@ -74,4 +93,9 @@ def render_html(summary: dict[str, Any], run_info: dict[str, Any], plots: Sequen
         plots=[(p.key, p.title, data_uri(p.path)) for p in plots if p.key != "dashboard"],
         skipped_panels=list(skipped_panels),
         problems=problems,
+        story=story,
+        story_markers=marker_lines(story) if story is not None else [],
+        details=[(f, [c for c in f.charts if not c.empty()]) for f in details],
+        charts_payload=charts_payload(figures) if figures else "",
+        chart_assets=inline_assets() if figures else "",
     )

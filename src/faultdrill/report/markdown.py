@@ -1,4 +1,5 @@
-"""``summary.md``: what a PR comment or a retrospective would paste (pure; no links, no images)."""
+"""``summary.md``: what a PR comment or a retrospective would paste (pure). Its one image is the story
+figure (``story.png``, beside it in the run directory), linked under the verdict when it was drawn."""
 
 from __future__ import annotations
 
@@ -39,12 +40,15 @@ def windows_table(windows: dict[str, dict[str, Any]]) -> list[str]:
     return table(header + (["dropped", "late"] if open_model else []) + ["note"], rows)
 
 
-def render_markdown(summary: dict[str, Any], problems: Sequence[str] = ()) -> str:
-    """``problems``: run.json's (sampler gaps, heal failures), listed right under the verdict."""
+def render_markdown(summary: dict[str, Any], problems: Sequence[str] = (), story_png: str | None = None) -> str:
+    """``problems``: run.json's (sampler gaps, heal failures), listed right under the verdict;
+    ``story_png``: the story figure's path relative to summary.md (linked first when given)."""
     icon = {"passed": "✅", "failed": "❌"}.get(str(summary.get("verdict")), "⚠️")
     lines = [f"## {icon} faultdrill · {summary.get('scenario')} — {verdict_line(summary)}", "",
              f"Run `{summary.get('run_id')}` · status **{summary.get('status')}** · "
              f"{seconds(summary.get('duration_s'))} of load", ""]
+    if story_png:
+        lines += [f"![What happened: latency, traffic, errors, saturation]({story_png})", ""]
     aborted = summary.get("aborted")
     if aborted:
         lines += [f"**Aborted** at {seconds(aborted.get('at'))}: {aborted.get('detail')}", ""]

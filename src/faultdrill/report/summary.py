@@ -204,6 +204,8 @@ def exit_code_for(summary: dict[str, Any]) -> tuple[int, str]:
         return ExitCode.CHECK_FAILED, f"a stop condition ended the drill early ({error or 'aborted'})"
     if status == "interrupted":
         return ExitCode.INTERRUPTED, f"the run was {error or 'interrupted'}; its checks were not judged"
+    if status == "crashed" and summary.get("reaped"):
+        return ExitCode.INFRA, f"the run crashed (its process died); its checks were not judged — {summary['reaped']}"
     if status == "crashed":
         return ExitCode.INFRA, ("the run crashed (its process died); its checks were not judged — "
                                 "`faultdrill clean` heals and removes what it left")
@@ -232,6 +234,8 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
     data = load_run_data(run_dir)
     report = build_summary(scenario, run_dir.run_id, data.seconds, data.events, status, read_samples(run_dir.path))
     summary = report.summary
+    if (data.run_info.get("reaped") or {}).get("summary"):  # the harness died and its reaper cleaned up
+        summary["reaped"] = data.run_info["reaped"]["summary"]
     write_json(run_dir.summary_json, summary)
     report.files["summary"] = run_dir.summary_json
     junit_path = run_dir.path / "junit.xml"
@@ -250,6 +254,10 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
     report.skipped_panels = [f"{s.key}: {s.reason}" for s in panel_set.skipped]
     faults = [FaultInterval(f["name"], f["start"], f["end"]) for f in summary["faults"]]
     title = f"{scenario.name} — {run_dir.run_id} ({status})"
+    story = _draw_story(data, summary, title, scenario.record.interval, run_dir.path, report)
+    if "story" in report.files:
+        md_path.write_text(markdown.render_markdown(summary, [str(p) for p in data.run_info.get("problems") or []],
+                                                    story_png="story.png"), encoding="utf-8")
     drawn, failed = _draw(panel_set.panels, run_dir.path, faults, summary["duration_s"], title)
     report.problems += failed
     report.files.update({f"plot:{p.key}": p.path for p in drawn})
@@ -257,7 +265,8 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
         html_path = run_dir.path / "report.html"
         html_path.write_text(html_report.render_html(summary, data.run_info, drawn, report.skipped_panels,
                                                      report.problems, status=status,
-                                                     description=scenario.description),
+                                                     description=scenario.description, story=story,
+                                                     details=_detail_figures(data, story, scenario.record.interval)),
                              encoding="utf-8")
         report.files["html"] = html_path
     return report
@@ -281,6 +290,34 @@ def render_run(path: Path) -> Report:
     scenario = parse_scenario(run_dir.scenario_copy.read_text(encoding="utf-8"), str(run_dir.scenario_copy))
     status = str(read_json_file(run_dir.run_json).get("status") or "completed")
     return render_all(run_dir, scenario, status)
+
+
+def _draw_story(data: Any, summary: dict[str, Any], title: str, interval: float, out_dir: Path,
+                report: Report) -> Any:
+    """The "what happened" figure (``story.png``); None, and a problem said, when it cannot be drawn."""
+    from faultdrill.report.figure_png import write_figure_png
+    from faultdrill.report.story import story_figure
+
+    figure = story_figure(data, summary, f"What happened — {title}", interval)
+    if not figure.charts:
+        return None
+    try:
+        report.files["story"] = write_figure_png(figure, out_dir / "story.png")
+    except Exception as exc:  # noqa: BLE001 - the rest of the report still gets written; the problem is said
+        report.problems.append(f"the story figure could not be drawn: {type(exc).__name__}: {exc}")
+    return figure
+
+
+def _detail_figures(data: Any, story: Any, interval: float) -> list[Any]:
+    """The detail charts by what to watch, each section a figure with the story's bands and markers."""
+    from faultdrill.report.chart_model import Figure
+    from faultdrill.report.detail_charts import SECTIONS, detail_charts
+
+    if story is None:
+        return []
+    charts = detail_charts(data, interval)
+    return [Figure(f"detail-{key}", title, tuple(charts[key]), story.duration, story.bands, story.markers)
+            for key, title in SECTIONS if charts.get(key)]
 
 
 def _draw(panels: list[Panel], out_dir: Path, faults: list[FaultInterval], duration: float,

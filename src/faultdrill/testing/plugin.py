@@ -41,6 +41,12 @@ class DrillResult:
     def run_dir(self) -> Path:
         return self.outcome.run_dir
 
+    @property
+    def story_png(self) -> Path | None:
+        """The run's "what happened" figure (latency, traffic, errors, saturation), if it was drawn."""
+        path = self.outcome.run_dir / "story.png"
+        return path if path.is_file() else None
+
     def check(self, name: str) -> dict[str, Any]:
         for check in self.summary.get("checks", []):
             if check["name"] == name:
