@@ -125,3 +125,18 @@ def test_a_check_on_ingress_needs_a_status_page() -> None:
     from faultdrill.scenario.check_model import metric_problem
 
     assert metric_problem("ingress.ingress.requests_per_s") is None
+
+
+def test_a_pinned_app_shows_flat_at_its_limit_counting_close_wait() -> None:
+    from faultdrill.recorder.points import points_from_rows
+    from faultdrill.report.data import ConnectionRow
+    from faultdrill.report.resource_plots import connection_lines
+
+    # the ingress gave up on queued requests: the app holds them as CLOSE_WAIT, still at its limit
+    rows = [ConnectionRow(t, "app", "inbound", "8000", state, n)
+            for t, est, wait in ((1.0, 129, 0), (2.0, 60, 69), (3.0, 0, 129))
+            for state, n in (("ESTABLISHED", est), ("CLOSE_WAIT", wait), ("TIME_WAIT", 7))]
+    assert connection_lines(rows)[("app", "inbound")] == [(1.0, 129.0), (2.0, 129.0), (3.0, 129.0)]
+    points = points_from_rows("connections", [{"service": "app", "direction": "inbound", "state": r.state,
+                                               "count": r.count} for r in rows if r.t == 3.0])
+    assert points["connections.app.inbound"] == 129 and points["connections.app.inbound.CLOSE_WAIT"] == 129

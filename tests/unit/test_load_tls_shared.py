@@ -1,5 +1,5 @@
-"""Every user of a class shares one TLS client context: building one per user (FastHttpUser's default,
-which also loads the CA bundle) starved the open model's generator when each arrival was a new user."""
+"""Every user of a class shares one TLS client context, instead of one per user (FastHttpUser's default,
+which also loads the CA bundle) — in the open model each arrival may be a new user."""
 
 from __future__ import annotations
 

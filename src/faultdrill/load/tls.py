@@ -58,9 +58,8 @@ def context_factory(settings: TlsSettings | None) -> Callable[..., ssl.SSLContex
     """An ``ssl_context_factory`` for FastHttpUser / geventhttpclient (which may pass ``cafile``).
 
     The context is built on first use and then shared by every user of the class: building one
-    costs milliseconds of CPU, and in the open model every arrival may be a new user — a context
-    per user starved the generator's event loop (40 new users took 3.1–3.8 s to start; 0.31 s
-    shared). A context is meant to be shared; each connection still has its own TLS session."""
+    (with the CA bundle) costs event-loop time, and in the open model every arrival may be a new
+    user. A context is meant to be shared; each connection still has its own TLS session."""
     built: list[ssl.SSLContext] = []
 
     def factory(*_args: Any, **_kwargs: Any) -> ssl.SSLContext:
