@@ -173,3 +173,20 @@ def test_markers_close_in_time_share_one_badge() -> None:
 
     marks = [Marker(t, "x", "detect", "#d62728") for t in (10.0, 10.5, 11.0, 30.0)]
     assert marker_clusters(marks, 1.0) == [(1, 10.0, "1+"), (4, 30.0, "4")]
+
+
+def test_the_pages_chart_data_keeps_gaps_as_null_and_cannot_end_its_script_tag() -> None:
+    import json
+
+    from faultdrill.report.chart_model import Chart, Figure, Line
+    from faultdrill.report.interactive import charts_payload, inline_assets
+
+    line = Line("</script><b>x", ((0.5, 1.23456789), (1.5, None), (2.5, 0.0)), "#000000")
+    html = str(charts_payload([Figure("story", "t", (Chart("c", "c", "ms", (line,)),), 3.0)]))
+    body = html.split(">", 1)[1].rsplit("</script>", 1)[0]
+    assert "</" not in body, "a label cannot close the data's script tag"
+    data = json.loads(body.replace("<\\/", "</"))
+    drawn = data["figures"][0]["charts"][0]["lines"][0]
+    assert drawn["ys"] == [1.2346, None, 0] and drawn["xs"] == [0.5, 1.5, 2.5] and drawn["label"].startswith("</")
+    assets = str(inline_assets())
+    assert "uPlot" in assets and "src=" not in assets and "@import" not in assets, "everything inline"
