@@ -190,3 +190,22 @@ def test_the_pages_chart_data_keeps_gaps_as_null_and_cannot_end_its_script_tag()
     assert drawn["ys"] == [1.2346, None, 0] and drawn["xs"] == [0.5, 1.5, 2.5] and drawn["label"].startswith("</")
     assets = str(inline_assets())
     assert "uPlot" in assets and "src=" not in assets and "@import" not in assets, "everything inline"
+
+
+def test_detail_charts_are_grouped_by_what_to_watch_and_keep_sampler_gaps(tmp_path: Path) -> None:
+    from faultdrill.report.data import load_run_data
+    from faultdrill.report.detail_charts import detail_charts
+    from faultdrill.report.sample import write_sample_run
+
+    run_dir, _ = write_sample_run(tmp_path / "run")
+    data = load_run_data(run_dir)
+    data.resources = [r for r in data.resources if not (r.service == "app" and 30 <= r.t < 33)]  # a stale stretch
+    sections = {k: [c.key for c in v] for k, v in detail_charts(data).items()}
+    assert list(sections) == ["saturation", "latency", "errors"]
+    assert {"load", "connections", "cpu", "memory", "pids", "db-db"} <= set(sections["saturation"])
+    assert sections["latency"][:2] == ["latency", "latency-by-request"] and "db-db-longest-tx" in sections["latency"]
+    assert sections["errors"][:2] == ["errors", "profiles"]
+    cpu = next(c for c in detail_charts(data)["saturation"] if c.key == "cpu")
+    app = dict(next(ln for ln in cpu.lines if ln.label == "app").points)
+    assert any(v is None and 29 < t < 33 for t, v in app.items()), "three missing samples are a gap"
+    assert all(v is not None for t, v in app.items() if t < 29 or t > 33)
