@@ -1,20 +1,25 @@
 """Coordinated omission: a server that freezes 1 s in every 5 s, loaded at ~200 rps.
 
 Open model (200 arrivals/s, latency from the intended start) vs closed model (20 users pacing
-0.1 s, latency from the real send — the classic hidden stall). Then an overload: 20 000 rps asked
-of one process with max_in_flight 200, to show late/dropped/lag/CPU being reported.
+0.1 s, latency from the real send — the classic hidden stall), alternating round by round. Goal:
+the open model's p99 shows the stall (>= 500 ms) where the closed model's hides most of it. Then
+an overload: 20 000 rps asked of one process with max_in_flight 200 must be reported as dropped
+arrivals and schedule lag, not silently sent late.
 
-    .venv/bin/python bench/load_co.py
+    .venv/bin/python bench/load_co.py [--rounds 3]
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import textwrap
 
+from figures import DEFAULT_ROUNDS, Figure, at_least, report
 from load_common import drive, now, server, total, workdir
 
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import percentile_ms
+from faultdrill.load.histograms import LoadSecond, percentile_ms
 from faultdrill.load.shape import Segment
 
 PACED = """
@@ -32,37 +37,40 @@ class Paced(FastHttpUser):
 SECONDS, WARM = 17, 2  # 15 s window after start-up: three freezes
 
 
-def row(label: str, out) -> None:  # type: ignore[no-untyped-def]
-    stats = total(out, WARM, SECONDS)
-    pct = {p: percentile_ms(stats.hist, p) or 0 for p in (50, 90, 99, 100)}
-    opens = [s.open for s in out if s.open is not None]
-    extra = ""
-    if opens:
-        extra = (f" intended={sum(o.intended for o in opens)} late={sum(o.late for o in opens)}"
-                 f" dropped={sum(o.dropped for o in opens)} max_lag_ms={max(o.lag_ms for o in opens):.0f}")
-    print(f"{label:28s} requests={stats.count:6d} rps={stats.count / (SECONDS - WARM):6.0f} p50={pct[50]:7.1f} "
-          f"p90={pct[90]:7.1f} p99={pct[99]:7.1f} max={pct[100]:7.1f} ms{extra}")
+def p99(out: list[LoadSecond]) -> float:
+    return percentile_ms(total(out, WARM, SECONDS).hist, 99) or 0.0
 
 
-def main() -> None:
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    args = ap.parse_args()
     d = workdir()
     (d / "paced.py").write_text(textwrap.dedent(PACED))
+    open_p99 = Figure("open 200/s: p99 with 1 s stalls", "ms", ">= 500 ms (stall seen)", at_least(500))
+    closed_p99 = Figure("closed 20 users x 10/s: p99 with 1 s stalls", "ms")
+    dropped = Figure("overload 20 000/s: arrivals reported dropped", "arrivals", "> 0", at_least(1))
     with server("--freeze-every", "5", "--freeze-for", "1") as url:
-        open_cfg = ChildConfig(t0=now(), duration=SECONDS, host=url, journeys=str(d / "hammer.py"), mode="open",
-                               segments=[Segment(SECONDS, 200)], request_timeout=10)
-        row("open 200/s", drive(open_cfg, d / "open.log"))
-        closed_cfg = ChildConfig(t0=now(), duration=SECONDS, host=url, journeys=str(d / "paced.py"),
-                                 segments=[Segment(SECONDS, 20)], request_timeout=10)
-        row("closed 20 users x 10/s", drive(closed_cfg, d / "closed.log"))
+        for r in range(args.rounds):
+            for side in (("open", "closed") if r % 2 == 0 else ("closed", "open")):
+                if side == "open":
+                    cfg = ChildConfig(t0=now(), duration=SECONDS, host=url, journeys=str(d / "hammer.py"),
+                                      mode="open", segments=[Segment(SECONDS, 200)], request_timeout=10)
+                    open_p99.add(p99(drive(cfg, d / "open.log")))
+                else:
+                    cfg = ChildConfig(t0=now(), duration=SECONDS, host=url, journeys=str(d / "paced.py"),
+                                      segments=[Segment(SECONDS, 20)], request_timeout=10)
+                    closed_p99.add(p99(drive(cfg, d / "closed.log")))
+            print(f"round {r + 1}: open p99 {open_p99.values[-1]:.0f} ms, closed p99 {closed_p99.values[-1]:.0f} ms",
+                  flush=True)
     with server() as url:
         over = ChildConfig(t0=now(), duration=8, host=url, journeys=str(d / "hammer.py"), mode="open",
                            segments=[Segment(8, 20000)], request_timeout=10, max_in_flight=200)
         out = drive(over, d / "over.log")
-        row("open 20000/s (overload)", out)
-        warned = [w for s in out for w in s.warnings]
-        print("warnings, e.g.:", warned[len(warned) // 2] if warned else None)
-        print("cpu% per second:", [round(s.cpu_pct or 0) for s in out])
+        dropped.add(sum(s.open.dropped for s in out if s.open is not None))
+        print("overload cpu% per second:", [round(s.cpu_pct or 0) for s in out])
+    return report([open_p99, closed_p99, dropped], f"coordinated omission, {args.rounds} alternating rounds")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -122,8 +122,13 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from faultdrill.faults.recovery import dead_runs, heal_journal, mark_crashed, recover_pending
     from faultdrill.stack.cleanup import clean
     from faultdrill.stack.engine import connect
+    from faultdrill.stack.reaper import absorb_records, reaped_summary
 
     client = connect()
+    for line in _wait_for_reapers(client, args) + absorb_records(client, args.results):
+        out.print(line, markup=False)
+    if args.run and (reaped := reaped_summary(args.results / args.run)):
+        out.print(f"{args.run}: {reaped}", markup=False)
     healings = (heal_journal(args.results / args.run / "journal.jsonl", client) if args.run
                 else recover_pending(args.results, docker_client=client))
     for healing in healings:
@@ -147,6 +152,23 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return int(ExitCode.INFRA)
 
 
+def _wait_for_reapers(client: DockerClient, args: argparse.Namespace) -> list[str]:
+    """A reaper still at work on a run (in its grace period, or reaping) finishes first: no double work."""
+    from faultdrill.faults.recovery import run_is_dead
+    from faultdrill.stack.reaper import live_reapers, reaped_summary, wait_for_reapers
+
+    busy = {r for r in live_reapers(client)  # a live run's reaper is only waiting: not ours to wait for
+            if args.run in (None, r) and (args.results / r).is_dir() and run_is_dead(args.results / r)}
+    if not busy:
+        return []
+    out.print(f"waiting for the reaper of {', '.join(sorted(busy))} (it heals and removes what the run left)",
+              markup=False)
+    still = wait_for_reapers(client, busy, timeout=120)
+    lines = [f"{r}: {reaped_summary(args.results / r) or 'the reaper ended without a record'}"
+             for r in sorted(busy - still)]
+    return lines + [f"{r}: its reaper is still at work after 120 s; cleaning it up here" for r in sorted(still)]
+
+
 def cmd_images_build(args: argparse.Namespace) -> int:
     from faultdrill.scenario import load_scenario
     from faultdrill.stack import images
@@ -156,18 +178,25 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     log = ConsoleObserver().log
     images.ensure_base(client, log)
     paths = args.scenarios or sorted(Path("scenarios").glob("*.yaml"))
-    contexts: list[Path] = []
+    builds: dict[tuple, tuple] = {}  # one build per context and options, as the run would build it
     toxiproxy_settings = None
     for path in paths:
         loaded = load_scenario(path)
-        contexts += [(loaded.base_dir / s.build).resolve() for s in loaded.scenario.stack.services.values() if s.build]
+        as_written = loaded.scenario.stack.source is not None  # a compose file's build: the user's, as written
+        for s in loaded.scenario.stack.services.values():
+            if s.build:
+                ctx, options = (loaded.base_dir / s.build).resolve(), s.docker.build if s.docker else None
+                builds.setdefault((ctx, repr(options), as_written), (ctx, options, as_written))
         toxiproxy_settings = toxiproxy_settings or (loaded.scenario.toxiproxy if loaded.scenario.proxies else None)
-    for ctx in images.iter_build_contexts(contexts):
-        tag = images.ensure_built(client, ctx, log)
+    for ctx, options, as_written in builds.values():
+        tag = images.ensure_service_image(client, ctx, options, as_written, log)
         out.print(f"{ctx} → {tag}", markup=False)
     if toxiproxy_settings is not None:
         tp = images.ensure_toxiproxy(client, toxiproxy_settings.server, toxiproxy_settings.official_image, log)
         out.print(f"toxiproxy ({tp.kind}) → {tp.image}", markup=False)
+    from faultdrill.stack.reaper import ensure_image
+
+    out.print(f"reaper → {ensure_image(client, log)}", markup=False)
     return 0
 
 
@@ -261,6 +290,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from faultdrill.scenario.compose import init_from_compose
+
+    result = init_from_compose(args.compose, args.out, force=args.force)
+    out.print(f"wrote {result.scenario_path} and {result.locustfile_path}", markup=False)
+    out.print("inferred:", markup=False)
+    for line in result.plan.inferred:
+        out.print(f"  - {line}", markup=False)
+    out.print("look at:", markup=False)
+    for line in result.plan.look_at:
+        out.print(f"  - {line}", markup=False)
+    out.print(f"then: faultdrill validate {result.scenario_path} && faultdrill run {result.scenario_path}", markup=False)
+    return ExitCode.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Long on purpose: a flat table of every command and its options, one block each, read top to
     # bottom like the --help it produces; split up, the CLI's surface would no longer be in one place.
@@ -282,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(timeseries.csv, events.jsonl, run.json, summary.json, latency.png).")
     p.add_argument("scenario", type=Path, help="scenario file, e.g. scenarios/smoke.yaml")
     p.add_argument("--results", type=Path, default=None, help="results directory (default: the scenario's, ./results)")
+
+    p = add("init", cmd_init, "write a starting scenario for a docker-compose.yml",
+            description="Infer a drill from a compose file: its services, a transparent proxy per dependency, "
+                        "load on the first published HTTP port, one latency fault per proxy, checks.")
+    p.add_argument("--compose", type=Path, required=True, metavar="FILE", help="the stack's docker-compose.yml")
+    p.add_argument("--out", type=Path, default=None, help="scenario file to write (default: ./<project>-drill.yaml)")
+    p.add_argument("--force", action="store_true", help="overwrite the files if they exist")
 
     p = add("validate", cmd_validate, "check scenario files without starting anything")
     p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")

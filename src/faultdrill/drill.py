@@ -30,7 +30,7 @@ from faultdrill.load.process import LoadProcess
 from faultdrill.load.safety import host_problem
 from faultdrill.recorder.events import EventLog
 from faultdrill.recorder.load_series import LoadSeriesWriter
-from faultdrill.recorder.points import points_from_rows
+from faultdrill.recorder.points import IngressRates, points_from_rows
 from faultdrill.recorder.gaps import summarize as summarize_gaps
 from faultdrill.recorder.sampling import SamplingRecorder, build_samplers
 from faultdrill.recorder.provenance import initial_record, write_json
@@ -41,7 +41,8 @@ from faultdrill.scenario.loader import LoadedScenario
 from faultdrill.scenario.model import Scenario
 from faultdrill.signals import interrupts_as_keyboard_interrupt
 from faultdrill.stack.engine import connect
-from faultdrill.stack.stack import DockerStack
+from faultdrill.stack.reaper import ReaperConfig, ReaperLink, absorb_records, live_reapers
+from faultdrill.stack.stack import TOXIPROXY_ALIAS, DockerStack
 
 TICK_S = 0.05
 
@@ -104,19 +105,24 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     def on_repeat() -> None:
         observer.log("still cleaning up: faults are being healed and containers removed; please wait")
 
+    reaper: ReaperLink | None = None
     with interrupts_as_keyboard_interrupt(on_repeat):
         try:
             client = connect()
+            reaper = _start_reaper(client, scenario, run_dir, time.time() - setup_clock.now(), observer)
             _recover_crashed_runs(client, results, run_id, observer, events)
             events.emit("stack.starting")
             with DockerStack(client, scenario, loaded.base_dir, run_id, observer.log) as stack:
                 assert stack.info is not None and stack.addresses is not None
                 record["stack"] = vars(stack.info)
                 record["toxiproxy"] = {"kind": stack.info.toxiproxy_kind, "image": stack.info.toxiproxy_image}
+                if reaper is not None:
+                    reaper.stack_up(stack.info.network, stack.info.toxiproxy_api, TOXIPROXY_ALIAS)
+                    record["reaper"] = reaper.describe()
                 write_json(run_dir.run_json, record)
                 events.emit("stack.ready", startup_s=stack.info.startup_seconds,
                             toxiproxy=stack.info.toxiproxy_kind)
-                _drive(loaded, run_dir, stack, events, observer, options.controller, problems, unhealed)
+                _drive(loaded, run_dir, stack, events, observer, options.controller, problems, unhealed, reaper)
             events.emit("stack.removed")
             status, exit_code = "completed", int(ExitCode.OK)
             if unhealed:  # fail closed: the target may still be broken
@@ -136,6 +142,8 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
             error = f"unexpected {type(exc).__name__}: {exc} (traceback in {crash_log})"
             events.emit("run.failed", error=error)
         finally:
+            if reaper is not None:
+                _finish_reaper(reaper, record, problems, events)
             record["problems"] = problems  # the report shows run.json's problems
             write_json(run_dir.run_json, record)
             report, exit_code, error = finish(run_dir, scenario, status, exit_code, error, problems)
@@ -154,6 +162,25 @@ def _start_record(loaded: LoadedScenario, run_dir: RunDir, clock: RunClock) -> d
     record["owner"] = {"pid": os.getpid(), "hostname": socket.gethostname()}
     write_json(run_dir.run_json, record)
     return record
+
+
+def _start_reaper(client: DockerClient, scenario: Scenario, run_dir: RunDir, started_wall: float,
+                  observer: Observer) -> ReaperLink | None:
+    """The reaper starts in the background, beside the stack: it heals and removes the run if we die."""
+    config = ReaperConfig.resolve(scenario.reaper.enabled, scenario.reaper.grace)
+    if not config.enabled:
+        return None
+    return ReaperLink(client, run_dir.run_id, run_dir.path, config, started_wall, observer.log).start()
+
+
+def _finish_reaper(reaper: ReaperLink, record: dict, problems: list[str], events: EventLog) -> None:
+    """The run cleaned up after itself: the reaper is told so and goes. Its failure is said, never fatal."""
+    reaper.finish()
+    record["reaper"] = reaper.describe()
+    events.emit("reaper.done", start_s=reaper.start_seconds, error=reaper.error)
+    if reaper.error:
+        problems.append(f"the reaper did not work ({reaper.error}): had this run been killed, its stack would "
+                        "have stayed until `faultdrill clean`")
 
 
 def finish(run_dir: RunDir, scenario: Scenario, status: str, exit_code: int, error: str | None,
@@ -181,11 +208,15 @@ def _recover_crashed_runs(client: DockerClient, results: Path, run_id: str, obse
     """Heal faults and remove Docker objects that killed earlier runs left (their process is gone).
 
     What cannot be healed or removed is reported and does not stop this run."""
-    for healing in recover_pending(results, only_dead=True, docker_client=client):
+    for line in absorb_records(client, results):  # what reapers on a remote engine did
+        observer.log(f"a killed run was reaped: {line}")
+        events.emit("recovery", detail=line)
+    reaping = live_reapers(client)  # their runs are being healed and removed by their own reaper: not ours
+    for healing in recover_pending(results, only_dead=True, docker_client=client, skip=reaping):
         observer.log(f"{'warning: ' if healing.failed else ''}a fault left by a killed run: {healing.line()}")
         events.emit("recovery", detail=healing.line(), state=healing.state)
     for dead in dead_runs(results):
-        if dead == run_id:
+        if dead == run_id or dead in reaping:
             continue
         removed = clean(client, dead)
         mark_crashed(results, dead)
@@ -226,7 +257,8 @@ class Controller(Protocol):
 
 
 def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog, observer: Observer,
-           controller: Controller | None, problems: list[str], unhealed: list[str]) -> None:
+           controller: Controller | None, problems: list[str], unhealed: list[str],
+           reaper: ReaperLink | None = None) -> None:
     """Load + faults on the run clock; never leaves a fault applied. Faults that could not be healed
     go into ``unhealed`` and sampler gaps into ``problems`` as they are known — also when the drill
     is aborted or interrupted (both lists belong to the caller)."""
@@ -238,19 +270,24 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
         raise UsageError(refusal)
     with LoadProcess(duration=scenario.duration, host=host, journeys=_journeys(loaded), load=scenario.load,
                      log_path=run_dir.locust_log) as load:  # prepared: Locust imported, users built, workers in
-        _on_run_clock(loaded, run_dir, stack, events, observer, controller, load, host, problems, unhealed)
+        _on_run_clock(loaded, run_dir, stack, events, observer, controller, load, host, problems, unhealed,
+                      reaper)
 
 
 def _on_run_clock(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog,
                   observer: Observer, controller: Controller | None, load: LoadProcess, host: str,
-                  problems: list[str], unhealed: list[str]) -> None:
+                  problems: list[str], unhealed: list[str], reaper: ReaperLink | None = None) -> None:
     """The run on its clock, which starts once the load is prepared and the samplers are built (both
     take a while): second 0 is a full second of load, recorded from its start."""
     scenario = loaded.scenario
     monitor = AbortMonitor.from_scenario(scenario.abort, scenario.checks, scenario.record.interval)
 
+    ingress_rates = IngressRates(scenario.record.interval)
+
     def on_rows(file_stem: str, t: float, rows: list[dict]) -> None:
         points = points_from_rows(file_stem, rows)
+        if file_stem == "ingress":
+            points.update(ingress_rates.add(t, points))
         for metric, value in points.items():
             monitor.observe_sample(metric, t, value)
         if controller is not None:
@@ -260,8 +297,11 @@ def _on_run_clock(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, e
     try:
         clock = RunClock()
         events.clock = clock
+        if reaper is not None:  # its record says when on the run clock the harness was lost
+            reaper.clock_started(time.time() - clock.now())
+        journal = Journal(run_dir.journal, tee=reaper.journal if reaper is not None else None)  # the reaper's copy
         engine = FaultEngine([ScheduledFault(f, action_for(f, scenario, stack.toxiproxy, stack.containers))
-                              for f in scenario.faults], Journal(run_dir.journal), events, clock.now)
+                              for f in scenario.faults], journal, events, clock.now)
     except BaseException:
         for sampler in samplers:  # the resources sampler already follows Docker's stats streams
             sampler.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import socket
@@ -40,7 +41,8 @@ def test_sigkill_then_clean_heals_toxic_and_paused_container(tmp_path: Path) -> 
     results = tmp_path / "results"
     try:
         proc = subprocess.Popen([sys.executable, "-m", "faultdrill", "run", str(scenario), "--results", str(results)],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=dict(os.environ, FAULTDRILL_REAPER="off"))  # this test is about `clean`
 
         def both_faults_on() -> bool:
             events = list(results.glob("*/events.jsonl")) if results.exists() else []

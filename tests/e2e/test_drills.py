@@ -1,13 +1,18 @@
 """The seed's incidents as drills: each incident breaks the checks the real outage broke, each twin
-with the fix passes — judged by the drills' own checks, time-scaled to half (same mechanics)."""
+with the fix passes — judged by the drills' own checks, time-scaled to half (same mechanics).
+
+One run per drill; each test also asserts the incident's *signature* from the run's raw files
+(tests/e2e/signatures.py): what the responders saw, not only which checks failed."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import mean, median
 
 import pytest
 
 from faultdrill.testing.plugin import DrillResult, run_for_test
+from tests.e2e import signatures as sig
 from tests.helpers import SCENARIOS, labelled
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -29,21 +34,46 @@ def test_mail_outage_reproduces(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert {"event pages keep working", "errors stay rare during the mail outage",
             "threads keep headroom"} <= failed(result)
-    assert result.check("threads keep headroom")["value"] >= 120  # piled up to the 128-pid limit
-    assert result.window("fault")["errors"].keys() & {"HTTP 500", "HTTP 503"}
+    assert {"event pages answer within 1 s", "app connections keep headroom"} <= failed(result)
+    # Incident 1's signature: successful requests slow down by 10x and more *before* errors take over,
+    # while the app's open connections stop growing, flat at its limit (64 accepted + 64 queued).
+    run_dir = result.run_dir
+    fault_start = result.summary["faults"][0]["start"]
+    climb = sig.latency_climb(run_dir, sig.window(run_dir, "baseline"), fault_start)
+    assert climb.factor >= 10, climb
+    assert climb.errors_at is None or climb.peak_at < climb.errors_at, climb
+    connections = sig.open_connections(run_dir, "app")
+    _, plateau_s = sig.longest_plateau(connections, at_least=120)
+    assert plateau_s >= 5, f"app connections never flat near their limit of 129: {sorted(connections.items())}"
+    assert max(connections.values()) <= 135  # bounded by the server, not by luck
+    pinned_at = sig.first_at(connections, 120, after=fault_start)
+    assert pinned_at is not None and pinned_at < fault_start + 30, sorted(connections.items())
 
 
 def test_mail_outage_fix_holds_and_everyone_gets_a_mail(tmp_path: Path) -> None:
     result = drill("ticketing-mail-outage-fixed", tmp_path)
     assert result.passed, result.failures()
     assert result.check("every user has a verification mail")["value"] == 0
+    # The same surge and mail outage: latency and connections stay near their baseline.
+    run_dir = result.run_dir
+    fault = sig.window(run_dir, "fault")
+    assert (sig.ok_p95(sig.seconds(run_dir), *fault) or 0) < 1000
+    connections = sig.between(sig.open_connections(run_dir, "app"), *fault)
+    assert median(connections) <= 10 and max(connections) < 120, connections  # never pinned at the limit
 
 
 def test_write_contention_reproduces_without_overselling(tmp_path: Path) -> None:
     result = drill("ticketing-write-contention", tmp_path)
     assert result.exit_code == 1
-    assert "entries stay fast" in failed(result)
+    assert {"entries stay fast", "no DB session waits on a lock"} <= failed(result)
     assert result.check("never oversold")["passed"]
+    # The entry surge shows in the database: its CPU climbs and sessions wait for the hot row's lock.
+    run_dir = result.run_dir
+    before, surge = (1.0, 10 * SCALE), (15 * SCALE, 75 * SCALE)  # the sale opens at 10 s (scaled)
+    cpu = sig.resource(run_dir, "db", "cpu_pct")
+    assert mean(sig.between(cpu, *surge)) > 1.5 * mean(sig.between(cpu, *before)), cpu
+    waiting = sig.db_field(run_dir, "db", "sessions_waiting_lock")
+    assert max(sig.between(waiting, *sig.window(run_dir, "fault"))) >= 3 > max(sig.between(waiting, *before)), waiting
 
 
 def test_write_contention_fix_holds_without_overselling(tmp_path: Path) -> None:
@@ -60,6 +90,14 @@ def test_tls_policy_change_hits_only_legacy_clients(tmp_path: Path) -> None:
     assert result.check("modern clients keep working")["passed"]
     share = result.check("errors stay rare overall")["value"]
     assert 0.05 <= share <= 0.3  # about the legacy share of the traffic
+    # Incident 2 from both sides: the ingress reads fewer requests than the clients sent, by about
+    # the legacy share, only while the policy is changed.
+    run_dir = result.run_dir
+    start, end = sig.window(run_dir, "fault")
+    before = sig.both_sides(run_dir, start - 10, start)
+    during = sig.both_sides(run_dir, start + 2, end)
+    assert abs(before.gap) < 0.05, before
+    assert 0.07 <= during.gap <= 0.3, during
 
 
 def test_tls_policy_change_with_legacy_kept_breaks_nobody(tmp_path: Path) -> None:

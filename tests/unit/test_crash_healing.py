@@ -42,6 +42,7 @@ class FakeContainer:
     broken: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     removed: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.client = SimpleNamespace(api=FakeExecApi(self))

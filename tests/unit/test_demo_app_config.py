@@ -44,3 +44,13 @@ def test_bad_values_name_the_variable(env, names):
 
 def test_blank_values_mean_default():
     assert Config.from_env({"THREADS": "  ", "MAIL_MODE": ""}).threads == 32
+
+
+def test_request_overflow_and_limits():
+    cfg = Config.from_env({})
+    assert (cfg.request_overflow, cfg.mail_thread_limit, cfg.worker_connections, cfg.backlog) == ("wait", 0, 1000, 1024)
+    cfg = Config.from_env({"REQUEST_OVERFLOW": "reject", "MAIL_THREAD_LIMIT": "80", "WORKER_CONNECTIONS": "64",
+                           "BACKLOG": "64"})
+    assert (cfg.request_overflow, cfg.mail_thread_limit, cfg.worker_connections, cfg.backlog) == ("reject", 80, 64, 64)
+    with pytest.raises(ConfigError, match="REQUEST_OVERFLOW"):
+        Config.from_env({"REQUEST_OVERFLOW": "drop"})

@@ -217,3 +217,18 @@ def test_timeseries_and_requests_csv_have_successful_percentiles_apart(tmp_path:
     assert row["name"] == "GET /" and row["errors"] == '{"HTTP 503": 55}' and 380 <= float(row["ok_p95_ms"]) <= 390
     back = read_load_seconds(paths[2])
     assert back[0].requests["GET /"].ok_hist.get_total_count() == 45  # type: ignore[union-attr]
+
+
+def test_an_arrival_whose_second_was_already_written_lands_in_the_first_open_second() -> None:
+    buckets = Buckets(t0=0.0)
+    buckets.open_stats(5).intended += 1
+    written = buckets.pop(5, users=1, open_model=True)
+    assert written.open is not None and written.open.intended == 1
+    late = buckets.open_stats(5)  # the arrival due in second 5 ran after second 5 was written
+    late.sent += 1
+    late.late += 1
+    buckets.open_stats(6).intended += 1
+    next_second = buckets.pop(6, users=1, open_model=True)
+    assert next_second.open is not None
+    assert (next_second.open.sent, next_second.open.late, next_second.open.intended) == (1, 1, 1)
+    assert buckets.opens == {}  # nothing left behind in a second that is gone

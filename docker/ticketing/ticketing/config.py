@@ -10,6 +10,7 @@ from typing import Mapping
 
 MAIL_MODES = ("thread", "pool", "skip")
 ENTRY_MODES = ("locking", "queued")
+OVERFLOW_MODES = ("wait", "reject")  # throttle.py: a request with no thread waits, or is answered 503
 
 # thread mode reproduces the incident: a long timeout. pool mode is the fix: short.
 DEFAULT_MAIL_TIMEOUT_S = {"thread": 30.0, "pool": 3.0, "skip": 3.0}
@@ -28,6 +29,7 @@ class Config:
     mail_timeout_s: float
     mail_from: str
     mail_workers: int
+    mail_thread_limit: int
     mail_queue_size: int
     mail_breaker_failures: int
     mail_breaker_cooldown_s: float
@@ -35,6 +37,9 @@ class Config:
     port: int
     threads: int
     thread_idle_s: float
+    request_overflow: str
+    worker_connections: int
+    backlog: int
     db_pool_size: int
     db_pool_timeout_s: float
     db_connect_timeout_s: float
@@ -54,6 +59,7 @@ class Config:
             mail_timeout_s=_float(env, "MAIL_TIMEOUT_S", DEFAULT_MAIL_TIMEOUT_S[mail_mode], lo=0.05),
             mail_from=env.get("MAIL_FROM", "no-reply@tickets.example"),
             mail_workers=_int(env, "MAIL_WORKERS", 4, lo=1, hi=256),
+            mail_thread_limit=_int(env, "MAIL_THREAD_LIMIT", 0, lo=0, hi=100_000),
             mail_queue_size=_int(env, "MAIL_QUEUE_SIZE", 100, lo=1),
             mail_breaker_failures=_int(env, "MAIL_BREAKER_FAILURES", 5, lo=1),
             mail_breaker_cooldown_s=_float(env, "MAIL_BREAKER_COOLDOWN_S", 10.0, lo=0.0),
@@ -61,6 +67,9 @@ class Config:
             port=_int(env, "PORT", 8000, lo=1, hi=65535),
             threads=_int(env, "THREADS", 32, lo=1, hi=4096),
             thread_idle_s=_float(env, "THREAD_IDLE_S", 0.0, lo=0.0),
+            request_overflow=_choice(env, "REQUEST_OVERFLOW", "wait", OVERFLOW_MODES),
+            worker_connections=_int(env, "WORKER_CONNECTIONS", 1000, lo=1, hi=100_000),
+            backlog=_int(env, "BACKLOG", 1024, lo=1, hi=65535),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10, lo=1, hi=1000),
             db_pool_timeout_s=_float(env, "DB_POOL_TIMEOUT_S", 5.0, lo=0.01),
             db_connect_timeout_s=_float(env, "DB_CONNECT_TIMEOUT_S", 5.0, lo=1.0),

@@ -3,6 +3,9 @@
 * thread - the incident: one new thread per mail, long timeout. When SMTP is slow
   the threads pile up; when the process cannot start another one, the sign-up
   request fails with 500 (the user row is already committed, still pending).
+  With MAIL_THREAD_LIMIT the mail threads are bounded instead: at the limit a
+  sign-up waits on its request thread for one to end, so a slow provider pins the
+  request threads and every request queues behind them (latency first, then timeouts).
 * pool   - the fix: a fixed set of MAIL_WORKERS threads (started at boot) behind a
   bounded queue, short timeout, and a circuit breaker. Queue full or breaker
   open -> the user simply stays "verification pending"; sign-up never blocks.
@@ -67,6 +70,9 @@ class Mailer:
         self.breaker = CircuitBreaker(config.mail_breaker_failures, config.mail_breaker_cooldown_s)
         self._queue: "queue.Queue[tuple[int, str]]" = queue.Queue(maxsize=config.mail_queue_size)
         self._resend_lock = threading.Lock()
+        limit = config.mail_thread_limit
+        self._slots = threading.BoundedSemaphore(limit) if config.mail_mode == "thread" and limit else None
+        self.waiting_for_thread = 0
         if config.mail_mode == "pool":
             for i in range(config.mail_workers):
                 threading.Thread(target=self._pool_worker, name=f"mail-worker-{i + 1}", daemon=True).start()
@@ -79,11 +85,13 @@ class Mailer:
             self.metrics.mail_skipped.labels("skip_mode").inc()
             return PENDING
         if mode == "thread":
-            thread = threading.Thread(target=self._send_and_record, args=(user_id, email, "verification"),
+            self._take_thread_slot()
+            thread = threading.Thread(target=self._send_in_thread, args=(user_id, email),
                                       name=f"mail-{next(self._names)}", daemon=True)
             try:
                 thread.start()
             except RuntimeError:
+                self._release_thread_slot()
                 self.metrics.mail_thread_start_failures.inc()
                 raise  # the request fails (500), as in the incident
             return SENDING
@@ -98,6 +106,32 @@ class Mailer:
             self._breaker_release()
             return PENDING
         return SENDING
+
+    def _take_thread_slot(self) -> None:
+        """thread mode with MAIL_THREAD_LIMIT: the sign-up waits (on its request thread) until a mail
+        thread ends, as a caller of a bounded executor does; after MAIL_TIMEOUT_S it gives up (500)."""
+        if self._slots is None:
+            return
+        with self._lock:
+            self.waiting_for_thread += 1
+        try:
+            if not self._slots.acquire(timeout=self.config.mail_timeout_s):
+                self.metrics.mail_thread_start_failures.inc()
+                raise RuntimeError(f"no mail thread free within {self.config.mail_timeout_s:g}s "
+                                   f"(MAIL_THREAD_LIMIT={self.config.mail_thread_limit})")
+        finally:
+            with self._lock:
+                self.waiting_for_thread -= 1
+
+    def _release_thread_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    def _send_in_thread(self, user_id: int, email: str) -> None:
+        try:
+            self._send_and_record(user_id, email, "verification")
+        finally:
+            self._release_thread_slot()
 
     def _breaker_release(self) -> None:
         # allow() may have granted the half-open trial to a job that never ran.
@@ -213,6 +247,11 @@ class Mailer:
         yield gauge("ticketing_mail_jobs_in_flight", "Mails being sent now (thread mode: live mail threads)",
                     self.in_flight)
         yield gauge("ticketing_mail_queue_capacity", "Mail queue bound (pool mode)", self.config.mail_queue_size)
+        yield gauge("ticketing_mail_thread_limit", "thread mode: mail threads at most (MAIL_THREAD_LIMIT, 0 = none)",
+                    self.config.mail_thread_limit)
+        yield gauge("ticketing_mail_waiting_for_thread",
+                    "thread mode: sign-ups waiting for a mail thread to end (MAIL_THREAD_LIMIT reached)",
+                    self.waiting_for_thread)
         yield gauge("ticketing_mail_breaker_state", "Mail circuit breaker: 0 closed, 1 half-open, 2 open",
                     STATE_CODES[self.breaker.state])
         counts = self._user_counts()

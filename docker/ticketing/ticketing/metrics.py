@@ -72,6 +72,13 @@ class _Live:
             yield gauge("ticketing_request_threads", "Request threads alive", pool.live)
             yield gauge("ticketing_request_threads_busy", "Request threads handling a request", pool.busy)
             yield gauge("ticketing_request_threads_max", "Request thread bound (THREADS)", pool.max_workers)
+        throttle = runtime.throttle
+        if throttle is not None:
+            yield gauge("ticketing_throttle_busy", "Requests running on a request thread", throttle.busy)
+            yield gauge("ticketing_throttle_waiting",
+                        "Requests accepted and waiting for a request thread (REQUEST_OVERFLOW=wait)",
+                        throttle.waiting)
+            yield gauge("ticketing_throttle_limit", "Requests that can run at once (THREADS)", throttle.limit)
         rejected = CounterMetricFamily("ticketing_requests_rejected",
                                        "Requests answered 503 by the acceptor: no request thread could start",
                                        labels=["reason"])

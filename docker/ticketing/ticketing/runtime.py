@@ -10,8 +10,10 @@ import threading
 from typing import Optional
 
 from .threadpool import ElasticThreadPool
+from .throttle import Throttle
 
 request_pool: Optional[ElasticThreadPool] = None
+throttle: Optional[Throttle] = None
 
 _lock = threading.Lock()
 requests_rejected = 0

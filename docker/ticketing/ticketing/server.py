@@ -8,9 +8,10 @@ keep-alive in the loop) but:
 
 * request threads come and go (`THREAD_IDLE_S`), so they draw on the same
   thread budget as the mail threads, as in the incident;
-* when no idle request thread exists and the OS refuses a new one, the acceptor
-  answers `503 Service Unavailable` itself and closes the connection (what a
-  front server does when it cannot dispatch), counts it, and keeps serving.
+* when no idle request thread exists and the OS refuses a new one, the request
+  waits for a thread (`REQUEST_OVERFLOW=wait`, the default: throttle.py), or the
+  acceptor answers `503 Service Unavailable` itself and closes the connection
+  (`REQUEST_OVERFLOW=reject`: a fast fail), counts it, and keeps serving.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from gunicorn.workers.gthread import ThreadWorker
 
 from . import runtime
+from .throttle import Throttle
 from .threadpool import ElasticThreadPool, ThreadStartError
 
 log = logging.getLogger("ticketing.server")
@@ -37,11 +39,14 @@ _REJECT = (
 
 
 class BoundedThreadWorker(ThreadWorker):
-    def get_thread_pool(self) -> ElasticThreadPool:
+    def get_thread_pool(self) -> Throttle:
         idle_s = float(os.environ.get("THREAD_IDLE_S", "0") or 0)
+        overflow = os.environ.get("REQUEST_OVERFLOW", "").strip() or "wait"  # validated in gunicorn.conf.py
         pool = ElasticThreadPool(max_workers=self.cfg.threads, idle_timeout_s=idle_s)
+        throttle = Throttle(pool, overflow)
         runtime.request_pool = pool
-        return pool
+        runtime.throttle = throttle
+        return throttle
 
     def enqueue_req(self, conn) -> None:
         try:

@@ -67,7 +67,11 @@ class ElasticThreadPool:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         future: Future = Future()
-        item = (future, fn, args)
+        self.submit_item((future, fn, args))
+        return future
+
+    def submit_item(self, item: tuple) -> None:
+        """``submit`` for a prepared ``(future, fn, args)``; raises ThreadStartError like it."""
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit after shutdown")
@@ -75,13 +79,26 @@ class ElasticThreadPool:
                 worker = self._idle.pop()
                 worker.item = item
                 worker.wake.set()
-                return future
+                return
             if self._live >= self.max_workers:
                 self._overflow.append(item)  # every thread busy: wait for one (bounded by the server)
-                return future
+                return
             self._live += 1
         self._start_thread(_Worker(item))
-        return future
+
+    def enqueue_if_alive(self, item: tuple) -> bool:
+        """Queue work for a live thread to take when it finishes (idle ones are handed it at once);
+        False when no request thread is alive to take it."""
+        with self._lock:
+            if self._idle:
+                worker = self._idle.pop()
+                worker.item = item
+                worker.wake.set()
+                return True
+            if self._live == 0 or self._shutdown:
+                return False
+            self._overflow.append(item)
+            return True
 
     def _start_thread(self, worker: _Worker) -> None:
         thread = threading.Thread(target=self._run, args=(worker,),
@@ -98,9 +115,7 @@ class ElasticThreadPool:
         item = worker.item
         while item is not None:
             self._execute(item)
-            item = self._next(worker)
-        with self._lock:
-            self._live -= 1
+            item = self._next(worker)  # None: this thread is no longer counted live
 
     def _execute(self, item: tuple) -> None:
         future, fn, args = item
@@ -117,11 +132,14 @@ class ElasticThreadPool:
                 self._busy -= 1
 
     def _next(self, worker: _Worker) -> Optional[tuple]:
-        """The next work item for this thread, or None to retire."""
+        """The next work item for this thread, or None to retire. A retiring thread stops counting
+        as live in the same locked step that finds no work, so work queued for "a live thread"
+        (``enqueue_if_alive``) is never left to a thread that is already leaving."""
         with self._lock:
             if self._overflow:
                 return self._overflow.popleft()
             if self._shutdown:
+                self._live -= 1
                 return None
             worker.item = None
             worker.wake.clear()
@@ -130,8 +148,12 @@ class ElasticThreadPool:
         with self._lock:
             if worker.item is None and worker in self._idle:  # nobody handed us work in time
                 self._idle.remove(worker)
+                self._live -= 1
                 return None
         worker.wake.wait()  # handed work (or shutdown) just as we timed out
+        if worker.item is None:
+            with self._lock:
+                self._live -= 1
         return worker.item
 
     def shutdown(self, wait: bool = True) -> None:

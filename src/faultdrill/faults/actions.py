@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from docker.models.containers import Container
 
 from faultdrill.errors import InfraError
+from faultdrill.scenario import transparent
 from faultdrill.scenario.fault_model import ContainerFault, ExecFault, Fault, ProxyFault, SqlFault, StressFault, Toxic
 from faultdrill.scenario.model import Scenario
 from faultdrill.toxiproxy.client import ToxiproxyClient
@@ -277,7 +278,10 @@ def action_for(fault: Fault, scenario: Scenario, toxiproxy: ToxiproxyClient | No
         if fault.toxic is not None:
             return ToxicAction(toxiproxy, toxic_name(fault.name), fault.toxic)
         assert fault.proxy is not None
-        return ProxyAction(toxiproxy, fault.proxy)
+        spec = fault.proxy
+        if spec.upstream is not None:  # a service whose name a transparent proxy took is dialled directly
+            spec = spec.model_copy(update={"upstream": transparent.dial(scenario, spec.upstream)})
+        return ProxyAction(toxiproxy, spec)
     spec = getattr(fault, kind)
     container = containers[spec.service]
     if fault.container is not None:

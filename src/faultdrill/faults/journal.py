@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 @dataclass(frozen=True)
@@ -23,16 +23,20 @@ class Entry:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, tee: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.path = path
+        self.tee = tee  # also given every line once it is on disk (the reaper's live copy)
         self._seq = sum(1 for _ in _lines(path))
         self._fh = open(path, "a", encoding="utf-8")
 
     def record(self, op: str, action: dict[str, Any], t: float | None = None) -> int:
         self._seq += 1
-        self._fh.write(json.dumps({"seq": self._seq, "op": op, "t": t, "action": action}) + "\n")
+        line = {"seq": self._seq, "op": op, "t": t, "action": action}
+        self._fh.write(json.dumps(line) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
+        if self.tee is not None:
+            self.tee(line)
         return self._seq
 
     def close(self) -> None:

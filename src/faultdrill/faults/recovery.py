@@ -13,7 +13,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Collection, Literal
 
 from docker import DockerClient
 
@@ -87,13 +87,14 @@ def _heal_one(journal: Journal, run_id: str, action: dict[str, Any], docker_clie
 
 
 def recover_pending(results_dir: Path, only_dead: bool = False,
-                    docker_client: DockerClient | None = None) -> list[Healing]:
-    """Heal pending faults of the runs under ``results_dir`` (only those of dead runs if asked)."""
+                    docker_client: DockerClient | None = None, skip: Collection[str] = ()) -> list[Healing]:
+    """Heal pending faults of the runs under ``results_dir`` (only those of dead runs if asked), but
+    not those of the runs in ``skip`` (their reaper is at it)."""
     done: list[Healing] = []
     if not results_dir.is_dir():
         return done
     for journal_path in sorted(results_dir.glob("*/journal.jsonl")):
-        if only_dead and not run_is_dead(journal_path.parent):
+        if journal_path.parent.name in skip or (only_dead and not run_is_dead(journal_path.parent)):
             continue
         done += heal_journal(journal_path, docker_client)
     return done

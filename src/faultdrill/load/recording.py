@@ -69,6 +69,7 @@ class Buckets:
         self.data: dict[int, dict[tuple[str, str], _Acc]] = {}
         self.conns: dict[int, dict[str, ConnStats]] = {}
         self.opens: dict[int, OpenStats] = {}
+        self.written_through = -1  # the last second handed out by ``pop``: closed for good
 
     def second(self) -> int:
         return int(time.monotonic() - self.t0)
@@ -104,6 +105,10 @@ class Buckets:
         setattr(conn, counter, getattr(conn, counter) + 1)
 
     def open_stats(self, second: int) -> OpenStats:
+        """The open model's accounting of ``second`` (of intended time). An arrival that runs after its
+        second was written (a starved generator) is counted in the first second still open — where its
+        lag makes it late — never added to a second that is gone (it used to vanish there)."""
+        second = max(second, self.written_through + 1)
         stats = self.opens.get(second)
         if stats is None:
             stats = self.opens[second] = OpenStats()
@@ -111,6 +116,7 @@ class Buckets:
 
     def pop(self, second: int, users: int, *, open_model: bool = False, cpu_pct: float | None = None,
             in_flight: int = 0, late_after: float = 0.01) -> LoadSecond:
+        self.written_through = max(self.written_through, second)
         requests: dict[str, RequestStats] = {}
         profiles: dict[str, dict[str, RequestStats]] = {}
         for (profile, name), acc in self.data.pop(second, {}).items():

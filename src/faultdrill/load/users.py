@@ -134,11 +134,20 @@ def profiled_classes(classes: list[type[User]], profiles: list[ProfileSpec], tra
             if request_timeout is not None and hasattr(cls, "network_timeout"):
                 attrs["network_timeout"] = request_timeout
                 attrs["connection_timeout"] = request_timeout
-            if profile.tls is not None and hasattr(cls, "ssl_context_factory"):
-                attrs["ssl_context_factory"] = staticmethod(context_factory(profile.tls))
+            if hasattr(cls, "ssl_context_factory") and (profile.tls is not None or _default_factory(cls)):
+                # one context per (class, profile), shared by its users (see tls.context_factory)
+                settings = profile.tls or (None if getattr(cls, "insecure", True) else TlsSettings(verify=True))
+                attrs["ssl_context_factory"] = staticmethod(context_factory(settings))
             name = f"{cls.__name__}@{profile.name}" if named else cls.__name__
             out.append(type(cls)(name, (_Tidy, cls), attrs))
     return out
+
+
+def _default_factory(cls: type[User]) -> bool:
+    """The class keeps FastHttpUser's own factory (a new context per user), not one of its author's."""
+    from locust.contrib.fasthttp import FastHttpUser
+
+    return getattr(cls, "ssl_context_factory", None) is getattr(FastHttpUser, "ssl_context_factory", None)
 
 
 def task_functions(cls: type[User]) -> list[Any]:

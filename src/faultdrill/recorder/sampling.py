@@ -316,7 +316,8 @@ def build_samplers(stack: DockerStack, record: Record, docker_client: DockerClie
     """The samplers that apply to a running stack, each switchable by a ``record.*`` flag.
 
     connections + resources for every service container and the Toxiproxy container; app metrics for
-    services that declare ``metrics:``; the database probe for services that declare ``postgres:``;
+    services that declare ``metrics:``; nginx counters for ``stub_status:``; the database probe for
+    services that declare ``postgres:``;
     proxies when the stack has Toxiproxy.
     """
     assert stack.info is not None, "build_samplers needs a started stack"
@@ -345,6 +346,7 @@ def _add_samplers(samplers: list[Sampler], stack: DockerStack, record: Record,
         PeerDirectory,
     )
     from faultdrill.recorder.samplers.database import DbSampler
+    from faultdrill.recorder.samplers.ingress import IngressSampler
     from faultdrill.recorder.samplers.proxies import ProxiesSampler
     from faultdrill.recorder.samplers.resources import ResourcesSampler
     from faultdrill.stack.plan import proxy_listen_ports
@@ -371,6 +373,8 @@ def _add_samplers(samplers: list[Sampler], stack: DockerStack, record: Record,
         if record.app_metrics and svc.metrics is not None:
             samplers.append(AppMetricsSampler.for_service(name, svc.metrics, list(svc.ports), host_ports,
                                                           timeout=0.8 * interval))
+        if record.ingress and svc.stub_status is not None:
+            samplers.append(IngressSampler.for_service(name, svc.stub_status, host_ports, timeout=0.8 * interval))
         if record.database and svc.postgres is not None and name in stack.containers:
             samplers.append(DbSampler.for_service(name, svc.postgres, stack.containers[name], host_ports,
                                                   timeout=max(0.8 * interval, 0.5)))

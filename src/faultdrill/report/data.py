@@ -15,6 +15,8 @@ Files and columns (written by ``faultdrill.recorder`` and the load engine):
 * ``app_metrics.csv`` — ``t, wall, service, metric, labels, value``.
 * ``db.csv`` — ``t, wall, service, sessions_active, sessions_idle, sessions_idle_in_tx,
   sessions_waiting_lock, longest_tx_s, commits_per_s, …`` (any further numeric columns are kept).
+* ``ingress.csv`` — ``t, wall, service, accepted, handled, requests, active, reading, writing, waiting``
+  (nginx ``stub_status``; the first three are cumulative counters).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ CONNECTIONS_CSV = "connections.csv"
 RESOURCES_CSV = "resources.csv"
 APP_METRICS_CSV = "app_metrics.csv"
 DB_CSV = "db.csv"
+INGRESS_CSV = "ingress.csv"
 DB_KEY_COLUMNS = ("t", "wall", "service")
 
 
@@ -107,6 +110,21 @@ class ProfileRow:
     failures: float
 
 
+@dataclass(frozen=True)
+class IngressRow:
+    """One nginx stub_status reading: cumulative counters and the connections open now."""
+
+    t: float
+    service: str
+    accepted: float
+    handled: float
+    requests: float
+    active: float | None = None
+    reading: float | None = None
+    writing: float | None = None
+    waiting: float | None = None
+
+
 def _rows(text: str) -> Iterator[dict[str, str]]:
     for row in csv.DictReader(io.StringIO(text)):
         if None in row.values() or None in row:  # a line cut short (or with extra cells) by a crash
@@ -164,6 +182,19 @@ def parse_db(text: str) -> list[DbRow]:
     return out
 
 
+def parse_ingress(text: str) -> list[IngressRow]:
+    out = []
+    for row in _rows(text):
+        t = _timed(row)
+        counters = [number(row.get(c)) for c in ("accepted", "handled", "requests")]
+        if t is None or not row.get("service") or None in counters:
+            continue
+        accepted, handled, reqs = (float(c) for c in counters if c is not None)
+        out.append(IngressRow(t, row["service"], accepted, handled, reqs, number(row.get("active")),
+                              number(row.get("reading")), number(row.get("writing")), number(row.get("waiting"))))
+    return out
+
+
 def parse_profiles(text: str) -> list[ProfileRow]:
     """Per-second request counts by client profile, from ``requests.csv`` when it has a ``profile`` column."""
     reader = csv.DictReader(io.StringIO(text))
@@ -197,6 +228,12 @@ class ConnCountRow:
     requests: float
     connects: float
     failed_connects: float  # TCP connect errors + TLS handshake errors
+    connect_errors: float = 0.0  # TCP connects that failed (attempts = connects + connect_errors)
+
+    @property
+    def attempts(self) -> float:
+        """TCP connection attempts (a connect whose TLS handshake then fails is in ``connects``)."""
+        return self.connects + self.connect_errors
 
 
 def conn_counts_from_seconds(seconds: Iterable[LoadSecond]) -> list[ConnCountRow]:
@@ -204,7 +241,8 @@ def conn_counts_from_seconds(seconds: Iterable[LoadSecond]) -> list[ConnCountRow
     for second in seconds:
         for profile, c in (getattr(second, "conns", None) or {}).items():
             failed = getattr(c, "connect_errors", 0) + getattr(c, "tls_errors", 0)
-            out.append(ConnCountRow(float(second.t), profile, float(c.requests), float(c.connects), float(failed)))
+            out.append(ConnCountRow(float(second.t), profile, float(c.requests), float(c.connects), float(failed),
+                                    float(getattr(c, "connect_errors", 0))))
     return out
 
 
@@ -236,6 +274,7 @@ class RunData:
     db: list[DbRow] = field(default_factory=list)
     profiles: list[ProfileRow] = field(default_factory=list)
     conn_counts: list[ConnCountRow] = field(default_factory=list)
+    ingress: list[IngressRow] = field(default_factory=list)
     present: frozenset[str] = frozenset()  # names of the optional files that exist (even if empty)
 
     def services(self) -> list[str]:
@@ -247,7 +286,7 @@ class RunData:
 
 def load_run_data(run_dir: RunDir) -> RunData:
     path = run_dir.path
-    optional = (CONNECTIONS_CSV, RESOURCES_CSV, APP_METRICS_CSV, DB_CSV)
+    optional = (CONNECTIONS_CSV, RESOURCES_CSV, APP_METRICS_CSV, DB_CSV, INGRESS_CSV)
     seconds = read_load_seconds(run_dir.histograms)
     return RunData(
         run_id=run_dir.run_id,
@@ -260,6 +299,7 @@ def load_run_data(run_dir: RunDir) -> RunData:
         db=parse_db(_read(path / DB_CSV)),
         profiles=profiles_from_seconds(seconds) or parse_profiles(_read(run_dir.requests)),
         conn_counts=conn_counts_from_seconds(seconds),
+        ingress=parse_ingress(_read(path / INGRESS_CSV)),
         present=frozenset(name for name in optional if (path / name).is_file()),
     )
 

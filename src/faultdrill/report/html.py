@@ -52,10 +52,22 @@ def provenance(run_info: dict[str, Any]) -> list[tuple[str, str]]:
         ("host", " · ".join(str(v) for v in (host.get("hostname"), host.get("platform"),
                                               f"{host['cpus']} CPUs" if host.get("cpus") else None) if v)),
         ("Toxiproxy", " · ".join(str(v) for v in (toxiproxy.get("kind"), toxiproxy.get("image")) if v)),
+        ("compose file", (run_info.get("stack") or {}).get("source")),
+        ("proxies", proxy_wiring((run_info.get("stack") or {}).get("wiring") or [])),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v)),
         ("command", " ".join(str(a) for a in run_info.get("argv") or [])),
     ]
     return [(k, str(v)) for k, v in rows if v]
+
+
+def proxy_wiring(wiring: Sequence[dict[str, Any]]) -> str:
+    """Who reaches what through which proxy: "api → cache:11211 (proxy cache, transparent) → cache"."""
+    parts = []
+    for wire in wiring:
+        clients = ", ".join(wire.get("clients") or []) or "(no declared client)"
+        how = "transparent" if wire.get("transparent") else "by its proxy address"
+        parts.append(f"{clients} → {wire.get('address')} (proxy {wire.get('proxy')}, {how}) → {wire.get('service')}")
+    return "; ".join(parts)
 
 
 def render_html(summary: dict[str, Any], run_info: dict[str, Any], plots: Sequence[PlotFile],

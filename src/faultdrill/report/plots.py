@@ -20,6 +20,7 @@ from faultdrill.report.drawing import (
     APP_SERIES_SHOWN, SKIPPED_METRIC, ERROR_KINDS_SHOWN, Draw, Panel, PanelSet, Point, Skipped, _mid,
     _plot, counter_rates, is_counter, latency_axis, relevance, service_colours, slug,
 )
+from faultdrill.report.ingress_plots import both_sides_panel
 from faultdrill.report.resource_plots import connections_panels, resource_panels
 
 
@@ -274,6 +275,7 @@ def build_panels(data: RunData) -> PanelSet:
         add(Skipped("latency", "no load was recorded (histograms.jsonl is missing or empty)"))
     add(profiles_panel(data.profiles))
     add(conn_counts_panel(data.conn_counts))
+    add(both_sides_panel(data.conn_counts, data.ingress))
     optional = (("connections.csv", data.connections, lambda: connections_panels(data.connections, colours)),
                 ("resources.csv", data.resources,
                  lambda: resource_panels(data.resources, colours, (data.run_info.get("host") or {}).get("cpus"))),

@@ -25,14 +25,21 @@ def sampled_ticks(rows: Sequence[ConnectionRow]) -> tuple[list[float], dict[str,
     return sorted({r.t for r in rows}), by_service
 
 
+OPEN_STATES = ("ESTABLISHED", "CLOSE_WAIT")  # held by the service: counted as its open connections
+
+
 def connection_lines(rows: Sequence[ConnectionRow]) -> dict[tuple[str, str], list[Point]]:
-    """ESTABLISHED connections per (service, direction), one point per tick of the file (pure).
+    """Open connections (ESTABLISHED + CLOSE_WAIT) per (service, direction), one point per tick (pure).
+
+    CLOSE_WAIT counts: the peer has gone (e.g. the ingress gave up) but the service has not closed
+    its end — a connection still held, waiting in its queue. A server pinned at its connection
+    limit shows flat at that limit, not as a falling ESTABLISHED count.
 
     At a tick the service was sampled the value is its count (0 when it had none that way: a real
     zero); at a tick it was not sampled it is None — a gap in the line, never an invented 0.
     """
     times, sampled = sampled_ticks(rows)
-    established = [r for r in rows if r.state == "ESTABLISHED"] or [r for r in rows if r.state != "LISTEN"]
+    established = [r for r in rows if r.state in OPEN_STATES] or [r for r in rows if r.state != "LISTEN"]
     sums: dict[tuple[str, str], dict[float, float]] = {}
     for r in established:
         per_t = sums.setdefault((r.service, r.direction), {})
@@ -42,7 +49,7 @@ def connection_lines(rows: Sequence[ConnectionRow]) -> dict[tuple[str, str], lis
 
 
 def state_totals(rows: Sequence[ConnectionRow]) -> dict[str, list[Point]]:
-    """Sockets per TCP state other than LISTEN/ESTABLISHED, summed over every service, per tick (pure).
+    """Sockets per TCP state other than LISTEN/ESTABLISHED/CLOSE_WAIT, summed over every service, per tick (pure).
 
     A service counts from its first to its last sample (a container started mid-run adds nothing
     before it ran). A tick inside that span without a sample of it makes the total unknown: None, a
@@ -52,7 +59,7 @@ def state_totals(rows: Sequence[ConnectionRow]) -> dict[str, list[Point]]:
     spans = {service: (min(ts), max(ts)) for service, ts in sampled.items()}
     sums: dict[str, dict[float, float]] = {}
     for r in rows:
-        if r.state not in ("LISTEN", "ESTABLISHED"):
+        if r.state not in ("LISTEN", *OPEN_STATES):
             per_t = sums.setdefault(r.state, {})
             per_t[r.t] = per_t.get(r.t, 0.0) + r.count
     complete = {t for t in times if all(t in sampled[s] for s, (first, last) in spans.items() if first <= t <= last)}
@@ -74,7 +81,7 @@ def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, tuple])
         ax.set_ylim(bottom=0)
         ax.set_ylabel("connections")
 
-    panels = [Panel("connections", "TCP connections per service (ESTABLISHED; solid in, dashed out)", draw)]
+    panels = [Panel("connections", "TCP connections per service (open: ESTABLISHED + CLOSE_WAIT; solid in, dashed out)", draw)]
     if states:
         def draw_states(ax: Axes) -> None:
             for state, points in sorted(states.items()):
@@ -82,7 +89,7 @@ def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, tuple])
             ax.set_ylim(bottom=0)
             ax.set_ylabel("connections")
 
-        panels.append(Panel("connection-states", "Other TCP states, total of all services (not LISTEN/ESTABLISHED)",
+        panels.append(Panel("connection-states", "Other TCP states, total of all services (not LISTEN/ESTABLISHED/CLOSE_WAIT)",
                             draw_states, 0.8))
     return panels
 

@@ -204,6 +204,8 @@ def exit_code_for(summary: dict[str, Any]) -> tuple[int, str]:
         return ExitCode.CHECK_FAILED, f"a stop condition ended the drill early ({error or 'aborted'})"
     if status == "interrupted":
         return ExitCode.INTERRUPTED, f"the run was {error or 'interrupted'}; its checks were not judged"
+    if status == "crashed" and summary.get("reaped"):
+        return ExitCode.INFRA, f"the run crashed (its process died); its checks were not judged — {summary['reaped']}"
     if status == "crashed":
         return ExitCode.INFRA, ("the run crashed (its process died); its checks were not judged — "
                                 "`faultdrill clean` heals and removes what it left")
@@ -232,6 +234,8 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
     data = load_run_data(run_dir)
     report = build_summary(scenario, run_dir.run_id, data.seconds, data.events, status, read_samples(run_dir.path))
     summary = report.summary
+    if (data.run_info.get("reaped") or {}).get("summary"):  # the harness died and its reaper cleaned up
+        summary["reaped"] = data.run_info["reaped"]["summary"]
     write_json(run_dir.summary_json, summary)
     report.files["summary"] = run_dir.summary_json
     junit_path = run_dir.path / "junit.xml"

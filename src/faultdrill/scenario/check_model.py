@@ -4,10 +4,11 @@ A metric is either a load metric (``p95_ms``, ``error_rate``, …, optionally fo
 or a recorded series named ``SOURCE.NAME.FIELD``:
 
 * ``resources.SERVICE.cpu_pct|mem_bytes|pids|net_rx_bytes|…``
-* ``connections.SERVICE[.inbound|.outbound][.STATE]`` (default: all directions, ESTABLISHED)
+* ``connections.SERVICE[.inbound|.outbound][.STATE]`` (default: all directions, open = ESTABLISHED + CLOSE_WAIT)
 * ``app.SERVICE.METRIC`` (a Prometheus series the service exposes; summed over labels)
 * ``db.SERVICE.sessions_waiting_lock|longest_tx_s|commits_per_s|…``
 * ``proxy.PROXY.bytes_up|bytes_down|connections``
+* ``ingress.SERVICE.accepted_per_s|requests_per_s|handled_per_s|active|…`` (nginx ``stub_status:``)
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ OPEN_METRICS = ("intended", "dropped", "late", "lag_ms")  # the open model's own
 LATENCY_METRICS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 LOAD_METRICS = LATENCY_METRICS + ("error_rate", "rps", "requests", "failures", "users") + CONN_METRICS + OPEN_METRICS
 PERCENTILE_METRICS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0}
-SERIES_SOURCES = ("resources", "connections", "app", "db", "proxy")
-SERIES_RE = re.compile(r"^(resources|connections|app|db|proxy)\.([a-z][a-z0-9_-]*)(\.[A-Za-z_:][A-Za-z0-9_:.]*)?$")
+SERIES_SOURCES = ("resources", "connections", "app", "db", "proxy", "ingress")
+SERIES_RE = re.compile(r"^(resources|connections|app|db|proxy|ingress)\.([a-z][a-z0-9_-]*)(\.[A-Za-z_:][A-Za-z0-9_:.]*)?$")
 WindowName = Literal["baseline", "ramp", "fault", "recovery", "run"]
 Aggregate = Literal["auto", "max", "min", "mean", "last", "p50", "p90", "p95", "p99"]
 
@@ -35,7 +36,7 @@ def metric_problem(metric: str) -> str | None:
         return None
     return (f"unknown metric {metric!r}; use a load metric ({', '.join(LOAD_METRICS)}) or a recorded "
             "series: resources.SERVICE.FIELD, connections.SERVICE[.DIRECTION][.STATE], app.SERVICE.METRIC, "
-            "db.SERVICE.FIELD, proxy.PROXY.FIELD")
+            "db.SERVICE.FIELD, proxy.PROXY.FIELD, ingress.SERVICE.FIELD")
 
 
 class Span(Strict):

@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable
 from pydantic import BaseModel, ValidationError
 
 from faultdrill.errors import Problem, ScenarioError
+from faultdrill.scenario import compose as compose_stack
+from faultdrill.scenario import transparent
 from faultdrill.scenario.check_model import SERIES_RE
 from faultdrill.scenario.deps import DEPENDS_ON, describe_cycle, find_cycles, service_needs
 from faultdrill.scenario.model import REF_RE, Fault, Scenario
@@ -51,6 +53,8 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ScenarioError(source, [Problem(1, "", f"expected a mapping of sections, got {got}",
                                              "name, description, stack, proxies, load, faults, checks, record")])
+    if compose_stack.is_compose_stack(data.get("stack")):
+        data = {**data, "stack": compose_stack.resolve(data["stack"], base_dir, source, lines)}
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -185,9 +189,11 @@ def _proxy_problems(scenario: Scenario, at: At) -> Iterable[Problem]:
     services = scenario.stack.services
     for name, proxy in scenario.proxies.items():
         host = proxy.upstream.rpartition(":")[0]
-        if host not in services:  # unpublished ports are fine: proxies talk on the run network
+        if host not in services and scenario.stack.attach is None:  # attached: checked on its network at start
             yield Problem(*at("proxies", name, "upstream"), f"upstream host {host!r} is not a service of this stack",
                           f"SERVICE:PORT with SERVICE one of {', '.join(services)}")
+    for loc, message, allowed in transparent.problems(scenario):
+        yield Problem(*at(*loc), message, allowed)
     listen_ports = [p.listen_port for p in scenario.proxies.values() if p.listen_port is not None]
     if len(listen_ports) != len(set(listen_ports)):
         yield Problem(*at("proxies"), "two proxies share a listen_port", "distinct ports, or omit listen_port")
@@ -296,6 +302,9 @@ def _series_problems(metric: str, scenario: Scenario, line: int | None, field: s
     elif source == "db" and services[name].postgres is None:
         yield Problem(line, field, f"{metric}: service {name!r} is not marked as a database",
                       f"add postgres: {{user: ..., database: ...}} to stack.services.{name}")
+    elif source == "ingress" and services[name].stub_status is None:
+        yield Problem(line, field, f"{metric}: service {name!r} declares no nginx status page",
+                      f"add stub_status: {{port: PORT}} to stack.services.{name} (and publish PORT)")
 
 
 def _ref_problems(value: str, allowed: str, scenario: Scenario, line: int | None, field: str) -> Iterable[Problem]:

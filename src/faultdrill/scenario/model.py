@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from faultdrill.scenario.common import NAME_RE, Name, Seconds, Strict
 from faultdrill.scenario.check_model import Abort, Check, Span
+from faultdrill.scenario.docker_options import DockerOptions, NamedVolume
 from faultdrill.scenario.fault_model import TOXIC_ATTRIBUTES, Fault, Toxic, ToxicType
 from faultdrill.scenario.load_model import Load, Stage
 
@@ -47,6 +48,13 @@ class MetricsEndpoint(Strict):
     include: list[str] = Field([], description="metric name prefixes to record; empty: every gauge and counter")
 
 
+class StubStatus(Strict):
+    """An nginx ``stub_status`` page the recorder scrapes every interval (``ingress.csv``)."""
+
+    port: int = Field(ge=1, le=65535, description="container port of the status page; publish it (ports)")
+    path: str = "/nginx_status"
+
+
 class PostgresProbe(Strict):
     """Marks a service as a PostgreSQL server for the recorder's database probe."""
 
@@ -71,6 +79,8 @@ class Service(Strict):
     cpus: float | None = Field(None, gt=0)
     metrics: MetricsEndpoint | None = None
     postgres: PostgresProbe | None = None
+    docker: DockerOptions | None = Field(None, description="more container options (entrypoint, volumes, restart, ...)")
+    stub_status: StubStatus | None = Field(None, description="nginx stub_status: what reached the ingress")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -89,6 +99,9 @@ class Service(Strict):
             port = self.metrics.port if self.metrics.port is not None else (self.ports[0] if self.ports else None)
             if port is None or port not in self.ports:
                 raise ValueError("metrics are scraped from the host: publish their port (ports: [PORT])")
+        if self.stub_status is not None and self.stub_status.port not in self.ports:
+            raise ValueError(f"stub_status is scraped from the host: publish its port "
+                             f"(ports: [..., {self.stub_status.port}])")
         return self
 
 
@@ -100,8 +113,18 @@ def _scalar_to_str(value: object) -> object:
     return value
 
 
+class Attach(Strict):
+    """Drill a stack that is already running: Toxiproxy joins its network; nothing of it is started or removed."""
+
+    network: str = Field(min_length=1, description="the running stack's Docker network (docker network ls)")
+
+
 class Stack(Strict):
-    services: dict[Name, Service] = Field(min_length=1)
+    services: dict[Name, Service] = {}
+    attach: Attach | None = Field(None, description="drill an already-running stack on this network")
+    volumes: dict[Name, NamedVolume] = {}
+    transparent: bool = Field(False, description="proxies take their upstream's name on the run network")
+    source: str | None = Field(None, description="the compose file this stack was read from")
 
     @field_validator("services")
     @classmethod
@@ -110,15 +133,35 @@ class Stack(Strict):
             raise ValueError("the service name 'toxiproxy' is reserved for the stack's Toxiproxy; rename it")
         return services
 
+    @model_validator(mode="after")
+    def _services_or_attach(self) -> "Stack":
+        if self.attach is None and not self.services:
+            raise ValueError("give services (at least one), compose: FILE, or attach: {network: NAME}")
+        if self.attach is not None and (self.services or self.volumes):
+            raise ValueError("attach drills a running stack as it is: drop services and volumes")
+        if self.attach is not None and self.transparent:
+            raise ValueError("an attached stack is not changed, so its proxies cannot take its services' names: "
+                             "drop transparent (point clients at ${proxy.NAME} or load through ${proxy.NAME.url})")
+        return self
+
 
 class Proxy(Strict):
     upstream: str = Field(pattern=r"^[A-Za-z0-9_.-]+:\d{1,5}$", description="service:port inside the stack")
     listen_port: int | None = Field(None, ge=1024, le=65535)
+    transparent: bool | None = Field(None, description="take the upstream's name (default: the stack's transparent)")
 
 
 class ToxiproxySettings(Strict):
     server: Literal["auto", "official", "builtin"] = "auto"
     official_image: str = "ghcr.io/shopify/toxiproxy:2.12.0"
+
+
+class ReaperSettings(Strict):
+    """The reaper beside the stack: heals and removes the run if the harness dies (env: FAULTDRILL_REAPER=off,
+    FAULTDRILL_REAPER_GRACE=SECONDS override these)."""
+
+    enabled: bool = True
+    grace: Seconds = Field(3.0, le=300, description="how long after the harness is lost before the reaper acts")
 
 
 # --------------------------------------------------------------------------- checks and recording
@@ -130,6 +173,7 @@ class Record(Strict):
     app_metrics: bool = Field(True, description="scrape services that declare metrics:")
     database: bool = Field(True, description="probe services that declare postgres:")
     proxies: bool = Field(True, description="per-proxy traffic from Toxiproxy")
+    ingress: bool = Field(True, description="nginx stub_status of services that declare stub_status:")
 
     @field_validator("interval")
     @classmethod
@@ -154,6 +198,7 @@ class Scenario(Strict):
     stack: Stack
     proxies: dict[Name, Proxy] = {}
     toxiproxy: ToxiproxySettings = ToxiproxySettings()
+    reaper: ReaperSettings = ReaperSettings()
     load: Load
     faults: list[Fault] = []
     checks: list[Check] = []

@@ -22,6 +22,7 @@ import docker.errors
 from docker import DockerClient
 
 from faultdrill.errors import InfraError
+from faultdrill.scenario.docker_options import BuildOptions
 from faultdrill.stack import labels
 
 BASE_TAG = "faultdrill/base:bookworm"
@@ -139,16 +140,44 @@ def ensure_built(client: DockerClient, context: Path, log: Log = _quiet) -> str:
     return tag
 
 
+def ensure_built_with(client: DockerClient, context: Path, dockerfile: str | None, args: dict[str, str],
+                      target: str | None, log: Log = _quiet) -> str:
+    """Build a user's context (a compose ``build:``) as written: their Dockerfile, args and target, no
+    faultdrill build arg. Tagged by content (context, Dockerfile choice, args, target)."""
+    extra = repr((dockerfile, sorted(args.items()), target)).encode()
+    tag = f"faultdrill/{_slug(context.name)}:{hashlib.sha256(context_hash(context).encode() + extra).hexdigest()[:12]}"
+    if image_exists(client, tag):
+        return tag
+    dockerfile_text = (context / (dockerfile or "Dockerfile")).read_text(encoding="utf-8", errors="replace")
+    if BASE_TAG in dockerfile_text and "BASE_IMAGE" not in args:
+        ensure_base(client, log)  # a Dockerfile written for this host's air-gapped base
+    log(f"building {tag} from {context}")
+    _build(client, context, tag, dict(args), {labels.ROLE: "image", labels.CONTENT: tag}, log,
+           dockerfile=dockerfile, target=target)
+    return tag
+
+
+def ensure_service_image(client: DockerClient, context: Path, options: BuildOptions | None, as_written: bool,
+                         log: Log = _quiet) -> str:
+    """A service's build: a compose file's (``as_written``: the user's Dockerfile, args, target) or faultdrill's
+    own (the base image passed as BASE_IMAGE). The run and `faultdrill images build` share this."""
+    if options is not None or as_written:
+        return ensure_built_with(client, context, options.dockerfile if options else None,
+                                 options.args if options else {}, options.target if options else None, log)
+    return ensure_built(client, context, log)
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name.lower()).strip("-.") or "image"
 
 
 def _build(client: DockerClient, context: Path, tag: str, buildargs: dict[str, str],
-           image_labels: dict[str, str], log: Log) -> None:
+           image_labels: dict[str, str], log: Log, dockerfile: str | None = None, target: str | None = None) -> None:
     tail: list[str] = []
+    extra = {k: v for k, v in (("dockerfile", dockerfile), ("target", target)) if v}
     try:
         for chunk in client.api.build(path=str(context), tag=tag, buildargs=buildargs, labels=image_labels,
-                                      rm=True, forcerm=True, decode=True, pull=False):
+                                      rm=True, forcerm=True, decode=True, pull=False, **extra):
             if "stream" in chunk:
                 for line in chunk["stream"].splitlines():
                     if line.strip():
@@ -195,6 +224,9 @@ def _build_builtin_toxiproxy(client: DockerClient, log: Log) -> str:
         shutil.copy(package / "__init__.py", target / "__init__.py")
         (ctx / "Dockerfile").write_text(
             "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+            # uvloop: the data path's event loop (the server falls back to asyncio's without it)
+            "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-uvloop >/dev/null"
+            " && rm -rf /var/lib/apt/lists/*\n"
             "COPY faultdrill /opt/faultdrill/faultdrill\n"
             "ENV PYTHONPATH=/opt/faultdrill PYTHONUNBUFFERED=1\n"
             "EXPOSE 8474\n"

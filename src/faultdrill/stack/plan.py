@@ -7,17 +7,19 @@ from graphlib import CycleError, TopologicalSorter
 from faultdrill.errors import UsageError
 from faultdrill.scenario.model import Scenario
 from faultdrill.scenario.refs import refs_in
+from faultdrill.scenario.transparent import listen_port
 
 PROXY_PORT_BASE = 20000
 
 
 def proxy_listen_ports(scenario: Scenario) -> dict[str, int]:
-    taken = {p.listen_port for p in scenario.proxies.values() if p.listen_port}
+    fixed = {name: listen_port(scenario, name) or p.listen_port for name, p in scenario.proxies.items()}
+    taken = {port for port in fixed.values() if port}
     ports: dict[str, int] = {}
     candidate = PROXY_PORT_BASE
-    for name, proxy in scenario.proxies.items():
-        if proxy.listen_port:
-            ports[name] = proxy.listen_port
+    for name in scenario.proxies:
+        if fixed[name]:
+            ports[name] = fixed[name]  # type: ignore[assignment]
             continue
         while candidate in taken:
             candidate += 1

@@ -19,8 +19,9 @@ from docker.models.networks import Network
 
 from faultdrill.errors import InfraError
 from faultdrill.scenario.model import Scenario
+from faultdrill.scenario import transparent
 from faultdrill.scenario.refs import Addresses, ProxyAddress, ServiceAddress
-from faultdrill.stack import images, labels
+from faultdrill.stack import container_options, images, labels
 from faultdrill.stack.health import container_log_tail, wait_healthy
 from faultdrill.stack.plan import proxy_listen_ports, start_order
 from faultdrill.toxiproxy.client import ToxiproxyClient
@@ -42,6 +43,8 @@ class StackInfo:
     services: dict[str, dict] = field(default_factory=dict)
     proxies: dict[str, dict] = field(default_factory=dict)
     startup_seconds: float = 0.0
+    wiring: list[dict] = field(default_factory=list)  # who reaches what through which proxy
+    source: str | None = None  # the compose file, for a compose stack
 
 
 class DockerStack:
@@ -58,6 +61,9 @@ class DockerStack:
         self.toxiproxy: ToxiproxyClient | None = None
         self.addresses: Addresses | None = None
         self.info: StackInfo | None = None
+        self.volume_names: dict[str, str] = {}
+        self.created_volumes: list = []
+        self.owns_network = False  # False for an attached stack's network: the user's, never removed
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "DockerStack":
@@ -78,8 +84,9 @@ class DockerStack:
         if self.scenario.proxies:
             settings = self.scenario.toxiproxy
             tp_image = images.ensure_toxiproxy(self.client, settings.server, settings.official_image, self.log)
-        self.network = self.client.networks.create(
-            f"faultdrill-{self.run_id}", driver="bridge", labels=labels.run_labels(self.run_id, "network"))
+        self.network = self._network()
+        self.volume_names, self.created_volumes = container_options.ensure_volumes(
+            self.client, self.run_id, self.scenario.stack.volumes)
         listen_ports = proxy_listen_ports(self.scenario)
         proxy_addresses: dict[str, ProxyAddress] = {}
         api_url = ""
@@ -89,7 +96,9 @@ class DockerStack:
                     for name, svc in self.scenario.stack.services.items()}
         self.addresses = Addresses(self.run_id, TOXIPROXY_ALIAS, services, proxy_addresses)
         self.info = StackInfo(self.run_id, self.network.name, tp_image.kind if tp_image else "none",
-                              tp_image.image if tp_image else "", api_url)
+                              tp_image.image if tp_image else "", api_url,
+                              wiring=[w.as_dict() for w in transparent.wiring(self.scenario, listen_ports, TOXIPROXY_ALIAS)],
+                              source=self.scenario.stack.source)
         for name in start_order(self.scenario):
             self._start_service(name, service_images[name])
         self.addresses = Addresses(self.run_id, TOXIPROXY_ALIAS, {
@@ -98,11 +107,28 @@ class DockerStack:
             for name in self.scenario.stack.services}, proxy_addresses)
         self.info.startup_seconds = round(time.monotonic() - t0, 2)
 
+    def _network(self) -> Network:
+        attach = self.scenario.stack.attach
+        if attach is None:
+            self.owns_network = True
+            return self.client.networks.create(
+                f"faultdrill-{self.run_id}", driver="bridge", labels=labels.run_labels(self.run_id, "network"))
+        try:
+            network = self.client.networks.get(attach.network)
+        except docker.errors.NotFound:
+            raise InfraError(f"no Docker network {attach.network!r} to attach to",
+                             hint="start your stack first; `docker network ls` lists the networks") from None
+        self.log(f"attaching to the running stack on network {network.name} (nothing of it is started or removed)")
+        _check_upstreams(network, self.scenario)
+        return network
+
     def _images(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, svc in self.scenario.stack.services.items():
             if svc.build is not None:
-                out[name] = images.ensure_built(self.client, (self.base_dir / svc.build).resolve(), self.log)
+                out[name] = images.ensure_service_image(
+                    self.client, (self.base_dir / svc.build).resolve(), svc.docker.build if svc.docker else None,
+                    self.scenario.stack.source is not None, self.log)
             else:
                 assert svc.image is not None
                 if not images.image_exists(self.client, svc.image) and not images.try_pull(self.client, svc.image, log=self.log):
@@ -116,7 +142,8 @@ class DockerStack:
         for port in listen_ports.values():
             ports[f"{port}/tcp"] = ("127.0.0.1", free_port())
         self.log(f"starting Toxiproxy ({tp.kind}: {tp.image})")
-        container = self._run(tp.image, "toxiproxy", [TOXIPROXY_ALIAS], command=tp.command, ports=ports,
+        aliases = [TOXIPROXY_ALIAS, *transparent.toxiproxy_aliases(self.scenario)]
+        container = self._run(tp.image, "toxiproxy", aliases, command=tp.command, ports=ports,
                               environment={}, role="toxiproxy")
         self.toxiproxy_container = container
         host_ports = _published(container, {tp.api_port, *listen_ports.values()})
@@ -131,7 +158,7 @@ class DockerStack:
             raise InfraError(f"{exc}\n--- last log lines of toxiproxy ---\n{container_log_tail(container)}") from None
         proxy_addresses = {}
         for name, proxy in self.scenario.proxies.items():
-            self.toxiproxy.create_proxy(name, f"0.0.0.0:{listen_ports[name]}", proxy.upstream)
+            self.toxiproxy.create_proxy(name, f"0.0.0.0:{listen_ports[name]}", transparent.upstream(self.scenario, name))
             proxy_addresses[name] = ProxyAddress(name, listen_ports[name], host_ports[listen_ports[name]])
         return api_url, proxy_addresses
 
@@ -148,13 +175,20 @@ class DockerStack:
         host_ports = {p: free_port() for p in svc.ports}
         ports = {f"{p}/tcp": ("127.0.0.1", host) for p, host in host_ports.items()}
         self.log(f"{'starting' if svc.autostart else 'creating (started later by a fault)'} {name} ({image})")
-        container = self._run(image, name, [name, *svc.aliases], command=command, ports=ports, environment=env,
-                              role="service", start=svc.autostart, pids_limit=svc.pids_limit,
-                              mem_limit=svc.mem_limit, nano_cpus=int(svc.cpus * 1e9) if svc.cpus else None)
+        container = self._run(image, name, transparent.service_aliases(self.scenario, name), command=command,
+                              ports=ports, environment=env, role="service", start=svc.autostart,
+                              pids_limit=svc.pids_limit, mem_limit=svc.mem_limit,
+                              nano_cpus=int(svc.cpus * 1e9) if svc.cpus else None,
+                              **container_options.create_kwargs(svc.docker, self.volume_names))
         self.containers[name] = container
         self.info.services[name] = {"container": container.name, "image": image,
                                     "ports": {str(k): v for k, v in host_ports.items()}, "healthy_after_s": None}
         if not svc.autostart:
+            return
+        if svc.docker is not None and svc.docker.completes:
+            waited = container_options.wait_completed(name, container)
+            self.info.services[name]["completed_after_s"] = round(waited, 2)
+            self.log(f"{name} completed after {waited:.1f}s")
             return
         _published(container, set(svc.ports))
         waited = wait_healthy(name, container, svc.health, host_ports, svc.ports[0] if svc.ports else None)
@@ -190,14 +224,22 @@ class DockerStack:
                 self.log(f"could not remove {container.name}: {exc}")
         self.containers.clear()
         self.toxiproxy_container = None
-        if self.network is not None:
+        if self.network is not None and self.owns_network:
             try:
                 self.network.remove()
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
                 self.log(f"could not remove network {self.network.name}: {exc}")
-            self.network = None
+        self.network = None
+        for volume in self.created_volumes:  # only volumes this run created; external ones are the user's
+            try:
+                volume.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                self.log(f"could not remove volume {volume.name}: {exc}")
+        self.created_volumes = []
 
     def detach(self) -> None:
         """Leave the stack running (``faultdrill up``): ``close`` will no longer remove it."""
@@ -207,10 +249,30 @@ class DockerStack:
         self.containers = {}
         self.toxiproxy_container = None
         self.network = None
+        self.created_volumes = []
 
     # ------------------------------------------------------------------ for the rest of the run
     def service_container(self, name: str) -> Container:
         return self.containers[name]
+
+
+def _check_upstreams(network: Network, scenario: Scenario) -> None:
+    """Every proxy's upstream host must answer on the attached network (a container name or alias)."""
+    network.reload()
+    names: set[str] = set()
+    for container_id in (network.attrs.get("Containers") or {}):
+        try:
+            info = network.client.api.inspect_container(container_id)
+        except docker.errors.NotFound:
+            continue
+        names.add(info["Name"].lstrip("/"))
+        endpoint = (info.get("NetworkSettings", {}).get("Networks") or {}).get(network.name) or {}
+        names.update(endpoint.get("Aliases") or [])
+        names.update(endpoint.get("DNSNames") or [])
+    missing = [p.upstream for p in scenario.proxies.values() if p.upstream.rpartition(":")[0] not in names]
+    if missing:
+        raise InfraError(f"on network {network.name}, nothing answers to {', '.join(missing)}",
+                         hint=f"names there: {', '.join(sorted(names)) or 'none'}")
 
 
 def free_port() -> int:

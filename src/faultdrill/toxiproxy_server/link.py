@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .pipeline import Channel, Chunk, Stub
+from .streams import Forwarder, LinkReader
 from .toxics import NOOP, Direction, ToxicWrapper
 
 __all__ = ["Link", "LinkCounters"]
 
 READ_SIZE = 32 * 1024
+#: Fast path: stop reading the source while the destination holds more than this unsent.
+FORWARD_HIGH_WATER = 64 * 1024
 
 
 @dataclass
@@ -30,7 +33,7 @@ class LinkCounters:
     on_progress: Callable[[str, int], None] | None = field(default=None, repr=False)
 
 
-class Link:
+class Link(Forwarder):
     def __init__(
         self,
         direction: Direction,
@@ -49,10 +52,13 @@ class Link:
         self._output = Channel(1)
         self._tasks: list[asyncio.Task[None]] = []
         self._dead = False
-        # Fast path: with no toxics in this direction the reader writes straight to
-        # the destination (behaviour identical to the hidden noop stub).  The first
-        # toxic added switches the link to the stub pipeline for good.
+        # Fast path: with no toxics in this direction the bytes go straight from the
+        # source's protocol to the destination (behaviour identical to the hidden noop
+        # stub), without a task per chunk when the source is a ``LinkReader``.  The
+        # first toxic added switches the link to the stub pipeline for good.
         self._direct = len(chain) == 1
+        self._forwarding = False
+        self._source_paused = False
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not self._direct:
             self._build_stubs(len(chain))
@@ -72,9 +78,80 @@ class Link:
         self._tasks.append(loop.create_task(self._write()))
 
     def start(self) -> None:
+        source = self._source
+        if self._direct and isinstance(source, LinkReader) and source.protocol is not None:
+            self._start_forwarding(source)
+            return
         self._tasks.append(asyncio.get_running_loop().create_task(self._read()))
         if not self._direct:
             self._start_pipeline()
+
+    # -- fast path: the source's protocol calls these (Forwarder) --------------------
+
+    def _start_forwarding(self, source: LinkReader) -> None:
+        assert source.protocol is not None
+        self._forwarding = True
+        source.protocol.forwarder = self
+        early = source.take_buffered()
+        if early:
+            self.data(early)
+        if source.finished:
+            self._finish()
+
+    def _stop_forwarding(self) -> None:
+        source = self._source
+        if self._forwarding and isinstance(source, LinkReader) and source.protocol is not None:
+            source.protocol.forwarder = None
+        self._forwarding = False
+
+    def data(self, data: bytes) -> None:
+        if self._dead or self.done.done():
+            return
+        counters = self.counters
+        dest = self._dest
+        counters.received += len(data)
+        if counters.on_progress is not None:
+            counters.on_progress("received", len(data))
+        if dest.transport.is_closing():
+            counters.write_failed = True
+            self._stop_forwarding()
+            self._finish()
+            return
+        dest.write(data)
+        counters.sent += len(data)
+        if counters.on_progress is not None:
+            counters.on_progress("sent", len(data))
+        if not self._source_paused and dest.transport.get_write_buffer_size() > FORWARD_HIGH_WATER:
+            self._pause_source()
+
+    def eof(self) -> None:
+        self._stop_forwarding()
+        self._finish()
+
+    def lost(self) -> None:
+        self._stop_forwarding()
+        self._finish()
+
+    def _pause_source(self) -> None:
+        source = self._source
+        transport = source.protocol.transport if isinstance(source, LinkReader) and source.protocol else None
+        if transport is None:
+            return
+        self._source_paused = True
+        transport.pause_reading()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._resume_when_drained(transport)))
+
+    async def _resume_when_drained(self, transport: asyncio.Transport) -> None:
+        try:
+            await self._dest.drain()
+        except (ConnectionError, OSError):
+            self.counters.write_failed = True
+            self._stop_forwarding()
+            self._finish()
+            return
+        self._source_paused = False
+        if not self._dead and not transport.is_closing():
+            transport.resume_reading()
 
     def _finish(self) -> None:
         self._dest.close()
@@ -83,6 +160,7 @@ class Link:
 
     def cancel(self) -> None:
         self._dead = True
+        self._stop_forwarding()
         for task in self._tasks:
             if not task.done():
                 task.cancel()
@@ -154,6 +232,10 @@ class Link:
             if self._dead or self.done.done():
                 return
             self._direct = False
+            if self._forwarding:
+                # From now on the source's bytes go to its reader, read by the pipeline.
+                self._stop_forwarding()
+                self._tasks.append(asyncio.get_running_loop().create_task(self._read()))
             self._build_stubs(wrapper.index)
             self._start_pipeline()
         i = len(self.stubs)

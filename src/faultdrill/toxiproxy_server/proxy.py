@@ -17,6 +17,7 @@ from . import gojson
 from .addresses import AddressError, bind_listener, format_sockname, resolve, split_host_port
 from .errors import ApiError
 from .link import Link, LinkCounters
+from .streams import open_connection, start_server
 from .metrics import LinkLabels, Metrics, ProxyGauge
 from .toxic_collection import ToxicCollection
 from .toxics import DOWNSTREAM, UPSTREAM
@@ -142,7 +143,7 @@ class Proxy:
         try:
             self._generation += 1
             generation = self._generation
-            self._server = await asyncio.start_server(
+            self._server = await start_server(
                 lambda r, w: self._accept(r, w, generation),
                 sock=sock,
                 backlog=LISTEN_BACKLOG,
@@ -220,7 +221,7 @@ class Proxy:
     async def _dial(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         try:
             host, port = split_host_port(self.upstream)
-            return await asyncio.open_connection(host or None, int(port or 0), limit=STREAM_LIMIT)
+            return await open_connection(host or None, int(port or 0), limit=STREAM_LIMIT)
         except (AddressError, OSError, ValueError) as exc:
             log.info("unable to open connection to upstream %s: %s", self.upstream, exc)
             return None

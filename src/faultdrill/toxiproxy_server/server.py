@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Coroutine, TypeVar
 
+from . import eventloop
 from .api import Api
 from .errors import ApiError
 from .httpd import HttpServer
@@ -63,7 +64,8 @@ class _App:
             raise ServerStartError(
                 f"cannot listen on {self.options.host}:{self.options.port}: {exc}"
             ) from exc
-        log.info("API HTTP server starting on %s:%s (version %s)", *self.address, VERSION)
+        log.info("API HTTP server starting on %s:%s (version %s, %s event loop)", *self.address, VERSION,
+                 eventloop.loop_name())
 
     async def _load_config(self, path: Path) -> None:
         """Populate semantics; errors are logged, never fatal (as in Toxiproxy)."""
@@ -191,7 +193,7 @@ class ToxiproxyServer:
 
     def _thread_main(self) -> None:
         try:
-            asyncio.run(self._main())
+            eventloop.run(self._main())
         except BaseException as exc:  # reported to start(); nothing is swallowed
             if not self._ready.is_set():
                 self._error = exc
@@ -229,7 +231,7 @@ def serve(
     options = ServerOptions(
         host, port, Path(config) if config is not None else None, proxy_metrics, runtime_metrics
     )
-    return asyncio.run(_serve_forever(options))
+    return eventloop.run(_serve_forever(options))
 
 
 async def _serve_forever(options: ServerOptions) -> int:

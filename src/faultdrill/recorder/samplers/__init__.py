@@ -8,6 +8,7 @@ module             file                 source
 ``app_metrics``    ``app_metrics.csv``  a service's Prometheus endpoint, through its published port
 ``database``       ``db.csv``           PostgreSQL statistics views (psycopg, or psql via exec)
 ``proxies``        ``proxies.csv``      Toxiproxy API (+ ``/metrics`` where served, else netns)
+``ingress``        ``ingress.csv``      an nginx ``stub_status`` page, through its published port
 =================  ===================  ==========================================================
 
 Each module keeps its parsing and row building in pure functions (unit-tested with fakes) and its I/O

@@ -1,0 +1,102 @@
+"""asyncio streams whose bytes can skip the stream: the data path's no-toxic fast path.
+
+A link with no toxic only moves bytes from one socket to the other. Doing that through
+``StreamReader.read`` costs a task wake-up per chunk; ``LinkProtocol`` can instead hand each chunk
+straight from the event loop's ``data_received`` to a forwarder, with flow control by pausing the
+source's reads while the destination's buffer drains. Until a forwarder is set, and after it is
+cleared (the first toxic arrives), the protocol is a plain ``StreamReaderProtocol`` feeding its
+``LinkReader``, so the toxic pipeline reads exactly as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Awaitable, Callable
+
+__all__ = ["LinkProtocol", "LinkReader", "Forwarder", "open_connection", "start_server"]
+
+
+class Forwarder:
+    """Where a fast-path protocol sends what it would otherwise feed its reader."""
+
+    def data(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def eof(self) -> None:
+        raise NotImplementedError
+
+    def lost(self) -> None:
+        raise NotImplementedError
+
+
+class LinkReader(asyncio.StreamReader):
+    protocol: "LinkProtocol | None" = None
+
+    def take_buffered(self) -> bytes:
+        """What arrived before the fast path took over (read without waiting)."""
+        # StreamReader keeps unread bytes in ``_buffer`` (stdlib and uvloop alike: uvloop reuses
+        # asyncio's streams). Reading it here is the only way to hand over without a wake-up.
+        data = bytes(self._buffer)  # type: ignore[attr-defined]
+        self._buffer.clear()  # type: ignore[attr-defined]
+        self._maybe_resume_transport()  # type: ignore[attr-defined]
+        return data
+
+    @property
+    def finished(self) -> bool:
+        """EOF seen or the connection failed (nothing more will arrive)."""
+        return bool(self._eof) or self.exception() is not None  # type: ignore[attr-defined]
+
+
+class LinkProtocol(asyncio.StreamReaderProtocol):
+    def __init__(self, reader: LinkReader, connected: Callable[..., Awaitable[None] | None] | None = None) -> None:
+        super().__init__(reader, connected)
+        reader.protocol = self
+        self.forwarder: Forwarder | None = None
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._transport  # type: ignore[attr-defined,no-any-return]
+
+    def data_received(self, data: bytes) -> None:
+        forwarder = self.forwarder
+        if forwarder is not None:
+            forwarder.data(data)
+        else:
+            super().data_received(data)
+
+    def eof_received(self) -> bool:
+        forwarder = self.forwarder
+        if forwarder is not None:
+            super().eof_received()  # the reader sees EOF too (nothing is read from it any more)
+            forwarder.eof()
+            return True
+        return bool(super().eof_received())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        forwarder = self.forwarder
+        if forwarder is not None:
+            forwarder.lost()
+
+
+async def start_server(
+    connected: Callable[[LinkReader, asyncio.StreamWriter], Awaitable[None]],
+    *, sock: socket.socket, backlog: int, limit: int,
+) -> asyncio.Server:
+    """``asyncio.start_server`` with ``LinkProtocol`` connections."""
+    loop = asyncio.get_running_loop()
+
+    def factory() -> LinkProtocol:
+        return LinkProtocol(LinkReader(limit=limit), connected)
+
+    return await loop.create_server(factory, sock=sock, backlog=backlog)
+
+
+async def open_connection(host: str | None, port: int, *, limit: int) -> tuple[LinkReader, asyncio.StreamWriter]:
+    """``asyncio.open_connection`` with a ``LinkProtocol``."""
+    loop = asyncio.get_running_loop()
+    reader = LinkReader(limit=limit)
+    protocol = LinkProtocol(reader)
+    transport, _ = await loop.create_connection(lambda: protocol, host, port)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
