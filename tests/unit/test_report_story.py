@@ -209,3 +209,21 @@ def test_detail_charts_are_grouped_by_what_to_watch_and_keep_sampler_gaps(tmp_pa
     app = dict(next(ln for ln in cpu.lines if ln.label == "app").points)
     assert any(v is None and 29 < t < 33 for t, v in app.items()), "three missing samples are a gap"
     assert all(v is not None for t, v in app.items() if t < 29 or t > 33)
+
+
+def test_traffic_shows_what_the_ingress_accepted_beside_what_the_clients_sent() -> None:
+    from faultdrill.report.data import IngressRow
+
+    ingress = [IngressRow(float(t), "ingress", 10.0 * t, 10.0 * t, 12.0 * t) for t in range(4)]
+    charts = by_key(RunData("r", seconds=[second(t, 10) for t in range(4)], ingress=ingress))
+    accepted = lines(charts["story-traffic"])["ingress accepted /s"]
+    assert accepted == {0.5: 10.0, 1.5: 10.0, 2.5: 10.0}, "the rate over (t-1, t] sits on the clients' second"
+    assert "ingress accepted /s" not in lines(by_key(RunData("r", seconds=[second(0, 10)]))["story-traffic"])
+
+
+def test_the_apps_own_bound_is_shown_as_percent_of_it() -> None:
+    rows = [MetricRow(t, "app", name, "", value) for t in (0.0, 1.0, 2.0)
+            for name, value in (("ticketing_request_threads_max", 8.0), ("ticketing_request_threads_busy", 2 + 3 * t),
+                                ("ticketing_throttle_limit", 8.0), ("ticketing_throttle_busy", 1.0))]
+    sat = lines(by_key(RunData("r", app_metrics=rows))["story-saturation"])
+    assert sat == {"app ticketing_request_threads_busy % of its limit": {0.0: 25.0, 1.0: 62.5, 2.0: 100.0}}

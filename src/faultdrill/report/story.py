@@ -56,12 +56,20 @@ def latency_chart(seconds: Sequence[LoadSecond]) -> Chart:
 
 
 def ingress_traffic_lines(data: RunData) -> list[Line]:
-    """Hook for the ingress's own count (``INGRESS_ACCEPTED_LABEL``) beside the clients' traffic.
+    """The ingress's own count beside the clients' traffic: connections it accepted per second (nginx
+    ``stub_status``, ``ingress.csv``). A rate over ``(t - step, t]`` is drawn at the middle of that span,
+    the same second as the clients' bin. No ingress recorded: no line, never a guess."""
+    if not data.ingress:
+        return []
+    from faultdrill.analysis.ingress import ingress_rates
+    from faultdrill.report.ingress_plots import tick_step
 
-    ``RunData`` carries no ingress series yet; when it does (``RunData.ingress``, sampled from the
-    ingress's status page), build its accepted-per-second line here. Until then: nothing, never a guess.
-    """
-    return []
+    step = tick_step(data.ingress)
+    rates = ingress_rates(data.ingress, step)
+    return [Line(INGRESS_ACCEPTED_LABEL if len(rates) == 1 else f"{service} accepted /s",
+                 with_gaps([(t - step / 2, v) for t, v in series["accepted_per_s"] if t - step / 2 >= 0], step), "#222222",
+                 style="dotted", width=1.4)
+            for service, series in sorted(rates.items())]
 
 
 def traffic_chart(data: RunData) -> Chart:
