@@ -211,14 +211,14 @@ def test_detail_charts_are_grouped_by_what_to_watch_and_keep_sampler_gaps(tmp_pa
     assert all(v is not None for t, v in app.items() if t < 29 or t > 33)
 
 
-def test_traffic_shows_what_the_ingress_accepted_beside_what_the_clients_sent() -> None:
+def test_traffic_shows_what_the_ingress_read_beside_what_the_clients_sent() -> None:
     from faultdrill.report.data import IngressRow
 
     ingress = [IngressRow(float(t), "ingress", 10.0 * t, 10.0 * t, 12.0 * t) for t in range(4)]
     charts = by_key(RunData("r", seconds=[second(t, 10) for t in range(4)], ingress=ingress))
-    accepted = lines(charts["story-traffic"])["ingress accepted /s"]
-    assert accepted == {0.5: 10.0, 1.5: 10.0, 2.5: 10.0}, "the rate over (t-1, t] sits on the clients' second"
-    assert "ingress accepted /s" not in lines(by_key(RunData("r", seconds=[second(0, 10)]))["story-traffic"])
+    read = lines(charts["story-traffic"])["ingress requests read /s"]
+    assert read == {0.5: 12.0, 1.5: 12.0, 2.5: 12.0}, "the rate over (t-1, t] sits on the clients' second"
+    assert "ingress requests read /s" not in lines(by_key(RunData("r", seconds=[second(0, 10)]))["story-traffic"])
 
 
 def test_the_apps_own_bound_is_shown_as_percent_of_it() -> None:

@@ -10,7 +10,8 @@ plan more. What has no known limit is shown as a raw count on the right axis, an
 * **memory** of the busiest service with a memory limit, as % of it;
 * the app's own **bounded resource** (request threads busy vs their bound, say: a gauge ``X_limit`` /
   ``X_max`` beside ``X_busy``), as % of it;
-* **connections** accepted by the busiest services (inbound ESTABLISHED). As % of their limit when
+* **connections** accepted by the busiest services (inbound ESTABLISHED; not the databases', whose
+  sessions have their own panels, nor the drill's own proxy). As % of their limit when
   the app reports one (a gauge named ``…_workers_limit`` / ``…_connections_max`` and the like in
   ``app_metrics.csv``); otherwise as a count on the right axis.
 """
@@ -28,9 +29,10 @@ NORMAL_LOW_PCT, NORMAL_HIGH_PCT = 20.0, 30.0  # the talk: CPU and memory normall
 PLAN_PCT = 50.0  # the talk: above 50 %, plan more capacity
 CPU_SERVICES_SHOWN = 2
 CONNECTION_SERVICES_SHOWN = 2
+HARNESS_SERVICES = ("toxiproxy",)  # the drill's own proxy: not a tier of the system under test
 CONNECTION_LIMIT_METRIC = re.compile(r"(workers?|connections?|conns?)_(limit|max)$")
 PALETTE = {"pids": ("#9467bd", "#c5b0d5", "#7b4173"), "cpu": ("#d62728", "#ff9896"), "mem": ("#8c564b",),
-           "conn": ("#1f77b4", "#17becf")}
+           "conn": ("#1f77b4", "#17becf"), "app": ("#e377c2", "#bcbd22", "#8c564b")}
 
 
 def capacity_guides() -> tuple[GuideLine, ...]:
@@ -110,7 +112,8 @@ def app_limit_lines(rows: Sequence[MetricRow], interval: float) -> list[Line]:
             if best is None or _peak(points) > best[0]:
                 best = (_peak(points), used_name, points)
         if best is not None and best[0] >= 0:
-            out.append(Line(f"{service} {best[1]} % of its limit", best[2], "#e377c2", width=1.6))
+            colour = PALETTE["app"][len(out) % len(PALETTE["app"])]
+            out.append(Line(f"{service} {best[1]} % of its limit", best[2], colour, width=1.6))
     return out
 
 
@@ -153,9 +156,10 @@ def _connection_lines(data: RunData, interval: float, lines: list[Line]) -> bool
     if not data.connections:
         return False
     limits = connection_limits(data.app_metrics)
+    databases = {r.service for r in data.db}  # their sessions are in the database panels
     inbound = {service: with_gaps(points, interval)
                for (service, direction), points in connection_lines(data.connections).items()
-               if direction == "inbound"}
+               if direction == "inbound" and service not in databases and service not in HARNESS_SERVICES}
     busiest = sorted(inbound.items(), key=lambda kv: -_peak(kv[1]))[:CONNECTION_SERVICES_SHOWN]
     right = False
     has_left = any(line.axis == "left" for line in lines)

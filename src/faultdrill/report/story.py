@@ -26,7 +26,7 @@ from faultdrill.report.saturation import saturation_chart
 
 FAULT_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
 MARKER_COLOURS = {"detect": "#d62728", "recover": "#2ca02c", "annotation": "#6f42c1", "abort": "#000000"}
-INGRESS_ACCEPTED_LABEL = "ingress accepted /s"
+INGRESS_REQUESTS_LABEL = "ingress requests read /s"
 
 
 def _mid(second: LoadSecond) -> float:
@@ -56,9 +56,11 @@ def latency_chart(seconds: Sequence[LoadSecond]) -> Chart:
 
 
 def ingress_traffic_lines(data: RunData) -> list[Line]:
-    """The ingress's own count beside the clients' traffic: connections it accepted per second (nginx
-    ``stub_status``, ``ingress.csv``). A rate over ``(t - step, t]`` is drawn at the middle of that span,
-    the same second as the clients' bin. No ingress recorded: no line, never a guess."""
+    """The ingress's own count beside the clients' traffic: requests it read per second (nginx
+    ``stub_status``, ``ingress.csv``), the number to hold against "sent /s" — a gap between the two is
+    traffic the web tier never saw. (Its accepted *connections* are few with keep-alive clients; they
+    are in the both-sides detail panel.) A rate over ``(t - step, t]`` is drawn at the middle of that
+    span, the same second as the clients' bin. No ingress recorded: no line, never a guess."""
     if not data.ingress:
         return []
     from faultdrill.analysis.ingress import ingress_rates
@@ -66,9 +68,9 @@ def ingress_traffic_lines(data: RunData) -> list[Line]:
 
     step = tick_step(data.ingress)
     rates = ingress_rates(data.ingress, step)
-    return [Line(INGRESS_ACCEPTED_LABEL if len(rates) == 1 else f"{service} accepted /s",
-                 with_gaps([(t - step / 2, v) for t, v in series["accepted_per_s"] if t - step / 2 >= 0], step), "#222222",
-                 style="dotted", width=1.4)
+    return [Line(INGRESS_REQUESTS_LABEL if len(rates) == 1 else f"{service} requests read /s",
+                 with_gaps([(t - step / 2, v) for t, v in series["requests_per_s"] if t - step / 2 >= 0], step),
+                 "#222222", style="dotted", width=1.4)
             for service, series in sorted(rates.items())]
 
 
