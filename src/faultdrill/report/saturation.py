@@ -28,11 +28,11 @@ from faultdrill.report.resource_plots import connection_lines
 NORMAL_LOW_PCT, NORMAL_HIGH_PCT = 20.0, 30.0  # the talk: CPU and memory normally at 20–30 %
 PLAN_PCT = 50.0  # the talk: above 50 %, plan more capacity
 CPU_SERVICES_SHOWN = 2
-CONNECTION_SERVICES_SHOWN = 2
+CONNECTION_SERVICES_SHOWN = 3
 HARNESS_SERVICES = ("toxiproxy",)  # the drill's own proxy: not a tier of the system under test
 CONNECTION_LIMIT_METRIC = re.compile(r"(workers?|connections?|conns?)_(limit|max)$")
 PALETTE = {"pids": ("#9467bd", "#c5b0d5", "#7b4173"), "cpu": ("#d62728", "#ff9896"), "mem": ("#8c564b",),
-           "conn": ("#1f77b4", "#17becf"), "app": ("#e377c2", "#bcbd22", "#8c564b")}
+           "conn": ("#1f77b4", "#17becf", "#2ca02c"), "app": ("#e377c2", "#bcbd22", "#8c564b")}
 
 
 def capacity_guides() -> tuple[GuideLine, ...]:

@@ -84,6 +84,9 @@ def traffic_chart(data: RunData) -> Chart:
         lines = (Line("arrivals due /s", _load_line(seconds, field("intended")), "#1f77b4", width=1.8),
                  Line("sent /s", _load_line(seconds, field("sent")), "#2ca02c", style="dashed"),
                  Line("dropped /s", _load_line(seconds, field("dropped")), "#d62728", bars=True))
+        if extra:  # an arrival can be several HTTP requests: hold the ingress's count against the requests
+            lines += (Line("requests /s", _load_line(seconds, lambda s: float(s.total().count)), "#9467bd",
+                           width=1.2),)
         return Chart("story-traffic", "Traffic: arrivals due vs sent; dropped arrivals never left", "per second",
                      lines + tuple(extra))
     lines = (Line("requests /s", _load_line(seconds, lambda s: float(s.total().count)), "#1f77b4", width=1.8),
