@@ -165,6 +165,8 @@ def exercise_story(driver: Any, shots: Path | None = None, label: str = "p95 suc
     followed = [c for c in charts if c["figure"] != charts[0]["figure"]][0]["key"] if details else "story-errors"
     linked_t = float(page.legend_value(followed, "t").split()[0])  # "21.5 s"
     assert abs(linked_t - t) <= 1.5, f"the cursor of {followed} did not follow: {linked_t} vs {t}"
+    from selenium.webdriver.common.by import By
+
     # zoom on the story's latency chart: every chart on the page follows
     lo, hi = charts[0]["min"], charts[0]["max"]
     z0, z1 = lo + (hi - lo) * 0.25, lo + (hi - lo) * 0.6
@@ -174,9 +176,19 @@ def exercise_story(driver: Any, shots: Path | None = None, label: str = "p95 suc
         assert abs(a - z0) <= 0.02 * (hi - lo) + 0.5 and abs(b - z1) <= 0.02 * (hi - lo) + 0.5, (key, a, b, z0, z1)
     if shots:
         page.screenshot(shots / f"{charts[0]['figure']}-zoomed.png")
-    # a legend click hides a series
-    from selenium.webdriver.common.by import By
+    # shift + drag pans every chart by the same time; "reset zoom" shows the whole run again
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
 
+    (ActionChains(driver).move_to_element(page.element("story-latency")).key_down(Keys.SHIFT).click_and_hold()
+     .move_by_offset(-150, 0).release().key_up(Keys.SHIFT).perform())
+    panned = {c["key"]: (c["min"], c["max"]) for c in page.charts()}
+    shift = panned["story-latency"][0] - ranges["story-latency"][0]
+    assert shift > 0.02 * (z1 - z0), f"shift + drag did not pan: {ranges['story-latency']} → {panned['story-latency']}"
+    assert all(abs((a - ranges[k][0]) - shift) < 1e-6 and abs((b - a) - (z1 - z0)) < 0.5 for k, (a, b) in panned.items())
+    driver.find_element(By.CSS_SELECTOR, "[data-reset-zoom]").click()
+    assert all((c["min"], c["max"]) == (lo, hi) for c in page.charts()), "reset zoom shows the whole run"
+    # a legend click hides a series
     entry = driver.find_elements(By.CSS_SELECTOR, '[data-chart="story-latency"] .u-legend .u-series')[1]
     entry.find_element(By.CSS_SELECTOR, ".u-label").click()
     hidden = driver.execute_script("return window.faultdrillCharts[0].series[1].show;")

@@ -243,6 +243,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for gate in result.gates:
         console.print("  TRIPPED " if gate.tripped else "  held ", style="red" if gate.tripped else "green", end="")
         console.print(f"{gate.gate.text}: {gate.reason}", markup=False)
+    if "png" in result.files:
+        out.print(f"wrote {result.files['png']} (incident vs fix: both runs' story figures overlaid)", markup=False)
     out.print(f"wrote {result.files['html']}", markup=False)
     return int(ExitCode.CHECK_FAILED) if result.failed else 0
 

@@ -173,3 +173,57 @@ def test_markers_close_in_time_share_one_badge() -> None:
 
     marks = [Marker(t, "x", "detect", "#d62728") for t in (10.0, 10.5, 11.0, 30.0)]
     assert marker_clusters(marks, 1.0) == [(1, 10.0, "1+"), (4, 30.0, "4")]
+
+
+def test_the_pages_chart_data_keeps_gaps_as_null_and_cannot_end_its_script_tag() -> None:
+    import json
+
+    from faultdrill.report.chart_model import Chart, Figure, Line
+    from faultdrill.report.interactive import charts_payload, inline_assets
+
+    line = Line("</script><b>x", ((0.5, 1.23456789), (1.5, None), (2.5, 0.0)), "#000000")
+    html = str(charts_payload([Figure("story", "t", (Chart("c", "c", "ms", (line,)),), 3.0)]))
+    body = html.split(">", 1)[1].rsplit("</script>", 1)[0]
+    assert "</" not in body, "a label cannot close the data's script tag"
+    data = json.loads(body.replace("<\\/", "</"))
+    drawn = data["figures"][0]["charts"][0]["lines"][0]
+    assert drawn["ys"] == [1.2346, None, 0] and drawn["xs"] == [0.5, 1.5, 2.5] and drawn["label"].startswith("</")
+    assets = str(inline_assets())
+    assert "uPlot" in assets and "src=" not in assets and "@import" not in assets, "everything inline"
+
+
+def test_detail_charts_are_grouped_by_what_to_watch_and_keep_sampler_gaps(tmp_path: Path) -> None:
+    from faultdrill.report.data import load_run_data
+    from faultdrill.report.detail_charts import detail_charts
+    from faultdrill.report.sample import write_sample_run
+
+    run_dir, _ = write_sample_run(tmp_path / "run")
+    data = load_run_data(run_dir)
+    data.resources = [r for r in data.resources if not (r.service == "app" and 30 <= r.t < 33)]  # a stale stretch
+    sections = {k: [c.key for c in v] for k, v in detail_charts(data).items()}
+    assert list(sections) == ["saturation", "latency", "errors"]
+    assert {"load", "connections", "cpu", "memory", "pids", "db-db"} <= set(sections["saturation"])
+    assert sections["latency"][:2] == ["latency", "latency-by-request"] and "db-db-longest-tx" in sections["latency"]
+    assert sections["errors"][:2] == ["errors", "profiles"]
+    cpu = next(c for c in detail_charts(data)["saturation"] if c.key == "cpu")
+    app = dict(next(ln for ln in cpu.lines if ln.label == "app").points)
+    assert any(v is None and 29 < t < 33 for t, v in app.items()), "three missing samples are a gap"
+    assert all(v is not None for t, v in app.items() if t < 29 or t > 33)
+
+
+def test_traffic_shows_what_the_ingress_read_beside_what_the_clients_sent() -> None:
+    from faultdrill.report.data import IngressRow
+
+    ingress = [IngressRow(float(t), "ingress", 10.0 * t, 10.0 * t, 12.0 * t) for t in range(4)]
+    charts = by_key(RunData("r", seconds=[second(t, 10) for t in range(4)], ingress=ingress))
+    read = lines(charts["story-traffic"])["ingress requests read /s"]
+    assert read == {0.5: 12.0, 1.5: 12.0, 2.5: 12.0}, "the rate over (t-1, t] sits on the clients' second"
+    assert "ingress requests read /s" not in lines(by_key(RunData("r", seconds=[second(0, 10)]))["story-traffic"])
+
+
+def test_the_apps_own_bound_is_shown_as_percent_of_it() -> None:
+    rows = [MetricRow(t, "app", name, "", value) for t in (0.0, 1.0, 2.0)
+            for name, value in (("ticketing_request_threads_max", 8.0), ("ticketing_request_threads_busy", 2 + 3 * t),
+                                ("ticketing_throttle_limit", 8.0), ("ticketing_throttle_busy", 1.0))]
+    sat = lines(by_key(RunData("r", app_metrics=rows))["story-saturation"])
+    assert sat == {"app ticketing_request_threads_busy % of its limit": {0.0: 25.0, 1.0: 62.5, 2.0: 100.0}}

@@ -70,6 +70,9 @@ def draw_chart(ax: Axes, chart: Chart, figure: Figure, first: bool) -> None:
         ax.yaxis.set_minor_locator(NullLocator())
     else:
         ax.set_ylim(bottom=0)
+        guide_top = max([g.to if g.to is not None else g.value for g in chart.guides], default=0.0)
+        if guide_top and ax.get_ylim()[1] < guide_top * 1.1:
+            ax.set_ylim(top=guide_top * 1.1)  # a capacity line never sits on the frame
     if chart.unit == "ms":
         ax.yaxis.set_major_formatter(FuncFormatter(_tick_ms))
     ax.set_ylabel(chart.unit + (" (log)" if chart.log else ""), fontsize=8)

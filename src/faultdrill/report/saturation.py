@@ -8,7 +8,10 @@ plan more. What has no known limit is shown as a raw count on the right axis, an
   thread limit is incident 1's root cause);
 * **CPU** of the busiest services, as % of their capacity (their CPU limit, else the host's cores);
 * **memory** of the busiest service with a memory limit, as % of it;
-* **connections** accepted by the busiest services (inbound ESTABLISHED). As % of their limit when
+* the app's own **bounded resource** (request threads busy vs their bound, say: a gauge ``X_limit`` /
+  ``X_max`` beside ``X_busy``), as % of it;
+* **connections** accepted by the busiest services (inbound ESTABLISHED; not the databases', whose
+  sessions have their own panels, nor the drill's own proxy). As % of their limit when
   the app reports one (a gauge named ``…_workers_limit`` / ``…_connections_max`` and the like in
   ``app_metrics.csv``); otherwise as a count on the right axis.
 """
@@ -25,10 +28,11 @@ from faultdrill.report.resource_plots import connection_lines
 NORMAL_LOW_PCT, NORMAL_HIGH_PCT = 20.0, 30.0  # the talk: CPU and memory normally at 20–30 %
 PLAN_PCT = 50.0  # the talk: above 50 %, plan more capacity
 CPU_SERVICES_SHOWN = 2
-CONNECTION_SERVICES_SHOWN = 2
+CONNECTION_SERVICES_SHOWN = 3
+HARNESS_SERVICES = ("toxiproxy",)  # the drill's own proxy: not a tier of the system under test
 CONNECTION_LIMIT_METRIC = re.compile(r"(workers?|connections?|conns?)_(limit|max)$")
 PALETTE = {"pids": ("#9467bd", "#c5b0d5", "#7b4173"), "cpu": ("#d62728", "#ff9896"), "mem": ("#8c564b",),
-           "conn": ("#1f77b4", "#17becf")}
+           "conn": ("#1f77b4", "#17becf", "#2ca02c"), "app": ("#e377c2", "#bcbd22", "#8c564b")}
 
 
 def capacity_guides() -> tuple[GuideLine, ...]:
@@ -80,6 +84,39 @@ def connection_limits(rows: Sequence[MetricRow]) -> dict[str, list[tuple[float, 
     return out
 
 
+LIMIT_METRIC = re.compile(r"^(?P<base>.+)_(limit|max)$")
+USED_SUFFIXES = ("_busy", "_in_use", "_active", "")  # what counts against a limit, in order of preference
+
+
+def app_limit_lines(rows: Sequence[MetricRow], interval: float) -> list[Line]:
+    """Per service, the app's own busiest bounded resource as % of its bound: a gauge ``X_limit`` (or
+    ``X_max``) paired with ``X_busy`` / ``X_in_use`` / ``X_active`` / ``X`` (e.g. request threads busy
+    vs the thread bound). Only the fullest pair per service, so one app adds one line."""
+    out = []
+    for (service,), items in sorted(group_by(rows, "service").items()):
+        series: dict[str, dict[float, float]] = {}
+        for r in items:
+            if not r.labels:
+                series.setdefault(r.metric, {})[r.t] = r.value
+        best: tuple[float, str, tuple[Point, ...]] | None = None
+        for metric, limits in series.items():
+            match = LIMIT_METRIC.match(metric)
+            if not match or CONNECTION_LIMIT_METRIC.search(metric):
+                continue
+            used_name = next((match["base"] + s for s in USED_SUFFIXES if match["base"] + s in series
+                              and match["base"] + s != metric), None)
+            if used_name is None:
+                continue
+            used = series[used_name]
+            points = with_gaps([(t, _pct(used[t], limits.get(t))) for t in sorted(used)], interval)
+            if best is None or _peak(points) > best[0]:
+                best = (_peak(points), used_name, points)
+        if best is not None and best[0] >= 0:
+            colour = PALETTE["app"][len(out) % len(PALETTE["app"])]
+            out.append(Line(f"{service} {best[1]} % of its limit", best[2], colour, width=1.6))
+    return out
+
+
 def _limit_at(limits: list[tuple[float, float]], t: float) -> float | None:
     before = [v for lt, v in sorted(limits) if lt <= t + 1e-9]
     return before[-1] if before else (sorted(limits)[0][1] if limits else None)
@@ -102,6 +139,7 @@ def saturation_chart(data: RunData, interval: float = 1.0) -> Chart | None:
     if mem:
         service, points = max(mem.items(), key=lambda kv: _peak(kv[1]))
         lines.append(Line(f"{service} memory % of limit", points, PALETTE["mem"][0], style="dotted"))
+    lines += app_limit_lines(data.app_metrics, interval)
     right = _connection_lines(data, interval, lines)
     if not lines:
         return None
@@ -118,9 +156,10 @@ def _connection_lines(data: RunData, interval: float, lines: list[Line]) -> bool
     if not data.connections:
         return False
     limits = connection_limits(data.app_metrics)
+    databases = {r.service for r in data.db}  # their sessions are in the database panels
     inbound = {service: with_gaps(points, interval)
                for (service, direction), points in connection_lines(data.connections).items()
-               if direction == "inbound"}
+               if direction == "inbound" and service not in databases and service not in HARNESS_SERVICES}
     busiest = sorted(inbound.items(), key=lambda kv: -_peak(kv[1]))[:CONNECTION_SERVICES_SHOWN]
     right = False
     has_left = any(line.axis == "left" for line in lines)

@@ -26,7 +26,7 @@ from faultdrill.report.saturation import saturation_chart
 
 FAULT_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
 MARKER_COLOURS = {"detect": "#d62728", "recover": "#2ca02c", "annotation": "#6f42c1", "abort": "#000000"}
-INGRESS_ACCEPTED_LABEL = "ingress accepted /s"
+INGRESS_REQUESTS_LABEL = "ingress requests read /s"
 
 
 def _mid(second: LoadSecond) -> float:
@@ -56,12 +56,22 @@ def latency_chart(seconds: Sequence[LoadSecond]) -> Chart:
 
 
 def ingress_traffic_lines(data: RunData) -> list[Line]:
-    """Hook for the ingress's own count (``INGRESS_ACCEPTED_LABEL``) beside the clients' traffic.
+    """The ingress's own count beside the clients' traffic: requests it read per second (nginx
+    ``stub_status``, ``ingress.csv``), the number to hold against "sent /s" — a gap between the two is
+    traffic the web tier never saw. (Its accepted *connections* are few with keep-alive clients; they
+    are in the both-sides detail panel.) A rate over ``(t - step, t]`` is drawn at the middle of that
+    span, the same second as the clients' bin. No ingress recorded: no line, never a guess."""
+    if not data.ingress:
+        return []
+    from faultdrill.analysis.ingress import ingress_rates
+    from faultdrill.report.ingress_plots import tick_step
 
-    ``RunData`` carries no ingress series yet; when it does (``RunData.ingress``, sampled from the
-    ingress's status page), build its accepted-per-second line here. Until then: nothing, never a guess.
-    """
-    return []
+    step = tick_step(data.ingress)
+    rates = ingress_rates(data.ingress, step)
+    return [Line(INGRESS_REQUESTS_LABEL if len(rates) == 1 else f"{service} requests read /s",
+                 with_gaps([(t - step / 2, v) for t, v in series["requests_per_s"] if t - step / 2 >= 0], step),
+                 "#222222", style="dotted", width=1.4)
+            for service, series in sorted(rates.items())]
 
 
 def traffic_chart(data: RunData) -> Chart:
@@ -74,6 +84,9 @@ def traffic_chart(data: RunData) -> Chart:
         lines = (Line("arrivals due /s", _load_line(seconds, field("intended")), "#1f77b4", width=1.8),
                  Line("sent /s", _load_line(seconds, field("sent")), "#2ca02c", style="dashed"),
                  Line("dropped /s", _load_line(seconds, field("dropped")), "#d62728", bars=True))
+        if extra:  # an arrival can be several HTTP requests: hold the ingress's count against the requests
+            lines += (Line("requests /s", _load_line(seconds, lambda s: float(s.total().count)), "#9467bd",
+                           width=1.2),)
         return Chart("story-traffic", "Traffic: arrivals due vs sent; dropped arrivals never left", "per second",
                      lines + tuple(extra))
     lines = (Line("requests /s", _load_line(seconds, lambda s: float(s.total().count)), "#1f77b4", width=1.8),
