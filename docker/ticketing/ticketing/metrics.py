@@ -79,6 +79,10 @@ class _Live:
                         "Requests accepted and waiting for a request thread (REQUEST_OVERFLOW=wait)",
                         throttle.waiting)
             yield gauge("ticketing_throttle_limit", "Requests that can run at once (THREADS)", throttle.limit)
+        if runtime.connections_max is not None:
+            yield gauge("ticketing_connections_max",
+                        "Client connections the server can hold open: WORKER_CONNECTIONS accepted, "
+                        "BACKLOG + 1 waiting in the kernel's listen queue", runtime.connections_max)
         rejected = CounterMetricFamily("ticketing_requests_rejected",
                                        "Requests answered 503 by the acceptor: no request thread could start",
                                        labels=["reason"])

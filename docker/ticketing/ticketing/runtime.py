@@ -14,6 +14,7 @@ from .throttle import Throttle
 
 request_pool: Optional[ElasticThreadPool] = None
 throttle: Optional[Throttle] = None
+connections_max: Optional[int] = None  # WORKER_CONNECTIONS + BACKLOG + 1, set by the worker
 
 _lock = threading.Lock()
 requests_rejected = 0

@@ -46,6 +46,8 @@ class BoundedThreadWorker(ThreadWorker):
         throttle = Throttle(pool, overflow)
         runtime.request_pool = pool
         runtime.throttle = throttle
+        # Linux holds backlog + 1 connections in the listen queue: those count as open too.
+        runtime.connections_max = self.cfg.worker_connections + self.cfg.backlog + 1
         return throttle
 
     def enqueue_req(self, conn) -> None:
