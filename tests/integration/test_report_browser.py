@@ -137,6 +137,11 @@ def test_seconds_nothing_was_recorded_in_are_gaps_in_the_browser_not_zeros(tmp_p
     kept = [ln for ln in lines if not any(f'"t": {t},' in ln for t in (30, 31, 32, 33))]
     assert len(kept) == len(lines) - 4
     run_dir.histograms.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    resources = (run_dir.path / "resources.csv").read_text(encoding="utf-8").splitlines()
+    stale = [ln for ln in resources if any(ln.startswith(f"{t},") and ",app," in ln for t in (30, 31, 32, 33))]
+    assert len(stale) == 4  # app's samples at 30–33 s are missing; db's and the connections' are not
+    (run_dir.path / "resources.csv").write_text("\n".join(ln for ln in resources if ln not in stale) + "\n",
+                                                encoding="utf-8")
     html = render_all(run_dir, scenario, "completed").files["html"]
     with open_page(html) as driver:
         page = Report(driver)
@@ -144,6 +149,19 @@ def test_seconds_nothing_was_recorded_in_are_gaps_in_the_browser_not_zeros(tmp_p
         assert page.legend_value("story-latency", "p95 successful") == "–", "a gap shows no value"
         page.hover("story-latency", 35.5)
         assert number_in(page.legend_value("story-latency", "p95 successful")) > 200
+        page.hover("story-latency", 5.5)  # the cursor away from the gap
+        # no line across the gap, even where other series have points inside it (uPlot draws a gap
+        # only as wide as it is told: every alignment filler around a null must be null too)
+        red = driver.execute_script("""
+          const u = window.faultdrillCharts.find(u => u.faultdrill.key === 'story-saturation');
+          const count = t => { const x = Math.round(u.valToPos(t, 'x', true));
+            const px = u.ctx.getImageData(x, u.bbox.top, 1, u.bbox.height).data; let n = 0;
+            for (let i = 0; i < px.length; i += 4)
+              if (Math.abs(px[i] - 0xd6) < 25 && Math.abs(px[i + 1] - 0x27) < 25 && Math.abs(px[i + 2] - 0x28) < 25 && px[i + 3] > 200) n++;
+            return n; };
+          return [count(10.3), count(36.4), count(30.4), count(32.6)];""")
+        assert red[0] > 0 and red[1] > 0, f"the app's CPU line (red) is drawn where it was sampled: {red}"
+        assert red[2] == 0 and red[3] == 0, f"a line was drawn across the missing samples: {red}"
 
 
 def test_compare_html_overlays_incident_and_fix_in_one_interactive_story(tmp_path: Path) -> None:

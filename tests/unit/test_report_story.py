@@ -227,3 +227,17 @@ def test_the_apps_own_bound_is_shown_as_percent_of_it() -> None:
                                 ("ticketing_throttle_limit", 8.0), ("ticketing_throttle_busy", 1.0))]
     sat = lines(by_key(RunData("r", app_metrics=rows))["story-saturation"])
     assert sat == {"app ticketing_request_threads_busy % of its limit": {0.0: 25.0, 1.0: 62.5, 2.0: 100.0}}
+
+
+def test_lock_waits_climb_beside_what_they_saturate() -> None:
+    from faultdrill.report.data import DbRow
+
+    db = [DbRow(float(t), "db", (("sessions_active", 3.0), ("sessions_waiting_lock", float(w))))
+          for t, w in enumerate((0, 0, 4, 9))]
+    chart = by_key(RunData("r", db=db, resources=resources(0, 10, 5.0)))["story-saturation"]
+    waits = next(ln for ln in chart.lines if ln.label.startswith("db sessions waiting on a lock"))
+    assert dict(waits.points) == {0.0: 0.0, 1.0: 0.0, 2.0: 4.0, 3.0: 9.0}
+    assert waits.axis == "right" and chart.right_unit == "sessions"
+    quiet = [DbRow(float(t), "db", (("sessions_waiting_lock", 0.0),)) for t in range(3)]
+    assert not any("lock" in ln.label for ln in by_key(RunData("r", db=quiet, resources=resources(0, 10, 5.0)))
+                   ["story-saturation"].lines), "no contention: no line"

@@ -10,6 +10,7 @@ plan more. What has no known limit is shown as a raw count on the right axis, an
 * **memory** of the busiest service with a memory limit, as % of it;
 * the app's own **bounded resource** (request threads busy vs their bound, say: a gauge ``X_limit`` /
   ``X_max`` beside ``X_busy``), as % of it;
+* database **sessions waiting on a lock** (``db.csv``), a count on the right axis;
 * **connections** accepted by the busiest services (inbound ESTABLISHED; not the databases', whose
   sessions have their own panels, nor the drill's own proxy). As % of their limit when
   the app reports one (a gauge named ``…_workers_limit`` / ``…_connections_max`` and the like in
@@ -141,14 +142,32 @@ def saturation_chart(data: RunData, interval: float = 1.0) -> Chart | None:
         lines.append(Line(f"{service} memory % of limit", points, PALETTE["mem"][0], style="dotted"))
     lines += app_limit_lines(data.app_metrics, interval)
     right = _connection_lines(data, interval, lines)
+    waits = _lock_wait_lines(data, interval, any(line.axis == "left" for line in lines))
+    lines += waits
+    right_unit = "connections" if right else None
+    if waits and any(line.axis == "right" for line in waits):
+        right_unit = "connections · sessions" if right else "sessions"
     if not lines:
         return None
     has_pct = any(line.axis == "left" for line in lines)
     note = "" if has_pct else "no limit is known for anything shown: no capacity lines"
     return Chart("story-saturation", "Saturation: how close each resource came to its limit",
                  "% of limit" if has_pct else "connections", tuple(lines),
-                 right_unit="connections" if right and has_pct else None,
+                 right_unit=right_unit if has_pct else None,
                  guides=capacity_guides() if has_pct else (), note=note, height=1.1)
+
+
+def _lock_wait_lines(data: RunData, interval: float, has_left: bool) -> list[Line]:
+    """Database sessions waiting on a lock (``db.csv``): contention as it builds, beside what it saturates."""
+    out = []
+    for i, ((service,), items) in enumerate(sorted(group_by(data.db, "service").items())):
+        points = with_gaps([(r.t, r.get("sessions_waiting_lock")) for r in sorted(items, key=lambda r: r.t)],
+                           interval)
+        if _peak(points) > 0:
+            out.append(Line(f"{service} sessions waiting on a lock{' (right axis)' if has_left else ''}", points,
+                            ("#7f7f7f", "#bcbd22")[i % 2], style="dashed", width=1.4,
+                            axis="right" if has_left else "left"))
+    return out
 
 
 def _connection_lines(data: RunData, interval: float, lines: list[Line]) -> bool:

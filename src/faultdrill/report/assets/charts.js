@@ -155,7 +155,9 @@
 
   function build(el, figure, chart, first, width) {
     var tables = chart.lines.map(function (l) { return [l.xs, l.ys]; });
-    var data = tables.length ? uPlot.join(tables) : [[0], []];
+    // NULL_EXPAND (2): a gap spans every alignment filler around it, so no line is drawn across missing
+    // data (uPlot clips gaps; without this a gap would only be as wide as the next series' tick)
+    var data = tables.length ? uPlot.join(tables, tables.map(function () { return [0, 2]; })) : [[0], []];
     var right = chart.lines.some(function (l) { return l.axis === "right"; });
     var series = [{ label: "t", value: function (u, v) { return v == null ? "–" : v.toFixed(1) + " s"; } }];
     chart.lines.forEach(function (l) {
