@@ -53,6 +53,11 @@ def _peak(points: Sequence[Point]) -> float:
     return max(known) if known else -1.0
 
 
+def _area(points: Sequence[Point]) -> float:
+    """How long and how high: the sum of the known values (ties between equal peaks)."""
+    return sum(v for _, v in points if v is not None)
+
+
 def _per_service(rows: Sequence[ResourceRow], value: Callable[[ResourceRow], float | None],
                  interval: float) -> dict[str, tuple[Point, ...]]:
     out = {}
@@ -179,7 +184,10 @@ def _connection_lines(data: RunData, interval: float, lines: list[Line]) -> bool
     inbound = {service: with_gaps(points, interval)
                for (service, direction), points in connection_lines(data.connections).items()
                if direction == "inbound" and service not in databases and service not in HARNESS_SERVICES}
-    busiest = sorted(inbound.items(), key=lambda kv: -_peak(kv[1]))[:CONNECTION_SERVICES_SHOWN]
+    # Tiers that report their connection limit first (a curve flat at 100 % of it is the signature a
+    # responder looks for), then the busiest by count.
+    busiest = sorted(inbound.items(), key=lambda kv: (kv[0] not in limits, -_peak(kv[1]), -_area(kv[1])))
+    busiest = busiest[:CONNECTION_SERVICES_SHOWN]
     right = False
     has_left = any(line.axis == "left" for line in lines)
     for i, (service, points) in enumerate(busiest):
