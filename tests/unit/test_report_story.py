@@ -241,3 +241,16 @@ def test_lock_waits_climb_beside_what_they_saturate() -> None:
     quiet = [DbRow(float(t), "db", (("sessions_waiting_lock", 0.0),)) for t in range(3)]
     assert not any("lock" in ln.label for ln in by_key(RunData("r", db=quiet, resources=resources(0, 10, 5.0)))
                    ["story-saturation"].lines), "no contention: no line"
+
+
+def test_the_load_generators_own_cpu_shows_when_the_generator_was_the_limit() -> None:
+    from dataclasses import replace
+
+    from faultdrill.report.saturation import GENERATOR_CPU_LABEL
+
+    seconds = [replace(second(0, 10), cpu_pct=35.0), replace(second(1, 10), cpu_pct=98.0), second(2, 10),
+               replace(second(3, 10), cpu_pct=40.0)]
+    sat = lines(by_key(RunData("r", seconds=seconds))["story-saturation"])
+    assert sat[GENERATOR_CPU_LABEL] == {0.5: 35.0, 1.5: 98.0, 2.5: None, 3.5: 40.0}  # unmeasured: a gap, not 0
+    unmeasured = by_key(RunData("r", seconds=[second(0, 10)])).get("story-saturation")
+    assert unmeasured is None or GENERATOR_CPU_LABEL not in lines(unmeasured)  # never a made-up line

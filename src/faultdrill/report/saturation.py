@@ -29,6 +29,7 @@ from faultdrill.report.resource_plots import connection_lines
 NORMAL_LOW_PCT, NORMAL_HIGH_PCT = 20.0, 30.0  # the talk: CPU and memory normally at 20–30 %
 PLAN_PCT = 50.0  # the talk: above 50 %, plan more capacity
 CPU_SERVICES_SHOWN = 2
+GENERATOR_CPU_LABEL = "load generator CPU % of its one core"
 CONNECTION_SERVICES_SHOWN = 3
 HARNESS_SERVICES = ("toxiproxy",)  # the drill's own proxy: not a tier of the system under test
 CONNECTION_LIMIT_METRIC = re.compile(r"(workers?|connections?|conns?)_(limit|max)$")
@@ -146,6 +147,7 @@ def saturation_chart(data: RunData, interval: float = 1.0) -> Chart | None:
         service, points = max(mem.items(), key=lambda kv: _peak(kv[1]))
         lines.append(Line(f"{service} memory % of limit", points, PALETTE["mem"][0], style="dotted"))
     lines += app_limit_lines(data.app_metrics, interval)
+    lines += generator_cpu_lines(data)
     right = _connection_lines(data, interval, lines)
     waits = _lock_wait_lines(data, interval, any(line.axis == "left" for line in lines))
     lines += waits
@@ -160,6 +162,15 @@ def saturation_chart(data: RunData, interval: float = 1.0) -> Chart | None:
                  "% of limit" if has_pct else "connections", tuple(lines),
                  right_unit=right_unit if has_pct else None,
                  guides=capacity_guides() if has_pct else (), note=note, height=1.1)
+
+
+def generator_cpu_lines(data: RunData) -> list[Line]:
+    """The load generator's own CPU (its busiest process, per second): one process drives load on one
+    core, so near 100 % the generator, not the target, was the limit of what was sent."""
+    points = with_gaps([(s.t + 0.5, s.cpu_pct) for s in sorted(data.seconds, key=lambda s: s.t)], 1.0)
+    if not any(v is not None for _, v in points):
+        return []
+    return [Line(GENERATOR_CPU_LABEL, points, "#7f7f7f", style="dotted", width=1.2)]
 
 
 def _lock_wait_lines(data: RunData, interval: float, has_left: bool) -> list[Line]:
