@@ -212,3 +212,49 @@ def test_parse_series_gate_check_name_with_colon() -> None:
     assert gate.check == "p95: web" and gate.gate.relative and gate.gate.amount == 10
     with pytest.raises(UsageError):
         parse_series_gate("check=x:+1ms")
+
+
+@pytest.fixture(scope="module")
+def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Two 100 ms reference runs and a 130 ms candidate, written and judged like real runs."""
+    from faultdrill.report.sample import SampleShape, write_sample_run
+    from faultdrill.report.summary import render_all
+
+    root = tmp_path_factory.mktemp("compare-many")
+    paths = []
+    for name, ms in (("ref-1", 100), ("ref-2", 100), ("cand", 130)):
+        run, scenario = write_sample_run(root / name, samples=False,
+                                         shape=SampleShape(base_ms=ms, fault_ms=300, fault_error_rate=0.0,
+                                                           failing_profile=None))
+        render_all(run, scenario, "completed", plots=False)
+        paths.append(run.path)
+    return paths[0], paths[1], paths[2]
+
+
+def test_compare_cli_with_several_baselines_uses_the_noise_aware_gate(sample_runs, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    ref1, ref2, cand = sample_runs
+    assert main(["compare", str(ref1), str(ref2), str(cand), "--fail-if", "p50@baseline:+20%",
+                 "--out", str(tmp_path / "many")]) == 1
+    err = capsys.readouterr().err
+    assert "median" in err and "of 2 previous run(s)" in err and "outside the noise band" in err
+    assert main(["compare", str(ref1), str(ref2), str(cand), "--fail-if", "p50@baseline:+40%",
+                 "--out", str(tmp_path / "many")]) == 0
+    capsys.readouterr()
+    # one reference: as before, B against A
+    assert main(["compare", str(ref1), str(cand), "--fail-if", "p50@baseline:+20%",
+                 "--out", str(tmp_path / "one")]) == 1
+    err = capsys.readouterr().err
+    assert "limit +20 %" in err and "noise band" not in err
+
+
+def test_an_index_with_a_damaged_page_is_rebuilt(tmp_path: Path) -> None:
+    series(tmp_path, [100 + i for i in range(10)])
+    history(tmp_path, plot=False)
+    index = tmp_path / INDEX_NAME
+    data = bytearray(index.read_bytes())
+    assert len(data) > 8192
+    data[4096:8192] = b"\xff" * 4096  # page 2: a table's rows, not the header
+    index.write_bytes(bytes(data))
+    trend = history(tmp_path, plot=False)
+    assert len(trend.runs) == 10 and any("rebuilt" in n for n in trend.notes)

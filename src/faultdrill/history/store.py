@@ -103,6 +103,9 @@ class HistoryStore:
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30)
     conn.row_factory = sqlite3.Row
+    check = conn.execute("PRAGMA quick_check").fetchone()  # a damaged page is found now, not mid-query
+    if check is None or check[0] != "ok":
+        raise sqlite3.DatabaseError(f"integrity check: {check[0] if check else 'no answer'}")
     conn.executescript(_SCHEMA)
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     if version is None:
