@@ -258,3 +258,16 @@ def test_an_index_with_a_damaged_page_is_rebuilt(tmp_path: Path) -> None:
     index.write_bytes(bytes(data))
     trend = history(tmp_path, plot=False)
     assert len(trend.runs) == 10 and any("rebuilt" in n for n in trend.notes)
+
+
+def test_the_drill_hook_keeps_a_failed_index_as_a_problem_in_run_json(tmp_path: Path) -> None:
+    from faultdrill.drill import _index_history
+    from faultdrill.recorder.rundir import RunDir
+
+    run = make_run(tmp_path, 0, 100)
+    (tmp_path / INDEX_NAME).mkdir()
+    record = json.loads((run / "run.json").read_text())
+    problems: list[str] = []
+    _index_history(tmp_path, RunDir(run), record, problems)
+    assert len(problems) == 1 and "history index" in problems[0]
+    assert json.loads((run / "run.json").read_text())["problems"] == problems

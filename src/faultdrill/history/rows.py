@@ -111,7 +111,7 @@ def run_status(run: dict[str, Any] | None, summary: dict[str, Any] | None) -> tu
         return "error", str(summary.get("error") or f"run status {st}")
     rst = (run or {}).get("status")
     if rst in ("running", "crashed", None, "interrupted"):
-        return "interrupted", "no summary.json: the run was killed before it finished"
+        return "interrupted", "no summary.json: the run was killed before it finished (or is still running)"
     return "error", f"no summary.json (run.json status {rst})"
 
 
