@@ -239,7 +239,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from faultdrill.report.compare import compare_runs
 
-    result = compare_runs(args.run_a, args.run_b, args.fail_if, out_dir=args.out)
+    if len(args.runs) < 2:
+        raise UsageError("compare needs at least two run directories",
+                         hint="faultdrill compare RUN_A RUN_B, or BASELINE... RUN_B for a noise-aware gate")
+    *baselines, run_b = args.runs
+    result = compare_runs(baselines[-1], run_b, args.fail_if, out_dir=args.out, more_baselines=baselines[:-1])
     for gate in result.gates:
         console.print("  TRIPPED " if gate.tripped else "  held ", style="red" if gate.tripped else "green", end="")
         console.print(f"{gate.gate.text}: {gate.reason}", markup=False)
@@ -247,6 +251,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out.print(f"wrote {result.files['png']} (incident vs fix: both runs' story figures overlaid)", markup=False)
     out.print(f"wrote {result.files['html']}", markup=False)
     return int(ExitCode.CHECK_FAILED) if result.failed else 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from faultdrill.history.trend import history, trend_lines
+
+    trend = history(args.results, args.scenario, args.check, args.last, args.fail_if, args.png)
+    for note in trend.notes:
+        console.print(f"note: {note}", markup=False)
+    for line in trend_lines(trend):
+        out.print(line, markup=False)
+    for verdict in trend.verdicts:
+        console.print("  TRIPPED " if verdict.tripped else "  held ", style="red" if verdict.tripped else "green", end="")
+        console.print(f"{verdict.gate.text}: {verdict.reason}", markup=False)
+    if trend.png:
+        out.print(f"wrote {trend.png} (trend of the last {len(trend.runs)} runs)", markup=False)
+    return int(ExitCode.CHECK_FAILED) if trend.failed else 0
 
 
 def cmd_gameday(args: argparse.Namespace) -> int:
@@ -395,12 +415,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("compare", cmd_compare, "compare run B against run A: deltas per window and check, overlaid "
             "latency, regression gates")
-    p.add_argument("run_a", type=Path, metavar="RUN_A", help="reference run directory")
-    p.add_argument("run_b", type=Path, metavar="RUN_B", help="candidate run directory")
+    p.add_argument("runs", type=Path, nargs="+", metavar="RUN",
+                   help="RUN_A RUN_B: the reference run, then the candidate. Several reference runs before "
+                        "RUN_B (BASELINE... RUN_B) make the gates noise-aware: RUN_B against their median and "
+                        "spread (MAD); deltas and plots are against the last reference")
     p.add_argument("--fail-if", action="append", default=[], metavar="GATE",
                    help="METRIC[@WINDOW]:±N[%%|ms], e.g. p95:+20%%, p99@recovery:+50ms, error_rate:+0.01, "
                         "rps@fault:-10%%; exit 1 if B is worse")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: RUN_B/compare-<RUN_A id>)")
+
+    p = add("history", cmd_history, "the trend of a scenario's runs: a table, a plot, noise-aware gates",
+            description="Every run is indexed in RESULTS/history.sqlite (rebuilt from the run directories when "
+                        "missing or corrupt). Prints one row per run (when, git sha, status, check values) and "
+                        "writes a trend PNG. With --fail-if, the newest run is judged against the median and "
+                        "spread (MAD) of the runs before it: exit 1 only when it is beyond the bound AND outside "
+                        "the noise band.")
+    p.add_argument("scenario", nargs="?", default=None, metavar="SCENARIO",
+                   help="scenario name (default: the newest run's)")
+    p.add_argument("--check", default=None, metavar="NAME", help="only this check's values")
+    p.add_argument("--last", type=int, default=10, metavar="N",
+                   help="the last N runs (default 10); a gate judges the newest against the N-1 before it")
+    p.add_argument("--results", type=Path, default=Path("results"), help="where run directories are (default ./results)")
+    p.add_argument("--fail-if", action="append", default=[], metavar="GATE",
+                   help="METRIC[@WINDOW]:±N[%%|ms] (p95:+20%%, error_rate@fault:+0.01, rps:-10%%) or "
+                        "check=NAME:±N[%%]; exit 1 when the newest run is beyond it and outside the noise band")
+    p.add_argument("--png", type=Path, default=None, help="trend plot to write (default RESULTS/history-<scenario>.png)")
 
     p = add("report", cmd_report, "re-render summary.json and plots from a run directory")
     p.add_argument("run_dir", type=Path)

@@ -150,8 +150,21 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
             record.update(status=status, exit_code=exit_code, error=error, problems=problems,
                           ended=setup_clock.wall(setup_clock.now()))
             write_json(run_dir.run_json, record)
+            _index_history(results, run_dir, record, problems)
             events.close()
     return DrillOutcome(run_id, run_dir.path, status, exit_code, report, error, problems)
+
+
+def _index_history(results: Path, run_dir: RunDir, record: dict, problems: list[str]) -> None:
+    """Add the finished run to ``results/history.sqlite``. Never fails the run: a failure is a problem
+    line (printed as a warning, kept in run.json) and ``faultdrill history`` indexes the run later."""
+    from faultdrill.history.store import index_run
+
+    problem = index_run(results, run_dir.path)
+    if problem:
+        problems.append(problem)
+        record["problems"] = problems
+        write_json(run_dir.run_json, record)
 
 
 def _start_record(loaded: LoadedScenario, run_dir: RunDir, clock: RunClock) -> dict:

@@ -105,8 +105,24 @@ def test_tls_policy_change_with_legacy_kept_breaks_nobody(tmp_path: Path) -> Non
     assert result.passed, result.failures()
 
 
-def test_ci_smoke_passes_with_junit(tmp_path: Path) -> None:
-    result = run_for_test(SCENARIOS / "ci-smoke.yaml", tmp_path / "results")
+def test_ci_smoke_passes_with_junit_and_history_shows_three_runs(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from faultdrill.cli import main
+    from faultdrill.history.store import open_history
+
+    results = tmp_path / "results"
+    result = run_for_test(SCENARIOS / "ci-smoke.yaml", results)
     assert result.passed, result.failures()
     junit = (result.run_dir / "junit.xml").read_text()
     assert junit.count("<testcase") == 3 and "<failure" not in junit
+    # two more, time-scaled to keep CI short: the history is about runs, not their length
+    runs = [result.run_dir.name] + [run_for_test(SCENARIOS / "ci-smoke.yaml", results, time_scale=0.4).run_dir.name
+                                    for _ in range(2)]
+    with open_history(results, sync=False) as store:  # each run indexed itself as it ended
+        assert [r["run_id"] for r in store.runs("ci-smoke")] == runs
+    capsys.readouterr()
+    assert main(["history", "ci-smoke", "--results", str(results), "--fail-if", "error_rate:+0.05"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line[:4].isdigit()]
+    assert len(rows) == 3 and all(" passed " in row for row in rows), out
+    assert "event pages stay fast" in out and (results / "history-ci-smoke.png").is_file()

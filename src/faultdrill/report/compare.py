@@ -204,13 +204,32 @@ def _same_schema(a: RunDir, summary_a: dict[str, Any], b: RunDir, summary_b: dic
                          "different things", hint=f"re-judge the older run first: faultdrill report {old.path}")
 
 
+def noise_aware_gates(gates: Sequence[Gate], baselines: Sequence[dict[str, Any]],
+                      b: dict[str, Any]) -> list[GateResult]:
+    """Gates against several baseline runs: B's value against their median and spread (MAD) — trips
+    only beyond the bound and outside the noise band (``faultdrill.history.gate``)."""
+    from faultdrill.history.gate import SeriesGate, judge
+
+    results = []
+    for gate in gates:
+        values = [s.get("windows", {}).get(gate.window, {}).get(gate.metric) for s in baselines]
+        verdict = judge(SeriesGate(gate.text, gate, None), b.get("windows", {}).get(gate.window, {}).get(gate.metric),
+                        values)
+        results.append(GateResult(gate, verdict.spread.median if verdict.spread else None, verdict.newest,
+                                  verdict.tripped, verdict.reason))
+    return results
+
+
 def compare_runs(run_a: Path | RunDir, run_b: Path | RunDir, fail_if: Sequence[str] = (),
-                 out_dir: Path | None = None, *, plots: bool = True) -> CompareResult:
+                 out_dir: Path | None = None, *, plots: bool = True,
+                 more_baselines: Sequence[Path | RunDir] = ()) -> CompareResult:
     """Compare run B against run A (the reference); write ``compare.png`` (both runs' story figures
     overlaid, ``compare_story.py``), ``compare.md`` and ``compare.html`` (the same figure, interactive,
     and the two runs' checks side by side) into ``out_dir`` (default: ``<run B>/compare-<run A id>``).
 
-    Gates are parsed before anything is read, so a typo fails fast with exit code 2.
+    Gates are parsed before anything is read, so a typo fails fast with exit code 2. With
+    ``more_baselines`` (older reference runs beside A), the gates are noise-aware: B against the
+    median and spread of A and those runs, not against A alone; deltas and plots stay B against A.
     """
     from faultdrill.report.compare_render import render_compare_html, render_compare_markdown
     from faultdrill.report.compare_story import compare_figure
@@ -222,6 +241,12 @@ def compare_runs(run_a: Path | RunDir, run_b: Path | RunDir, fail_if: Sequence[s
     summary_a, summary_b = read_json_file(a.summary_json), read_json_file(b.summary_json)
     _same_schema(a, summary_a, b, summary_b)
     result = compare_summaries(summary_a, summary_b, gates)
+    if more_baselines:
+        others = [_run_dir(p) for p in more_baselines]
+        summaries = [read_json_file(o.summary_json) for o in others]
+        for other, summary in zip(others, summaries):
+            _same_schema(other, summary, b, summary_b)
+        result.gates = noise_aware_gates(gates, [*summaries, summary_a], summary_b)
     out = out_dir or b.path / f"compare-{a.run_id}"
     out.mkdir(parents=True, exist_ok=True)
     png = figure = None
