@@ -6,7 +6,8 @@ from typing import Any
 
 
 def demo_stack(mail_mode: str = "thread", entry_mode: str = "locking", mail_timeout_s: int = 30,
-               pids_limit: int = 128, threads: int = 32, ingress: bool = False) -> dict[str, Any]:
+               pids_limit: int = 128, threads: int = 32, ingress: bool = False,
+               overflow: str = "wait") -> dict[str, Any]:
     services: dict[str, Any] = {
         "db": {"build": "../docker/postgres", "health": {"cmd": ["pg_isready", "-U", "app", "-d", "tickets"]},
                "postgres": {"user": "app", "database": "tickets"}},
@@ -15,7 +16,7 @@ def demo_stack(mail_mode: str = "thread", entry_mode: str = "locking", mail_time
                 "pids_limit": pids_limit, "metrics": {"path": "/metrics"},
                 "env": {"DATABASE_URL": "postgresql://app@${proxy.db}/tickets", "SMTP_ADDR": "${proxy.mail}",
                         "MAIL_MODE": mail_mode, "MAIL_TIMEOUT_S": str(mail_timeout_s), "ENTRY_MODE": entry_mode,
-                        "THREADS": str(threads)}},
+                        "THREADS": str(threads), "REQUEST_OVERFLOW": overflow}},
     }
     if ingress:
         services["ingress"] = {"build": "../docker/ingress", "ports": [8443, 9443, 8080],
