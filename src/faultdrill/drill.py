@@ -111,19 +111,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
             client = connect()
             reaper = _start_reaper(client, scenario, run_dir, time.time() - setup_clock.now(), observer)
             _recover_crashed_runs(client, results, run_id, observer, events)
-            events.emit("stack.starting")
-            with DockerStack(client, scenario, loaded.base_dir, run_id, observer.log) as stack:
-                assert stack.info is not None and stack.addresses is not None
-                record["stack"] = vars(stack.info)
-                record["toxiproxy"] = {"kind": stack.info.toxiproxy_kind, "image": stack.info.toxiproxy_image}
-                if reaper is not None:
-                    reaper.stack_up(stack.info.network, stack.info.toxiproxy_api, TOXIPROXY_ALIAS)
-                    record["reaper"] = reaper.describe()
-                write_json(run_dir.run_json, record)
-                events.emit("stack.ready", startup_s=stack.info.startup_seconds,
-                            toxiproxy=stack.info.toxiproxy_kind)
-                _drive(loaded, run_dir, stack, events, observer, options.controller, problems, unhealed, reaper)
-            events.emit("stack.removed")
+            _on_stack(client, loaded, run_dir, record, events, observer, options, problems, unhealed, reaper)
             status, exit_code = "completed", int(ExitCode.OK)
             if unhealed:  # fail closed: the target may still be broken
                 exit_code, error = int(ExitCode.INFRA), f"a fault could not be healed: {'; '.join(unhealed)}"
@@ -153,6 +141,24 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
             _index_history(results, run_dir, record, problems)
             events.close()
     return DrillOutcome(run_id, run_dir.path, status, exit_code, report, error, problems)
+
+
+def _on_stack(client: DockerClient, loaded: LoadedScenario, run_dir: RunDir, record: dict, events: EventLog,
+              observer: Observer, options: DrillOptions, problems: list[str], unhealed: list[str],
+              reaper: ReaperLink | None) -> None:
+    """The stack up (recorded in run.json, the reaper told where it is), the drill driven on it, the stack down."""
+    events.emit("stack.starting")
+    with DockerStack(client, loaded.scenario, loaded.base_dir, run_dir.run_id, observer.log) as stack:
+        assert stack.info is not None and stack.addresses is not None
+        record["stack"] = vars(stack.info)
+        record["toxiproxy"] = {"kind": stack.info.toxiproxy_kind, "image": stack.info.toxiproxy_image}
+        if reaper is not None:
+            reaper.stack_up(stack.info.network, stack.info.toxiproxy_api, TOXIPROXY_ALIAS)
+            record["reaper"] = reaper.describe()
+        write_json(run_dir.run_json, record)
+        events.emit("stack.ready", startup_s=stack.info.startup_seconds, toxiproxy=stack.info.toxiproxy_kind)
+        _drive(loaded, run_dir, stack, events, observer, options.controller, problems, unhealed, reaper)
+    events.emit("stack.removed")
 
 
 def _index_history(results: Path, run_dir: RunDir, record: dict, problems: list[str]) -> None:

@@ -103,33 +103,9 @@ def _one_network(t: Translation, names: list[str]) -> None:
 
 def _service(t: Translation, name: str, svc: dict[str, Any]) -> dict[str, Any]:
     here = ("services", name)
-    base = t.compose.base_dir
     out: dict[str, Any] = {}
     docker: dict[str, Any] = {}
-    build = svc.get("build")
-    if build is not None:
-        spec = {"context": build} if isinstance(build, str) else build
-        context = (base / spec.get("context", ".")).resolve()
-        out["build"] = str(context)
-        options: dict[str, Any] = {}
-        if spec.get("dockerfile"):
-            options["dockerfile"] = spec["dockerfile"]
-        if spec.get("args"):
-            args = spec["args"]
-            if isinstance(args, list):
-                args = dict(a.split("=", 1) if "=" in a else (a, t.compose.env.get(a, "")) for a in args)
-            options["args"] = {k: _text(v) for k, v in args.items() if v is not None}
-        if spec.get("target"):
-            options["target"] = spec["target"]
-        if options:
-            docker["build"] = options
-        dockerfile = context / options.get("dockerfile", "Dockerfile")
-        if not dockerfile.is_file():
-            t.refuse(here + ("build",), f"no Dockerfile at {dockerfile}", "a build context with a Dockerfile")
-    elif svc.get("image"):
-        out["image"] = svc["image"]
-    else:
-        t.refuse(here, "a service needs image: or build:")
+    _image_or_build(t, here, svc, out, docker)
     for key in ("command",):
         if svc.get(key) is not None:
             out[key] = svc[key]
@@ -164,6 +140,36 @@ def _service(t: Translation, name: str, svc: dict[str, Any]) -> dict[str, Any]:
     if docker:
         out["docker"] = docker
     return out
+
+
+def _image_or_build(t: Translation, here: tuple[Any, ...], svc: dict[str, Any], out: dict[str, Any],
+                    docker: dict[str, Any]) -> None:
+    """``image:`` as is, or ``build:`` (context, dockerfile, args, target) with its Dockerfile checked."""
+    base = t.compose.base_dir
+    build = svc.get("build")
+    if build is not None:
+        spec = {"context": build} if isinstance(build, str) else build
+        context = (base / spec.get("context", ".")).resolve()
+        out["build"] = str(context)
+        options: dict[str, Any] = {}
+        if spec.get("dockerfile"):
+            options["dockerfile"] = spec["dockerfile"]
+        if spec.get("args"):
+            args = spec["args"]
+            if isinstance(args, list):
+                args = dict(a.split("=", 1) if "=" in a else (a, t.compose.env.get(a, "")) for a in args)
+            options["args"] = {k: _text(v) for k, v in args.items() if v is not None}
+        if spec.get("target"):
+            options["target"] = spec["target"]
+        if options:
+            docker["build"] = options
+        dockerfile = context / options.get("dockerfile", "Dockerfile")
+        if not dockerfile.is_file():
+            t.refuse(here + ("build",), f"no Dockerfile at {dockerfile}", "a build context with a Dockerfile")
+    elif svc.get("image"):
+        out["image"] = svc["image"]
+    else:
+        t.refuse(here, "a service needs image: or build:")
 
 
 def _text(value: Any) -> str:
