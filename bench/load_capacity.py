@@ -6,6 +6,11 @@ server. The open model is then driven through rising arrival rates (steps of ``-
 arrivals and none dropped (the first second of each step is a transition and not judged). Goal:
 capacity >= 0.8x the closed-loop rate. Rounds alternate which side runs first.
 
+Beside it, the CPU cost per request (requests per CPU-second of the generator process) of both
+sides: the figure least disturbed by other load on the machine (a busy machine makes arrivals late
+by descheduling the generator, whatever it costs). The open model's is taken over the steps it
+kept up with (all the judged seconds of the first step when it kept up with none).
+
     .venv/bin/python bench/load_capacity.py [--rounds 3] [--step 3]
 """
 
@@ -23,24 +28,30 @@ from faultdrill.load.shape import Segment
 FRACTIONS = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2]
 
 
-def open_capacity(url: str, d, ceiling: float, step: int) -> float:  # type: ignore[no-untyped-def]
+def open_capacity(url: str, d, ceiling: float, step: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(capacity in arrivals/s, requests per CPU-second over the steps it kept up with)."""
     rates = [max(1, round(f * ceiling)) for f in FRACTIONS]
     segments = [Segment(step * (i + 1), rate) for i, rate in enumerate(rates)]
     config = ChildConfig(t0=now(), duration=step * len(rates), host=url, journeys=str(d / "hammer.py"),
                          mode="open", segments=segments, request_timeout=10)
     out = {s.t: s for s in drive(config, d / "open.log")}
     best = 0.0
+    requests, cpu_s = 0, 0.0
     for i, rate in enumerate(rates):
-        judged = [out[t].open for t in range(step * i + 1, step * (i + 1)) if t in out and out[t].open]
+        window = [out[t] for t in range(step * i + 1, step * (i + 1)) if t in out]
+        judged = [s.open for s in window if s.open]
         intended = sum(o.intended for o in judged)  # type: ignore[union-attr]
         late = sum(o.late for o in judged)  # type: ignore[union-attr]
         dropped = sum(o.dropped for o in judged)  # type: ignore[union-attr]
         ok = intended > 0 and dropped == 0 and late < 0.01 * intended
         print(f"  {rate:6d}/s: intended {intended}, late {late}, dropped {dropped} -> {'ok' if ok else 'over'}")
+        if ok or i == 0:
+            requests += sum(s.total().count for s in window)
+            cpu_s += sum((s.cpu_pct or 0) / 100 for s in window)
         if not ok:
             break
         best = float(rate)
-    return best
+    return best, requests / cpu_s if cpu_s else 0.0
 
 
 def main() -> int:
@@ -52,20 +63,25 @@ def main() -> int:
     bare = Figure("bare Locust closed loop (20 users, no wait)", "req/s")
     capacity = Figure("open model: highest rate with < 1 % late, 0 dropped", "arrivals/s")
     ratio = Figure("open-model capacity / closed-loop rate", "x", ">= 0.8x", at_least(0.8))
+    bare_cpu = Figure("bare Locust requests per CPU-second", "req/cpu-s")
+    open_cpu = Figure("open model requests per CPU-second", "req/cpu-s")
     with server() as url:
         for r in range(args.rounds):
             if r % 2 == 0:
-                ceiling, _ = bare_locust_rps(d, url, 20, 10, 3)
-                cap = open_capacity(url, d, ceiling, args.step)
+                ceiling, per_cpu = bare_locust_rps(d, url, 20, 10, 3)
+                cap, open_per_cpu = open_capacity(url, d, ceiling, args.step)
             else:
                 previous = bare.values[-1]
-                cap = open_capacity(url, d, previous, args.step)
-                ceiling, _ = bare_locust_rps(d, url, 20, 10, 3)
+                cap, open_per_cpu = open_capacity(url, d, previous, args.step)
+                ceiling, per_cpu = bare_locust_rps(d, url, 20, 10, 3)
             bare.add(ceiling)
             capacity.add(cap)
             ratio.add(cap / ceiling if ceiling else float("nan"))
-            print(f"round {r + 1}: closed loop {ceiling:.0f} req/s, open capacity {cap:.0f}/s", flush=True)
-    return report([bare, capacity, ratio], f"load generator capacity, {args.rounds} alternating rounds")
+            bare_cpu.add(per_cpu)
+            open_cpu.add(open_per_cpu)
+            print(f"round {r + 1}: closed loop {ceiling:.0f} req/s, {per_cpu:.0f} req/cpu-s | open capacity "
+                  f"{cap:.0f}/s, {open_per_cpu:.0f} req/cpu-s", flush=True)
+    return report([bare, capacity, ratio, bare_cpu, open_cpu], f"load generator capacity, {args.rounds} alternating rounds")
 
 
 if __name__ == "__main__":
