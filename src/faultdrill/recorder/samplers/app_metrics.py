@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from faultdrill.recorder.samplers.base import SamplerUnavailable
+from faultdrill.recorder.samplers.base import SamplerUnavailable, published_url
 from faultdrill.scenario.model import MetricsEndpoint
 
 COLUMNS = ["service", "metric", "labels", "value"]
@@ -63,10 +63,7 @@ def metrics_url(endpoint: MetricsEndpoint, ports: list[int], host_ports: dict[in
     if port is None:
         raise SamplerUnavailable("metrics: needs a published port: add ports: [PORT] to the service "
                                  "(or metrics.port, and list it in ports)")
-    if port not in host_ports:
-        raise SamplerUnavailable(f"metrics port {port} is not published: add it to the service's ports")
-    path = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
-    return f"http://127.0.0.1:{host_ports[port]}{path}"
+    return published_url(port, endpoint.path, host_ports, "metrics")
 
 
 # --------------------------------------------------------------------------- the sampler

@@ -19,3 +19,11 @@ class PartialSample(Exception):
 def first_line(exc: BaseException, limit: int = 200) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:limit]
+
+
+def published_url(port: int, path: str, host_ports: dict[int, int], what: str) -> str:
+    """The 127.0.0.1 URL of a page a service serves on a published port. Raises SamplerUnavailable
+    naming the fix when ``port`` is not published."""
+    if port not in host_ports:
+        raise SamplerUnavailable(f"{what} port {port} is not published: add it to the service's ports")
+    return f"http://127.0.0.1:{host_ports[port]}{path if path.startswith('/') else '/' + path}"

@@ -18,7 +18,7 @@ import re
 
 import requests
 
-from faultdrill.recorder.samplers.base import SamplerUnavailable
+from faultdrill.recorder.samplers.base import SamplerUnavailable, published_url
 from faultdrill.scenario.model import StubStatus
 
 COLUMNS = ["service", "accepted", "handled", "requests", "active", "reading", "writing", "waiting"]
@@ -42,10 +42,7 @@ def parse_stub_status(text: str) -> dict[str, int]:
 
 def stub_status_url(endpoint: StubStatus, host_ports: dict[int, int]) -> str:
     """The host-side URL of a declared status page. Raises SamplerUnavailable naming the fix."""
-    if endpoint.port not in host_ports:
-        raise SamplerUnavailable(f"stub_status port {endpoint.port} is not published: add it to the service's ports")
-    path = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
-    return f"http://127.0.0.1:{host_ports[endpoint.port]}{path}"
+    return published_url(endpoint.port, endpoint.path, host_ports, "stub_status")
 
 
 # --------------------------------------------------------------------------- the sampler
