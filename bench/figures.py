@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 DEFAULT_ROUNDS = 3
 MARKER = "BENCH-FIGURE "

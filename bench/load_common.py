@@ -12,9 +12,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from faultdrill.load.config import ChildConfig
 from faultdrill.load.histograms import LoadSecond, RequestStats

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import docker
 from figures import DEFAULT_ROUNDS, Figure, at_most, report
 
+import docker
 from faultdrill.stack import labels
 from faultdrill.stack.images import BASE_TAG
 from faultdrill.stack.reaper import ReaperConfig, ReaperLink, ensure_image
@@ -78,7 +78,7 @@ def main() -> int:
     at_start = Figure("added to the run's start", "s", "< 1 s", at_most(1.0))
     at_end = Figure("added to the run's end", "s", "< 1 s", at_most(1.0))
     gone = Figure(f"harness lost → all gone + recorded (grace {args.grace:g} s)", "s",
-                  f"< grace + 5 s", at_most(args.grace + 5))
+                  "< grace + 5 s", at_most(args.grace + 5))
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             a, s, e = clean_end(client, Path(tmp), args.grace)

@@ -27,9 +27,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import docker
 from figures import DEFAULT_ROUNDS, Figure, at_most, report
 
+import docker
 from faultdrill.clock import RunClock
 from faultdrill.recorder.sampling import recorder_for
 from faultdrill.scenario.model import Scenario

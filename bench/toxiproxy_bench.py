@@ -32,12 +32,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from figures import DEFAULT_ROUNDS, Figure, at_least, at_most, report  # noqa: E402
+from figures import DEFAULT_ROUNDS, Figure, at_least, at_most, report
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = b"x" * 100
@@ -152,7 +152,7 @@ def bench_proxy(api: str, upstream: str) -> Iterator[tuple[str, int]]:
 # -- clients ------------------------------------------------------------------------------------
 
 def _client_process(host: str, port: int, connections: int, start_at: float, seconds: float,
-                    out: "mp.Queue[tuple[list[float], int]]") -> None:
+                    out: mp.Queue[tuple[list[float], int]]) -> None:
     _fast_loop()
 
     async def run() -> tuple[list[float], int]:
@@ -192,7 +192,7 @@ def measure(host: str, port: int, concurrency: int, seconds: float, clients: int
     processes = max(1, min(clients, concurrency))
     shares = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
     start_at = time.monotonic() + 1.0 + concurrency / 500
-    out: "mp.Queue[tuple[list[float], int]]" = mp.Queue()
+    out: mp.Queue[tuple[list[float], int]] = mp.Queue()
     procs = [mp.Process(target=_client_process, args=(host, port, n, start_at, seconds, out)) for n in shares]
     for p in procs:
         p.start()
@@ -241,7 +241,7 @@ def _settled_fds(pid: int, within: float = 15.0) -> int:
 
 def soak(host: str, port: int, pid: int, seconds: float, clients: int) -> list[Figure]:
     fds_idle = _settled_fds(pid)
-    result: "mp.Queue[tuple[float, float, int]]" = mp.Queue()
+    result: mp.Queue[tuple[float, float, int]] = mp.Queue()
 
     def watch() -> None:
         time.sleep(4)  # connections established and warmed

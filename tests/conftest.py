@@ -16,7 +16,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         import docker
 
         docker.from_env(timeout=5).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
+    except Exception as exc:
         skip = pytest.mark.skip(reason=f"no Docker engine outside CI ({type(exc).__name__}); CI fails instead")
         for item in items:
             if item.get_closest_marker("docker"):
@@ -27,7 +27,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def base_image() -> str:
     """The base image every test image builds on (made by debootstrap where nothing can be pulled)."""
     import docker
-
     from faultdrill.stack.images import ensure_base
 
     return ensure_base(docker.from_env(timeout=600), print)

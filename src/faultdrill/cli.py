@@ -10,8 +10,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from faultdrill import __version__
 from faultdrill.errors import ExitCode, FaultdrillError, UsageError
@@ -19,7 +20,6 @@ from faultdrill.terminal import ConsoleObserver, console, out, print_outcome
 
 if TYPE_CHECKING:  # the CLI imports the library lazily, per command, to start fast
     from docker import DockerClient
-
     from faultdrill.drill import DrillOutcome
     from faultdrill.stack.stack import DockerStack
 
@@ -473,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted")
         return ExitCode.INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - a bug: one clear line, the traceback only when asked
+    except Exception as exc:
         if os.environ.get("FAULTDRILL_DEBUG"):
             raise
         console.print(f"faultdrill: internal error: {type(exc).__name__}: {exc}", markup=False)

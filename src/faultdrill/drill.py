@@ -16,30 +16,29 @@ from pathlib import Path
 from typing import Protocol
 
 from docker import DockerClient
-
-from faultdrill.clock import RunClock
 from faultdrill.analysis.live import AbortMonitor
+from faultdrill.clock import RunClock
 from faultdrill.errors import DrillAborted, ExitCode, FaultdrillError, InfraError, UsageError
 from faultdrill.faults.actions import action_for
 from faultdrill.faults.engine import FaultEngine, ScheduledFault
 from faultdrill.faults.journal import Journal
 from faultdrill.faults.recovery import dead_runs, mark_crashed, recover_pending
-from faultdrill.stack.cleanup import clean
 from faultdrill.load.histograms import LoadSecond, percentile_ms
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.safety import host_problem
 from faultdrill.recorder.events import EventLog
+from faultdrill.recorder.gaps import summarize as summarize_gaps
 from faultdrill.recorder.load_series import LoadSeriesWriter
 from faultdrill.recorder.points import IngressRates, points_from_rows
-from faultdrill.recorder.gaps import summarize as summarize_gaps
-from faultdrill.recorder.sampling import SamplingRecorder, build_samplers
 from faultdrill.recorder.provenance import initial_record, write_json
 from faultdrill.recorder.rundir import RunDir, new_run_id
+from faultdrill.recorder.sampling import SamplingRecorder, build_samplers
 from faultdrill.recorder.scenario_copy import write_scenario_copy
 from faultdrill.report.summary import Report, render
 from faultdrill.scenario.loader import LoadedScenario
 from faultdrill.scenario.model import Scenario
 from faultdrill.signals import interrupts_as_keyboard_interrupt
+from faultdrill.stack.cleanup import clean
 from faultdrill.stack.engine import connect
 from faultdrill.stack.reaper import ReaperConfig, ReaperLink, absorb_records, live_reapers
 from faultdrill.stack.stack import TOXIPROXY_ALIAS, DockerStack
@@ -71,7 +70,7 @@ class SilentObserver:
 @dataclass
 class DrillOptions:
     results_dir: Path | None = None  # default: the scenario's record.results_dir, relative to cwd
-    controller: "Controller | None" = None  # a game day's live view and control endpoint
+    controller: Controller | None = None  # a game day's live view and control endpoint
 
 
 @dataclass
@@ -123,7 +122,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
         except FaultdrillError as exc:
             status, exit_code, error = "failed", exc.exit_code, str(exc)
             events.emit("run.failed", error=str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug or a dying engine: keep the data, say where to look
+        except Exception as exc:
             crash_log = run_dir.path / "crash.log"
             crash_log.write_text(traceback.format_exc(), encoding="utf-8")
             status, exit_code = "failed", int(ExitCode.INFRA)
@@ -208,7 +207,7 @@ def finish(run_dir: RunDir, scenario: Scenario, status: str, exit_code: int, err
     cannot be written leaves the verdict unknown, so a run that completed exits 3, never 0."""
     try:
         report = render(run_dir, scenario, status)
-    except Exception as exc:  # noqa: BLE001 - the run's data is kept; the failure is said and fails the run
+    except Exception as exc:
         crash_log = run_dir.path / "crash.log"
         with open(crash_log, "a", encoding="utf-8") as fh:
             fh.write(traceback.format_exc())

@@ -36,7 +36,7 @@ class ScenarioError(FaultdrillError):
 
     exit_code = ExitCode.INVALID
 
-    def __init__(self, path: str, problems: list["Problem"]) -> None:
+    def __init__(self, path: str, problems: list[Problem]) -> None:
         self.path = path
         self.problems = problems
         lines = [f"{path}: {len(problems)} problem(s)"] if len(problems) > 1 else []

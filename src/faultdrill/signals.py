@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
-from types import FrameType
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 
 @contextmanager

@@ -7,8 +7,9 @@ import socketserver
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -64,7 +65,7 @@ class _Server(socketserver.ThreadingTCPServer):
 class Upstream:
     """A threaded TCP server on 127.0.0.1 running ``behaviour(conn, upstream)``."""
 
-    behaviour: Callable[[socket.socket, "Upstream"], None]
+    behaviour: Callable[[socket.socket, Upstream], None]
     received: list[bytes] = field(default_factory=list)
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -235,7 +236,7 @@ def is_open(sock: socket.socket, wait: float) -> bool:
         try:
             if not sock.recv(65536):
                 return False
-        except socket.timeout:
+        except TimeoutError:
             return True
         except ConnectionResetError:
             return False

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -29,6 +29,7 @@ from conformance_support import (  # noqa: E402
     echo,
     unique_name,
 )
+
 from faultdrill.toxiproxy_server import ToxiproxyServer  # noqa: E402
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from conformance_support import Api, ProxyHandle, recv_exactly, round_trip_ms, unique_name
+
 from faultdrill.toxiproxy_server import ToxiproxyServer
 
 pytestmark = pytest.mark.usefixtures("ours_only")
@@ -145,7 +145,6 @@ def test_cli_version_flag() -> None:
 
 
 def test_context_manager_reports_port_conflict() -> None:
-    with ToxiproxyServer("127.0.0.1", 0) as first:
-        with pytest.raises(Exception, match="cannot listen"):
-            ToxiproxyServer("127.0.0.1", first.port).start()
+    with ToxiproxyServer("127.0.0.1", 0) as first, pytest.raises(Exception, match="cannot listen"):
+        ToxiproxyServer("127.0.0.1", first.port).start()
 

@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from conformance_support import Api, unique_name
 
 REQUEST_ID = re.compile(r"^[0-9a-v]{20}$")

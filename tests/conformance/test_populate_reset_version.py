@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conformance_support import Api, round_trip_ms, unique_name
 
 
@@ -40,7 +39,7 @@ def test_reset_reenables_removes_toxics_keeps_proxies_and_connections(
         assert round_trip_ms(sock) < 150
 
 
-def populate(api: Api, entries: list) -> "object":
+def populate(api: Api, entries: list) -> object:
     return api.post("/populate", json=entries)
 
 

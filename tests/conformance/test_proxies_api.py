@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from conformance_support import Api, ProxyHandle, recv_all, unique_name
 
 PROXY_KEYS = ["name", "listen", "upstream", "enabled", "Logger", "toxics"]

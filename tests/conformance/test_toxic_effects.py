@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-
 from conformance_support import (
     Api,
     ProxyHandle,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conformance_support import Api, ProxyHandle
 
 TOXIC_KEYS = ["attributes", "name", "type", "stream", "toxicity"]
@@ -21,7 +20,7 @@ ATTRIBUTES = {
 SAFE_ATTRIBUTES = {"slicer": {"average_size": 10, "size_variation": 0, "delay": 0}}
 
 
-def create(api: Api, proxy: ProxyHandle, body: dict) -> "object":
+def create(api: Api, proxy: ProxyHandle, body: dict) -> object:
     return api.post(f"{proxy.path}/toxics", json=body)
 
 

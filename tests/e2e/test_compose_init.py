@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import docker
 import pytest
 
+import docker
 from faultdrill.stack import images
 from tests.helpers import ROOT, faultdrill, labelled, only_run_dir, read_json
 

@@ -11,10 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import docker
 import pytest
 import yaml
 
+import docker
 from faultdrill.clock import RunClock
 from faultdrill.faults.actions import action_for
 from faultdrill.faults.engine import FaultEngine, ScheduledFault

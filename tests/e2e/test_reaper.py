@@ -10,13 +10,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-import docker
 import pytest
 import yaml
 
+import docker
 from faultdrill.faults.journal import pending
 from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled, wait_for
 

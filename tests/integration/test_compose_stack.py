@@ -8,9 +8,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import docker
 import pytest
 
+import docker
 from faultdrill.scenario.loader import parse_scenario
 from faultdrill.stack import images
 from faultdrill.stack.cleanup import clean

@@ -14,14 +14,15 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
-import docker
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+import docker
 from faultdrill.faults.actions import action_for
 from faultdrill.scenario import parse_scenario
 from faultdrill.scenario.fault_model import Fault

@@ -11,12 +11,12 @@ import secrets
 import time
 import urllib.error
 import urllib.request
-from typing import Iterator
+from collections.abc import Iterator
 
-import docker
 import pytest
 import yaml
 
+import docker
 from faultdrill.faults.actions import action_for
 from faultdrill.scenario import parse_scenario
 from faultdrill.scenario.fault_model import Fault

@@ -13,8 +13,8 @@ import subprocess
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -131,7 +131,7 @@ class ResetServer:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
 
-    def __enter__(self) -> "ResetServer":
+    def __enter__(self) -> ResetServer:
         self.thread.start()
         return self
 

@@ -7,12 +7,12 @@ import json
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-import docker
 import pytest
 
+import docker
 from faultdrill.reaper import protocol
 from faultdrill.stack import labels
 from faultdrill.stack.cleanup import clean

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from docker.models.containers import Container
 
 import docker
-from docker.models.containers import Container
 from faultdrill.clock import RunClock
 from faultdrill.recorder.samplers.database import DbSampler, PsqlExecProbe
 from faultdrill.recorder.sampling import SamplingRecorder

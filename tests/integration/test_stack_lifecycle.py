@@ -6,9 +6,9 @@ import json
 import urllib.request
 from pathlib import Path
 
-import docker
 import pytest
 
+import docker
 from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled
 
 pytestmark = pytest.mark.docker

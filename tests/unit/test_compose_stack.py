@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from faultdrill.errors import ScenarioError
+from faultdrill.scenario import transparent
 from faultdrill.scenario.compose_interpolate import InterpolationError, interpolate
 from faultdrill.scenario.compose_translate import memory_bytes
 from faultdrill.scenario.loader import load_scenario, parse_scenario
-from faultdrill.scenario import transparent
 from faultdrill.stack.plan import proxy_listen_ports
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docker" / "ticketing"))
 
-from ticketing.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker  # noqa: E402
+from ticketing.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 
 
 class Clock:

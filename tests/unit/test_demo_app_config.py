@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docker" / "ticketing"))
 
-from ticketing.config import Config, ConfigError  # noqa: E402
+from ticketing.config import Config, ConfigError
 
 
 def test_defaults_reproduce_the_incident():

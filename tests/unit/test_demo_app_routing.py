@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docker" / "ticketing"))
 
-from ticketing.routing import match  # noqa: E402
+from ticketing.routing import match
 
 
 def test_routes_resolve_to_handlers_with_integer_params():

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docker" / "ticketing"))
 
-from ticketing.threadpool import ElasticThreadPool, ThreadStartError  # noqa: E402
+from ticketing.threadpool import ElasticThreadPool, ThreadStartError
 
 
 def wait_until(predicate, timeout=2.0):

@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docker" / "ticketing"))
 
-from ticketing.threadpool import ElasticThreadPool, ThreadStartError  # noqa: E402
-from ticketing.throttle import Throttle  # noqa: E402
+from ticketing.threadpool import ElasticThreadPool, ThreadStartError
+from ticketing.throttle import Throttle
 
 _real_start = threading.Thread.start
 

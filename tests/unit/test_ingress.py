@@ -8,15 +8,15 @@ from dataclasses import dataclass
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
 
-from faultdrill.analysis.ingress import counter_rates, ingress_rates, mean_rate  # noqa: E402
-from faultdrill.recorder.samplers.base import SamplerUnavailable  # noqa: E402
-from faultdrill.recorder.samplers.ingress import IngressSampler, parse_stub_status, stub_status_url  # noqa: E402
-from faultdrill.report.data import ConnCountRow, IngressRow, parse_ingress  # noqa: E402
-from faultdrill.report.ingress_plots import both_sides_panel, tick_step  # noqa: E402
-from faultdrill.scenario.model import Service, StubStatus  # noqa: E402
+from faultdrill.analysis.ingress import counter_rates, ingress_rates, mean_rate
+from faultdrill.recorder.samplers.base import SamplerUnavailable
+from faultdrill.recorder.samplers.ingress import IngressSampler, parse_stub_status, stub_status_url
+from faultdrill.report.data import ConnCountRow, IngressRow, parse_ingress
+from faultdrill.report.ingress_plots import both_sides_panel, tick_step
+from faultdrill.scenario.model import Service, StubStatus
 
 PAGE = "Active connections: 7 \nserver accepts handled requests\n 1520 1519 3012 \nReading: 1 Writing: 4 Waiting: 2 \n"
 

@@ -86,7 +86,7 @@ def refused_via_requests() -> Exception:
 @pytest.mark.parametrize("exception, response, kind", [
     (BadStatusCode("http://x/", code=503), SimpleNamespace(status_code=503), "HTTP 503"),
     (requests.exceptions.HTTPError("500 Server Error"), SimpleNamespace(status_code=500), "HTTP 500"),
-    (RetriesExceeded("http://x/", 1, original=socket.timeout("timed out")), SimpleNamespace(status_code=0), "timeout"),
+    (RetriesExceeded("http://x/", 1, original=TimeoutError("timed out")), SimpleNamespace(status_code=0), "timeout"),
     (ConnectionRefusedError(111, "Connection refused"), SimpleNamespace(status_code=0), "connection refused"),
     (refused_via_requests(), None, "connection refused"),
     (ConnectionResetError(104, "Connection reset by peer"), None, "connection reset"),

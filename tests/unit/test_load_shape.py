@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faultdrill.load.shape import (Segment, arrival_times, closed_target, cumulative, level_at, spike, steps)
+from faultdrill.load.shape import Segment, arrival_times, closed_target, cumulative, level_at, spike, steps
 
 
 def per_second(times: list[float], duration: int) -> list[int]:

@@ -373,7 +373,7 @@ class FakePgConnection:
         self.failures = failures
         self.closed = self.broken = False
 
-    def execute(self, query: str) -> "FakePgConnection":
+    def execute(self, query: str) -> FakePgConnection:
         if self.failures:
             error = self.failures.pop(0)
             self.broken = "closed the connection" in str(error)  # a QueryCanceled leaves it good

@@ -13,8 +13,8 @@ and one bad sample is a breach known at once (not a second later).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from faultdrill.analysis.series import LOAD_SAMPLING, Sampling, Series
 

@@ -10,19 +10,30 @@ an SLO breach that never was.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from statistics import fmean
-from typing import Callable, Sequence
 
 from faultdrill.analysis.breaches import breach_predicate, sustained_runs
 from faultdrill.analysis.series import (
-    SampleSource, Sampling, Series, request_matches, sampling_for, series_for,
+    SampleSource,
+    Sampling,
+    Series,
+    request_matches,
+    sampling_for,
+    series_for,
 )
 from faultdrill.analysis.summary import profile_names, request_names, window_stats
 from faultdrill.analysis.windows import Window, second_in
 from faultdrill.load.histograms import LoadSecond
 from faultdrill.scenario.check_model import (
-    CONN_METRICS, LATENCY_METRICS, LOAD_METRICS, OPEN_METRICS, PERCENTILE_METRICS, Check, Span,
+    CONN_METRICS,
+    LATENCY_METRICS,
+    LOAD_METRICS,
+    OPEN_METRICS,
+    PERCENTILE_METRICS,
+    Check,
+    Span,
 )
 
 SHOWN_NAMES = 8

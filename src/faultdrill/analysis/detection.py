@@ -25,8 +25,8 @@ is the next one's.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
 
 from faultdrill.analysis.breaches import Run, alert_time, breach_predicate, runs, sustained_runs
 from faultdrill.analysis.series import SampleSource, Sampling, Series, sampling_for, series_for

@@ -9,7 +9,8 @@ that goes back (nginx restarted) gives None for that step, never a negative rate
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 Point = tuple[float, float | None]
 

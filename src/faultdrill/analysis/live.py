@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from faultdrill.analysis.breaches import GAP_STEPS, breach_predicate, shortest
 from faultdrill.analysis.series import LOAD_SAMPLING, Sampling, idle, sampling_for, second_value
@@ -102,7 +102,7 @@ class LiveRules:
 class BreachTracker(LiveRules):
     @classmethod
     def from_checks(cls, checks: Sequence[Check], only: Sequence[str] | None = None,
-                    interval: float = 1.0) -> "BreachTracker":
+                    interval: float = 1.0) -> BreachTracker:
         """Checks judged on their per-second series as the run goes: "breached now". By default every
         check but baseline ones (those judge the quiet period, not an SLO to alert on)."""
         chosen = [c for c in checks if (c.name in only if only is not None else c.window not in ("baseline", "ramp"))]
@@ -127,7 +127,7 @@ class AbortMonitor(LiveRules):
     fired: AbortReason | None = None
 
     @classmethod
-    def from_scenario(cls, aborts: Sequence[Abort], checks: Sequence[Check], interval: float = 1.0) -> "AbortMonitor":
+    def from_scenario(cls, aborts: Sequence[Abort], checks: Sequence[Check], interval: float = 1.0) -> AbortMonitor:
         rules = [Rule(a.name, a.metric, a.request, a.profile, a.min, a.max, a.sustained, a.after,
                       sampling_for(a.metric, interval)) for a in aborts]
         rules += [_check_rule(f"guard: {c.name}", c, interval) for c in checks if c.guard]

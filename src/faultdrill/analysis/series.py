@@ -19,8 +19,8 @@ know which request a dropped arrival would have made, so it counts requests only
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from hdrh.histogram import HdrHistogram
 

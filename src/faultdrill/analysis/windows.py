@@ -21,8 +21,8 @@ A window with no whole second in it (see ``second_in``) is *empty*: it has no va
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from faultdrill.load.shape import Segment
 

@@ -8,8 +8,8 @@ Every apply is journaled before it happens; every revert once it has happened.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from faultdrill.faults.actions import Action, ToxicAction
 from faultdrill.faults.journal import Journal
@@ -172,7 +172,7 @@ class FaultEngine:
             if item.active:
                 try:
                     self._stop(item, reason=reason)
-                except Exception as exc:  # noqa: BLE001 - keep healing the others; reported below
+                except Exception as exc:
                     problems.append(f"could not heal {item.fault.name!r}: {exc}")
                     self.events.emit("fault.heal_failed", fault=item.fault.name, error=str(exc))
         return problems

@@ -16,12 +16,12 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-from docker import DockerClient
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 from toxiproxy.exceptions import NotFound as ProxyNotFound
 
+import docker
+from docker import DockerClient
 from faultdrill.errors import InfraError
 from faultdrill.faults.actions import exec_checked, heal_container, kill_pid_file, terminate_sessions
 from faultdrill.toxiproxy.client import ToxiproxyClient, ToxiproxyError, ToxiproxyUnreachable

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Literal
+from typing import Any, Literal
 
 from docker import DockerClient
-
 from faultdrill.errors import FaultdrillError
 from faultdrill.faults.healing import entry_name, revert_recorded
 from faultdrill.faults.journal import Journal, pending
@@ -77,7 +77,7 @@ def _heal_one(journal: Journal, run_id: str, action: dict[str, Any], docker_clie
     what = entry_name(action)
     try:
         reverted = revert_recorded(action, docker_client=docker_client)
-    except Exception as exc:  # noqa: BLE001 - whatever broke, it is this entry's failure: reported, never hidden
+    except Exception as exc:
         message = exc.message if isinstance(exc, FaultdrillError) else f"{type(exc).__name__}: {exc}"
         hint = exc.hint if isinstance(exc, FaultdrillError) else None
         journal.record("heal_failed", {**action, "error": message})

@@ -6,7 +6,8 @@ import json
 import subprocess
 import threading
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from faultdrill.scenario.model import Alerts
 

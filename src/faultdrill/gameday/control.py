@@ -13,11 +13,12 @@ import os
 import queue
 import secrets
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib import error as urlerror
 from urllib import request as urlrequest
 
@@ -55,7 +56,7 @@ class Commands:
                 return
             try:
                 future.set_result(execute(command))
-            except Exception as exc:  # noqa: BLE001 - the caller gets the error as the answer
+            except Exception as exc:
                 future.set_exception(exc)
 
 
@@ -79,7 +80,7 @@ class ControlServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "ControlServer":
+    def __enter__(self) -> ControlServer:
         self._thread.start()
         path = self.run_dir / "control.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -114,7 +115,7 @@ class ControlServer:
                 self._reply(401, {"error": "missing or wrong token (see control.json in the run directory)"})
                 return False
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if not self._authorised():
                     return
                 if self.path == "/state":
@@ -122,7 +123,7 @@ class ControlServer:
                 else:
                     self._reply(404, {"error": f"no such path {self.path}"})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 if not self._authorised():
                     return
                 try:
@@ -137,7 +138,7 @@ class ControlServer:
                     self._reply(200, future.result(timeout=COMMAND_TIMEOUT_S))
                 except TimeoutError:
                     self._reply(503, {"error": "the drill did not take the command in time (is it ending?)"})
-                except Exception as exc:  # noqa: BLE001 - reported to the caller
+                except Exception as exc:
                     self._reply(409, {"error": str(exc)})
 
         return Handler
@@ -164,7 +165,7 @@ class ControlClient:
         self.url, self.token, self.timeout = url, token, timeout
 
     @classmethod
-    def for_run(cls, results: Path, run_id: str) -> "ControlClient":
+    def for_run(cls, results: Path, run_id: str) -> ControlClient:
         path = results / run_id / "control.json"
         if not path.is_file():
             raise UsageError(f"no live drill {run_id!r} under {results} (no control.json)",

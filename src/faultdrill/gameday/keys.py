@@ -8,7 +8,7 @@ import sys
 import termios
 import threading
 import tty
-from typing import Callable
+from collections.abc import Callable
 
 from faultdrill.gameday.control import Command
 
@@ -25,7 +25,7 @@ class KeyReader:
         self._saved: list | None = None  # type: ignore[type-arg]
         self._fd = sys.stdin.fileno() if sys.stdin and sys.stdin.isatty() else None
 
-    def __enter__(self) -> "KeyReader":
+    def __enter__(self) -> KeyReader:
         if self._fd is not None:
             self._saved = termios.tcgetattr(self._fd)
             tty.setcbreak(self._fd)

@@ -20,8 +20,8 @@ Fail closed: no value in the newest run, or no previous run with a value, trips 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from faultdrill.errors import UsageError
 from faultdrill.report.compare import GATE_SYNTAX, Gate, parse_gate

@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from faultdrill.history.trend import Trend  # noqa: E402
+from faultdrill.history.trend import Trend
 
 
 def write_trend_png(trend: Trend, path: Path) -> Path:

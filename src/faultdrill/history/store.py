@@ -9,10 +9,10 @@ says it is not a database, it rebuilds it from scratch and says so in ``HistoryS
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from faultdrill.history.rows import WINDOW_FIGURES, RunRow, fingerprint, is_run_dir, read_run
 
@@ -130,7 +130,7 @@ def open_history(results: Path, *, sync: bool = True) -> Iterator[HistoryStore]:
     except sqlite3.DatabaseError as exc:
         try:
             conn.close()  # type: ignore[possibly-undefined]
-        except Exception:  # noqa: BLE001 - it may never have opened
+        except Exception:
             pass
         notes.append(f"the history index {path} was unreadable ({exc}): rebuilt it from the run directories")
         for suffix in ("", "-journal", "-wal", "-shm"):
@@ -155,7 +155,7 @@ def index_run(results: Path, run_dir: Path) -> str | None:
     try:
         with open_history(results, sync=False) as store:
             store.put(read_run(run_dir))
-    except Exception as exc:  # noqa: BLE001 - any failure here is reported, never fatal to the run
+    except Exception as exc:
         return (f"the run could not be added to the history index {results / INDEX_NAME} ({type(exc).__name__}: "
                 f"{exc}); `faultdrill history --results {results}` will index it from its files")
     return None

@@ -6,9 +6,9 @@ plot. The CLI prints what this returns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from faultdrill.errors import UsageError
 from faultdrill.history.gate import NoiseVerdict, SeriesGate, judge, parse_series_gate

@@ -47,8 +47,9 @@ import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import replace  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any
 
 import gevent  # noqa: E402
 import gevent.event  # noqa: E402
@@ -56,10 +57,10 @@ from locust import LoadTestShape  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from faultdrill.load.config import ChildConfig  # noqa: E402
-from faultdrill.load.failures import classify_failure  # noqa: E402,F401 - re-exported (the original home)
+from faultdrill.load.failures import classify_failure  # noqa: E402 - re-exported (the original home)
 from faultdrill.load.histograms import LoadSecond  # noqa: E402
-from faultdrill.load.recording import Buckets, CpuMeter, Merger  # noqa: E402
 from faultdrill.load.netcount import ConnTracker  # noqa: E402
+from faultdrill.load.recording import Buckets, CpuMeter, Merger  # noqa: E402
 from faultdrill.load.shape import closed_target  # noqa: E402
 from faultdrill.load.users import ProfileSpec, load_user_classes, profiled_classes  # noqa: E402
 
@@ -381,7 +382,7 @@ def main() -> int:
         return 2
     try:
         run(config, link)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
+    except Exception as exc:
         logging.exception("load generator failed")
         if config.role != "worker":
             emit({"type": "error", "message": f"{type(exc).__name__}: {exc}"})

@@ -56,7 +56,7 @@ class ChildConfig:
         """Monotonic time by which any generator process stops, whatever happens."""
         return self.t0 + self.duration + 15.0
 
-    def for_worker(self, index: int, master_port: int) -> "ChildConfig":
+    def for_worker(self, index: int, master_port: int) -> ChildConfig:
         return replace(self, role="worker", worker_index=index, master_port=master_port)
 
     def to_json(self) -> dict[str, Any]:
@@ -66,7 +66,7 @@ class ChildConfig:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ChildConfig":
+    def from_json(cls, data: dict[str, Any]) -> ChildConfig:
         data = dict(data)
         if "segments" in data:
             segments = [Segment(**s) for s in data.pop("segments")]
@@ -81,7 +81,7 @@ class ChildConfig:
         return cls(segments=segments, think_time=tuple(think) if think else None, **data)  # type: ignore[arg-type]
 
     @classmethod
-    def from_load(cls, load: Any, *, duration: float, host: str, journeys: str, t0: float = 0.0) -> "ChildConfig":
+    def from_load(cls, load: Any, *, duration: float, host: str, journeys: str, t0: float = 0.0) -> ChildConfig:
         """From the scenario's ``Load`` model (duck-typed: this module does not import pydantic)."""
         profiles = [{"name": p.name, "share": p.share, "tls": p.tls.model_dump() if p.tls else None}
                     for p in load.profiles]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 TIMEOUT_NAMES = {"TimeoutError", "Timeout", "ReadTimeout", "ConnectTimeout", "ReadTimeoutError",
                  "ConnectTimeoutError", "timeout"}

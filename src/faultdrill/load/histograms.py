@@ -7,8 +7,8 @@ request in it, not an average of per-second percentiles.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from hdrh.histogram import HdrHistogram
 
@@ -76,7 +76,7 @@ class RequestStats:
         elif self.ok_hist is not None:
             record_ms(self.ok_hist, ms)
 
-    def add(self, other: "RequestStats") -> None:
+    def add(self, other: RequestStats) -> None:
         self.count += other.count
         self.failures += other.failures
         self.hist.add(other.hist)
@@ -94,7 +94,7 @@ class RequestStats:
         return wire
 
     @classmethod
-    def from_wire(cls, data: dict) -> "RequestStats":
+    def from_wire(cls, data: dict) -> RequestStats:
         """Read one request's record; one written before ``ok_hist`` existed has it only if all succeeded."""
         count, failures, hist = int(data["count"]), int(data["failures"]), decode(data["hist"])
         if "ok_hist" in data:
@@ -122,7 +122,7 @@ class ConnStats:
     tls_ok: int = 0
     tls_errors: int = 0
 
-    def add(self, other: "ConnStats") -> None:
+    def add(self, other: ConnStats) -> None:
         for name in _CONN_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -130,7 +130,7 @@ class ConnStats:
         return {name: getattr(self, name) for name in _CONN_FIELDS}
 
     @classmethod
-    def from_wire(cls, data: dict) -> "ConnStats":
+    def from_wire(cls, data: dict) -> ConnStats:
         return cls(**{name: int(data.get(name, 0)) for name in _CONN_FIELDS})
 
 
@@ -154,7 +154,7 @@ class OpenStats:
     lag_ms: float = 0.0
     in_flight: int = 0
 
-    def add(self, other: "OpenStats") -> None:
+    def add(self, other: OpenStats) -> None:
         self.intended += other.intended
         self.sent += other.sent
         self.late += other.late
@@ -167,7 +167,7 @@ class OpenStats:
                 "lag_ms": round(self.lag_ms, 3), "in_flight": self.in_flight}
 
     @classmethod
-    def from_wire(cls, data: dict) -> "OpenStats":
+    def from_wire(cls, data: dict) -> OpenStats:
         return cls(int(data.get("intended", 0)), int(data.get("sent", 0)), int(data.get("late", 0)),
                    int(data.get("dropped", 0)), float(data.get("lag_ms", 0.0)), int(data.get("in_flight", 0)))
 
@@ -212,7 +212,7 @@ class LoadSecond:
     def saturated(self) -> bool:
         return bool(self.warnings)
 
-    def merge(self, other: "LoadSecond") -> None:
+    def merge(self, other: LoadSecond) -> None:
         """Add another worker's record of the same second (exact: histograms add bucket by bucket)."""
         self.users += other.users
         _add_requests(self.requests, other.requests)
@@ -247,7 +247,7 @@ class LoadSecond:
         return wire
 
     @classmethod
-    def from_wire(cls, data: dict) -> "LoadSecond":
+    def from_wire(cls, data: dict) -> LoadSecond:
         """Read a ``second`` line; lines written before profiles/open/cpu existed read as before."""
         def requests(raw: dict) -> dict[str, RequestStats]:
             return {name: RequestStats.from_wire(s) for name, s in raw.items()}

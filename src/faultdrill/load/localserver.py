@@ -137,7 +137,7 @@ class LocalServer:
     def url(self) -> str:
         return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         self._thread = threading.Thread(target=self._run, name="localserver", daemon=True)
         self._thread.start()
         if not self._started.wait(10):

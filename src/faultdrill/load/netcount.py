@@ -11,7 +11,8 @@ collection, which a drill would see as connections that never go away.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from faultdrill.load.histograms import DEFAULT_PROFILE
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gevent
 import gevent.event
@@ -118,7 +119,7 @@ class OpenLoop:
         try:
             while True:
                 arrival = hub.switch()
-                if type(arrival) is not tuple:  # noqa: E721 - a stray wake-up, not an arrival
+                if type(arrival) is not tuple:
                     continue
                 try:
                     self._arrival(current, user, *arrival)
@@ -150,7 +151,7 @@ class OpenLoop:
             pass
         except gevent.GreenletExit:
             raise
-        except Exception as exc:  # noqa: BLE001 - a journey's bug is reported, not fatal to the drill
+        except Exception as exc:
             self.journey_errors += 1
             if self.journey_errors <= 5 or self.journey_errors % 1000 == 0:
                 log.warning("journey %s failed (%d so far): %s: %s", type(user).__name__,
@@ -174,7 +175,7 @@ class OpenLoop:
             if getattr(user, "_fd_started", False):
                 try:
                     user.on_stop()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     log.debug("on_stop of %s failed: %s", type(user).__name__, exc)
             user.fd_close()
         self.all_users.clear()

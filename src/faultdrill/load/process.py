@@ -17,9 +17,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from faultdrill.errors import InfraError
 from faultdrill.load.config import ChildConfig
@@ -66,7 +67,7 @@ class LoadProcess:
         self._log: IO[str] | None = None
 
     # -- phase 1: prepare ------------------------------------------------------------------
-    def __enter__(self) -> "LoadProcess":
+    def __enter__(self) -> LoadProcess:
         try:
             self.prepare()
         except BaseException:
@@ -107,7 +108,7 @@ class LoadProcess:
         return t0
 
     @contextmanager
-    def running(self, on_second: OnSecond, t0: float) -> Iterator["LoadProcess"]:
+    def running(self, on_second: OnSecond, t0: float) -> Iterator[LoadProcess]:
         """``start``, and stop the load (its last seconds flushed) on leaving, whatever happens."""
         self.start(on_second, t0)
         try:
@@ -170,7 +171,7 @@ class LoadProcess:
             return
         try:
             self._on_second(second)
-        except Exception as exc:  # noqa: BLE001 - kept and surfaced: the drill fails on it (alive, error)
+        except Exception as exc:
             self._log_traceback(second.t)
             self._fail(f"the load data of second {second.t} could not be recorded: {type(exc).__name__}: {exc}")
             return

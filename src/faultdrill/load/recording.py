@@ -8,8 +8,15 @@ from __future__ import annotations
 import logging
 import time
 
-from faultdrill.load.histograms import (DEFAULT_PROFILE, HIGHEST_US, LOWEST_US, ConnStats, LoadSecond, OpenStats,
-                                        RequestStats)
+from faultdrill.load.histograms import (
+    DEFAULT_PROFILE,
+    HIGHEST_US,
+    LOWEST_US,
+    ConnStats,
+    LoadSecond,
+    OpenStats,
+    RequestStats,
+)
 
 log = logging.getLogger("faultdrill.load")
 
@@ -37,7 +44,7 @@ class _Acc:
     failures (not the successes) apart keeps a successful request's cost at one dict update.
     """
 
-    __slots__ = ("count", "failures", "errors", "values", "failed_values")
+    __slots__ = ("count", "errors", "failed_values", "failures", "values")
 
     def __init__(self) -> None:
         self.count = 0

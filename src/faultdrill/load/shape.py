@@ -13,8 +13,8 @@ into the exact intended send times, and can deal them out round-robin to several
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 
 @dataclass(frozen=True)

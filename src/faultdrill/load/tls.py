@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ssl
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 VERSIONS = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
             "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
@@ -24,7 +25,7 @@ class TlsSettings:
     verify: bool = False
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> "TlsSettings | None":
+    def from_json(cls, data: dict[str, Any] | None) -> TlsSettings | None:
         return cls(**data) if data else None
 
     @property

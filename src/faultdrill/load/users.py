@@ -37,7 +37,7 @@ class ProfileSpec:
     tls: TlsSettings | None = None
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ProfileSpec":
+    def from_json(cls, data: dict[str, Any]) -> ProfileSpec:
         return cls(data["name"], float(data["share"]), TlsSettings.from_json(data.get("tls")))
 
 
@@ -100,7 +100,7 @@ class _Tidy:
             if callable(close):
                 try:
                     close()
-                except Exception as exc:  # noqa: BLE001 - closing must not stop the others
+                except Exception as exc:
                     log.debug("closing %r failed: %s", closable, exc)
         return self._fd_tracker.close_owner(self) if self._fd_tracker is not None else 0
 

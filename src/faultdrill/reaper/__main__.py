@@ -13,8 +13,19 @@ from faultdrill.reaper import record as records
 from faultdrill.reaper.dockerapi import DockerAPI
 from faultdrill.reaper.heal import Reaper
 from faultdrill.reaper.plan import Session
-from faultdrill.reaper.protocol import (BYE, DOCKER_SOCKET, ENV_CONNECT_TIMEOUT, ENV_GRACE, ENV_RUN, ENV_SELF, PORT,
-                                        READY, RECORD_DIR, decode, encode)
+from faultdrill.reaper.protocol import (
+    BYE,
+    DOCKER_SOCKET,
+    ENV_CONNECT_TIMEOUT,
+    ENV_GRACE,
+    ENV_RUN,
+    ENV_SELF,
+    PORT,
+    READY,
+    RECORD_DIR,
+    decode,
+    encode,
+)
 
 
 def log(message: str) -> None:
@@ -27,7 +38,7 @@ def listen(server: socket.socket, session: Session, connect_timeout: float) -> f
     while True:
         try:
             conn, _ = server.accept()
-        except socket.timeout:
+        except TimeoutError:
             if not session.said_hello:
                 log(f"no harness connected within {connect_timeout:g} s")
                 return time.time()

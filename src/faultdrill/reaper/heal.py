@@ -12,7 +12,8 @@ import shlex
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from faultdrill.reaper.plan import Outcome, Session
 from faultdrill.reaper.protocol import RUN_LABEL
@@ -65,7 +66,7 @@ class Reaper:
         for action in reversed(actions):  # newest first, as the harness heals
             try:
                 state, detail = self.heal(action)
-            except Exception as exc:  # noqa: BLE001 - this entry failed; the others and the removal go on
+            except Exception as exc:
                 state, detail = "failed", f"{type(exc).__name__}: {exc}"
             self.log(f"{state}: {action.get('type')} {action.get('name') or action.get('proxy') or ''}: {detail}")
             outcomes.append(Outcome(action, state, detail))
@@ -74,7 +75,7 @@ class Reaper:
     def _join_network(self) -> None:
         try:
             self.engine.post(f"/networks/{self.session.network}/connect", {"Container": self.self_name})
-        except Exception as exc:  # noqa: BLE001 - already joined, or the network is gone: the heal says which
+        except Exception as exc:
             self.log(f"could not join {self.session.network}: {exc}")
 
     def heal(self, action: dict[str, Any]) -> tuple[str, str]:
@@ -84,7 +85,7 @@ class Reaper:
         container = str(action.get("container"))
         try:
             info = self.engine.inspect(container)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if _status(exc) == 404:
                 return "nothing left", "its container is gone (the fault went with it)"
             raise
@@ -171,7 +172,7 @@ class Reaper:
             name = network.get("Name", network["Id"][:12])
             try:
                 self.engine.post(f"/networks/{network['Id']}/disconnect", {"Container": self.self_name, "Force": True})
-            except Exception:  # noqa: BLE001 - not joined: nothing to leave
+            except Exception:
                 pass
             self._remove(f"network {name}", lambda: self.engine.delete(f"/networks/{network['Id']}"),
                          removed["networks"], name, failed)
@@ -186,7 +187,7 @@ class Reaper:
         try:
             remove()
             removed.append(name)
-        except Exception as exc:  # noqa: BLE001 - named in the record; `faultdrill clean` retries
+        except Exception as exc:
             if _status(exc) == 404:
                 return
             failed.append(f"{what}: {exc}")

@@ -28,7 +28,7 @@ class EventLog:
         with self._lock:
             self._fh.close()
 
-    def __enter__(self) -> "EventLog":
+    def __enter__(self) -> EventLog:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -75,7 +75,7 @@ class LoadSeriesWriter:
             for fh in self._files:
                 fh.close()
 
-    def __enter__(self) -> "LoadSeriesWriter":
+    def __enter__(self) -> LoadSeriesWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from faultdrill.analysis.ingress import RATE_NAMES, counter_rates
 from faultdrill.analysis.series import Series

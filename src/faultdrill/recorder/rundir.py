@@ -18,7 +18,7 @@ class RunDir:
     path: Path
 
     @classmethod
-    def create(cls, results: Path, run_id: str) -> "RunDir":
+    def create(cls, results: Path, run_id: str) -> RunDir:
         path = results / run_id
         path.mkdir(parents=True, exist_ok=False)
         return cls(path)

@@ -175,7 +175,7 @@ class _Worker:
             cause = exc.cause if exc.cause is not None else exc
             rec._problem(self.label, cause)
             return exc.rows, _text(cause)
-        except Exception as exc:  # noqa: BLE001 - any sampler error is logged once and retried next tick
+        except Exception as exc:
             self.failures += 1
             rec._problem(self.label, exc)
             return [], _text(exc)
@@ -253,7 +253,7 @@ class SamplingRecorder:
             return
         try:
             open_()
-        except Exception as exc:  # noqa: BLE001 - the sampler retries at every tick; the gap will say so
+        except Exception as exc:
             self._problem(worker.label, exc)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -272,7 +272,7 @@ class SamplingRecorder:
         for sampler in self.samplers:
             try:
                 sampler.close()
-            except Exception as exc:  # noqa: BLE001 - one sampler's close must not keep the others open
+            except Exception as exc:
                 self.log(f"recorder: closing sampler {getattr(sampler, 'label', sampler.name)} failed: {exc}")
         for series in self._files.values():
             series.close()
@@ -308,7 +308,7 @@ class SamplingRecorder:
             return
         try:
             self.on_rows(name, t, rows)
-        except Exception as exc:  # noqa: BLE001 - a broken live view must not stop the recording
+        except Exception as exc:
             self._problem(f"on_rows({name})", exc)
 
 

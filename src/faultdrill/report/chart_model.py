@@ -11,8 +11,9 @@ at its midpoint ``t + 0.5``; a sample at its own instant.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 Point = tuple[float, "float | None"]
 Axis = Literal["left", "right"]

@@ -11,6 +11,7 @@ from faultdrill.report.chart_model import Figure
 from faultdrill.report.compare import CompareResult, Delta
 from faultdrill.report.markdown import table
 
+
 def _value(metric: str, v: float | None) -> str:
     return fmt.metric_value(metric, v) if metric != "rps" else fmt.number(v)
 

@@ -8,13 +8,18 @@ faults at the same times (a scenario and its fixed twin do), one set of bands se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 from faultdrill.report.chart_model import Band, Chart, Figure, Line, Marker, is_log_scale
 from faultdrill.report.data import RunData
 from faultdrill.report.story import (
-    annotation_markers, detection_markers, fault_bands, golden_charts, unique_markers,
+    annotation_markers,
+    detection_markers,
+    fault_bands,
+    golden_charts,
+    unique_markers,
 )
 
 RUN_SHADES = {"A": ("#1f77b4", "#6baed6", "#08519c", "#9ecae1", "#3182bd", "#c6dbef"),

@@ -25,9 +25,10 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from faultdrill.load.histograms import LoadSecond
 from faultdrill.recorder.events import read_events

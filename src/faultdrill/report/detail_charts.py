@@ -13,7 +13,7 @@ interactive page. Gaps stay gaps: a value is ``None`` where nothing was sampled.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from faultdrill.load.histograms import LoadSecond, percentile_ms
 from faultdrill.report.chart_model import Chart, GuideLine, Line, Point, is_log_scale, with_gaps

@@ -7,20 +7,20 @@ each one as its own PNG and all of them stacked into ``dashboard.png``, every on
 
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Callable, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from faultdrill.analysis.windows import FaultInterval  # noqa: E402
-from faultdrill.load.histograms import LoadSecond  # noqa: E402
+from faultdrill.analysis.windows import FaultInterval
+from faultdrill.load.histograms import LoadSecond
 
 FAULT_COLOURS = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
 SERVICE_COLOURS = plt.get_cmap("tab10").colors

@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from faultdrill.report.chart_model import Band, Chart, Figure, Line, marker_clusters  # noqa: E402
+from faultdrill.report.chart_model import Band, Chart, Figure, Line, marker_clusters
 
 WIDTH_IN = 13.0
 LEFT, RIGHT = 0.065, 0.70  # the legends sit right of the plots

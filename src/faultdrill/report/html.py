@@ -9,9 +9,10 @@ PNG plots (the same ones ``summary.md`` and PR comments use), folded.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jinja2
 

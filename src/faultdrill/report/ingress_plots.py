@@ -12,7 +12,7 @@ requests is the traffic the web tier never saw.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from matplotlib.axes import Axes
 

@@ -3,11 +3,24 @@ figure (``story.png``, beside it in the run directory), linked under the verdict
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from faultdrill.report.format import (
-    bound, check_mark, check_target, detection_note, fault_end, metric_value, ms, number, rate, seconds, spans,
-    verdict_line, window_label, window_sort_key,
+    bound,
+    check_mark,
+    check_target,
+    detection_note,
+    fault_end,
+    metric_value,
+    ms,
+    number,
+    rate,
+    seconds,
+    spans,
+    verdict_line,
+    window_label,
+    window_sort_key,
 )
 
 

@@ -9,7 +9,7 @@ A panel whose data is absent is left out, with the reason, in :attr:`PanelSet.sk
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -17,8 +17,22 @@ from matplotlib.axes import Axes
 from faultdrill.load.histograms import LoadSecond, percentile_ms
 from faultdrill.report.data import ConnCountRow, DbRow, MetricRow, ProfileRow, RunData, group_by
 from faultdrill.report.drawing import (
-    APP_SERIES_SHOWN, SKIPPED_METRIC, ERROR_KINDS_SHOWN, Draw, Panel, PanelSet, Point, Skipped, _mid,
-    _plot, counter_rates, is_counter, latency_axis, relevance, service_colours, slug,
+    APP_SERIES_SHOWN,
+    ERROR_KINDS_SHOWN,
+    SKIPPED_METRIC,
+    Draw,
+    Panel,
+    PanelSet,
+    Point,
+    Skipped,
+    _mid,
+    _plot,
+    counter_rates,
+    is_counter,
+    latency_axis,
+    relevance,
+    service_colours,
+    slug,
 )
 from faultdrill.report.ingress_plots import both_sides_panel
 from faultdrill.report.resource_plots import connections_panels, resource_panels

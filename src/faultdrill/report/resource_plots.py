@@ -8,8 +8,8 @@ where every service was sampled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from matplotlib.axes import Axes
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from faultdrill.load.histograms import LoadSecond, RequestStats
 from faultdrill.recorder.load_series import REQUEST_COLUMNS, TIMESERIES_COLUMNS

@@ -20,7 +20,7 @@ plan more. What has no known limit is shown as a raw count on the right axis, an
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from faultdrill.report.chart_model import Chart, GuideLine, Line, Point, with_gaps
 from faultdrill.report.data import MetricRow, ResourceRow, RunData, group_by

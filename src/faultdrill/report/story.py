@@ -17,7 +17,8 @@ A second with nothing to say is a gap, never a zero.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from faultdrill.load.histograms import LoadSecond, percentile_ms
 from faultdrill.report.chart_model import Band, Chart, Figure, Line, Marker, Point, is_log_scale, with_gaps

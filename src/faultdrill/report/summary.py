@@ -303,7 +303,7 @@ def _draw_story(data: Any, summary: dict[str, Any], title: str, interval: float,
         return None
     try:
         report.files["story"] = write_figure_png(figure, out_dir / "story.png")
-    except Exception as exc:  # noqa: BLE001 - the rest of the report still gets written; the problem is said
+    except Exception as exc:
         report.problems.append(f"the story figure could not be drawn: {type(exc).__name__}: {exc}")
     return figure
 
@@ -327,7 +327,7 @@ def _draw(panels: list[Panel], out_dir: Path, faults: list[FaultInterval], durat
     for panel in panels:
         try:
             paths = write_panels([panel], out_dir, faults, duration, title, dashboard=False)
-        except Exception as exc:  # noqa: BLE001 - one odd series must not cost the whole report; it is said
+        except Exception as exc:
             problems.append(f"plot {panel.key!r} could not be drawn: {type(exc).__name__}: {exc}")
             continue
         drawn.append(PlotFile(panel.key, panel.title, paths[panel.key]))

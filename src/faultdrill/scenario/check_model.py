@@ -14,7 +14,8 @@ or a recorded series named ``SOURCE.NAME.FIELD``:
 from __future__ import annotations
 
 import re
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -48,7 +49,7 @@ class Span(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Span":
+    def _ordered(self) -> Span:
         if self.to <= self.from_:
             raise ValueError(f"to ({self.to:g}s) must be after from ({self.from_:g}s)")
         return self
@@ -70,7 +71,7 @@ class _Bounded(Strict):
         return value
 
     @model_validator(mode="after")
-    def _has_bound(self) -> "_Bounded":
+    def _has_bound(self) -> _Bounded:
         if self.max is None and self.min is None:
             raise ValueError("give a bound: max, min, or both")
         if self.max is not None and self.min is not None and self.min > self.max:

@@ -8,9 +8,10 @@ stack written in the scenario, so everything downstream (faults, recorder, repor
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import Field, ValidationError
 
@@ -144,7 +145,7 @@ def _line(lines: dict[Loc, int], loc: Loc) -> int | None:
 class InitResult:
     scenario_path: Path
     locustfile_path: Path
-    plan: "InitPlan"
+    plan: InitPlan
 
 
 def init_from_compose(compose_path: Path, out: Path | None = None, *, force: bool = False) -> InitResult:

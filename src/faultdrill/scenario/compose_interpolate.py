@@ -10,7 +10,8 @@ abandoned CLI or none of it), so it is written out here against the compose spec
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from faultdrill.scenario.yaml_source import Loc
 

@@ -7,7 +7,8 @@ Each is refused with its file, line and key and what to do instead (exit 2).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from faultdrill.errors import Problem
 from faultdrill.scenario.compose_load import ComposeFile

@@ -6,7 +6,7 @@ A service waits for what it ``depends_on`` and for whatever its env or command r
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from faultdrill.scenario.model import REF_RE, Scenario, Service
 from faultdrill.scenario.refs import RefError, parse_ref

@@ -30,7 +30,7 @@ class Mount(Strict):
     read_only: bool = False
 
     @model_validator(mode="after")
-    def _source(self) -> "Mount":
+    def _source(self) -> Mount:
         if self.type == "bind" and not self.source:
             raise ValueError("a bind mount needs a source path")
         return self

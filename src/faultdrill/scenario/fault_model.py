@@ -8,7 +8,6 @@ from pydantic import ConfigDict, Field, model_validator
 
 from faultdrill.scenario.common import Name, Seconds, Strict
 
-
 ToxicType = Literal["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"]
 
 TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -39,7 +38,7 @@ class Toxic(Strict):
     bytes: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
-    def _attributes_fit_type(self) -> "Toxic":
+    def _attributes_fit_type(self) -> Toxic:
         allowed = TOXIC_ATTRIBUTES[self.type]
         for attr in ("latency", "jitter", "rate", "delay", "timeout", "average_size", "size_variation", "bytes"):
             if getattr(self, attr) is not None and attr not in allowed:
@@ -86,7 +85,7 @@ class ProxyFault(Strict):
                                  description="service:port, for action: upstream")
 
     @model_validator(mode="after")
-    def _upstream_given(self) -> "ProxyFault":
+    def _upstream_given(self) -> ProxyFault:
         if (self.action == "upstream") != (self.upstream is not None):
             raise ValueError("action: upstream needs upstream: SERVICE:PORT (and action: down takes none)")
         return self
@@ -129,7 +128,7 @@ class StressFault(Strict):
     memory: str | None = Field(None, pattern=r"^\d+[kmg]?$", description="memory to hold, e.g. 256m")
 
     @model_validator(mode="after")
-    def _something(self) -> "StressFault":
+    def _something(self) -> StressFault:
         if not self.cpu and not self.memory:
             raise ValueError("stress needs cpu: N and/or memory: SIZE")
         return self
@@ -159,7 +158,7 @@ class Trigger(Strict):
     error_rate_above: float | None = Field(None, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _one(self) -> "Trigger":
+    def _one(self) -> Trigger:
         if sum(v is not None for v in (self.users_at_least, self.rps_above, self.error_rate_above)) != 1:
             raise ValueError("give one of users_at_least, rps_above, error_rate_above")
         return self
@@ -189,7 +188,7 @@ class Fault(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "Fault":
+    def _one_kind(self) -> Fault:
         given = [k for k in FAULT_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of {', '.join(FAULT_KINDS)} (got {', '.join(given) or 'none'})")

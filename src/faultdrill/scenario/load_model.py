@@ -55,7 +55,7 @@ class Steps(Strict):
     ramp: bool = False
 
     @model_validator(mode="after")
-    def _one_form(self) -> "Steps":
+    def _one_form(self) -> Steps:
         explicit = self.levels is not None
         generated = (self.start, self.step, self.count) != (None, None, None)
         if explicit == generated:
@@ -85,7 +85,7 @@ class Tls(Strict):
     verify: bool = Field(False, description="verify the server certificate (off: drills target self-signed stacks)")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Tls":
+    def _ordered(self) -> Tls:
         if self.min_version and self.max_version and self.min_version > self.max_version:
             raise ValueError(f"tls.min_version {self.min_version} is above max_version {self.max_version}")
         return self
@@ -102,7 +102,7 @@ class ThinkTime(Strict):
     max: Seconds
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ThinkTime":
+    def _ordered(self) -> ThinkTime:
         if self.max < self.min:
             raise ValueError(f"think_time.max ({self.max:g}s) is below min ({self.min:g}s)")
         return self
@@ -127,7 +127,7 @@ class Load(Strict):
     seed: int | None = Field(None, description="open mode: seed for picking journeys")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Load":
+    def _consistent(self) -> Load:
         given = [name for name in ("shape", "spike", "steps") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of load.shape, load.spike, load.steps"

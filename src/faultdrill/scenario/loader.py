@@ -7,9 +7,10 @@ what is wrong and what is allowed there.
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 

@@ -11,13 +11,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from faultdrill.scenario.common import NAME_RE, Name, Seconds, Strict
 from faultdrill.scenario.check_model import Abort, Check, Span
+from faultdrill.scenario.common import NAME_RE, Name, Seconds, Strict
 from faultdrill.scenario.docker_options import DockerOptions, NamedVolume
 from faultdrill.scenario.fault_model import TOXIC_ATTRIBUTES, Fault, Toxic, ToxicType
 from faultdrill.scenario.load_model import Load, Stage
 
-__all__ = ["Abort", "Check", "Span", "NAME_RE", "TOXIC_ATTRIBUTES", "Fault", "Load", "Name", "Seconds", "Stage", "Strict", "Toxic", "ToxicType"]
+__all__ = ["NAME_RE", "TOXIC_ATTRIBUTES", "Abort", "Check", "Fault", "Load", "Name", "Seconds", "Span", "Stage", "Strict", "Toxic", "ToxicType"]
 
 
 # --------------------------------------------------------------------------- stack
@@ -31,7 +31,7 @@ class HealthCheck(Strict):
     interval: Seconds = 0.5
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "HealthCheck":
+    def _exactly_one(self) -> HealthCheck:
         given = [k for k in ("http", "cmd", "tcp") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of http (a path), cmd (a command list) or tcp (a port)")
@@ -90,7 +90,7 @@ class Service(Strict):
         return value
 
     @model_validator(mode="after")
-    def _image_or_build(self) -> "Service":
+    def _image_or_build(self) -> Service:
         if (self.image is None) == (self.build is None):
             raise ValueError("give exactly one of image (an image name) or build (a directory with a Dockerfile)")
         if self.health and self.health.http and not self.ports:
@@ -134,7 +134,7 @@ class Stack(Strict):
         return services
 
     @model_validator(mode="after")
-    def _services_or_attach(self) -> "Stack":
+    def _services_or_attach(self) -> Stack:
         if self.attach is None and not self.services:
             raise ValueError("give services (at least one), compose: FILE, or attach: {network: NAME}")
         if self.attach is not None and (self.services or self.volumes):

@@ -12,8 +12,9 @@ Two kinds exist, because they are known at different times:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Literal
 
 from faultdrill.scenario.model import REF_RE
 

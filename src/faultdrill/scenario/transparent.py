@@ -8,8 +8,8 @@ network alias ``db``; the real ``db`` service answers only to an internal alias
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from faultdrill.scenario.model import Scenario
 

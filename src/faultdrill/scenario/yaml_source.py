@@ -13,8 +13,9 @@ Every refusal is a :class:`~faultdrill.errors.ScenarioError` (exit 2) naming the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 

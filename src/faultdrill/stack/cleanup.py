@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import docker.errors
-from docker import DockerClient
 
+from docker import DockerClient
 from faultdrill.stack import labels
 
 

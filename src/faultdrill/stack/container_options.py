@@ -4,13 +4,14 @@ arguments, and the named volumes a stack uses: created for the run, or the user'
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import docker.errors
-from docker import DockerClient
 from docker.models.containers import Container
 from docker.types import Mount as DockerMount
 
+from docker import DockerClient
 from faultdrill.errors import InfraError
 from faultdrill.scenario.docker_options import DockerOptions, NamedVolume
 from faultdrill.stack import labels

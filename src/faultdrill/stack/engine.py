@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import docker
 import docker.errors
-from docker import DockerClient
 
+import docker
+from docker import DockerClient
 from faultdrill.errors import InfraError
 
 

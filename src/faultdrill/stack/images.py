@@ -14,13 +14,13 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import docker.errors
-from docker import DockerClient
 
+from docker import DockerClient
 from faultdrill.errors import InfraError
 from faultdrill.scenario.docker_options import BuildOptions
 from faultdrill.stack import labels

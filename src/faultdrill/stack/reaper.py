@@ -18,15 +18,17 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import docker.errors
-from docker import DockerClient
 
+from docker import DockerClient
 from faultdrill.errors import UsageError
-from faultdrill.reaper import protocol, record as records
+from faultdrill.reaper import protocol
+from faultdrill.reaper import record as records
 from faultdrill.stack import images, labels
 
 Log = Callable[[str], None]
@@ -40,7 +42,7 @@ class ReaperConfig:
     grace_s: float
 
     @classmethod
-    def resolve(cls, enabled: bool, grace_s: float) -> "ReaperConfig":
+    def resolve(cls, enabled: bool, grace_s: float) -> ReaperConfig:
         """The scenario's ``reaper:`` section, overridden by FAULTDRILL_REAPER=off / FAULTDRILL_REAPER_GRACE."""
         if os.environ.get(protocol.ENV_SWITCH, "").lower() in ("off", "0", "false", "no"):
             enabled = False
@@ -98,7 +100,7 @@ class ReaperLink:
         self._sock: socket.socket | None = None
         self._thread = threading.Thread(target=self._start, name="reaper-start", daemon=True)
 
-    def start(self) -> "ReaperLink":
+    def start(self) -> ReaperLink:
         self._thread.start()
         return self
 
@@ -121,7 +123,7 @@ class ReaperLink:
                 self._queue.clear()
                 self._sock = sock
             self.start_seconds = round(time.monotonic() - t0, 3)
-        except Exception as exc:  # noqa: BLE001 - said in run.json and the output; the run goes on without it
+        except Exception as exc:
             self.error = f"{type(exc).__name__}: {getattr(exc, 'explanation', None) or exc}"
             self.log(f"warning: the reaper could not start ({self.error}); if this run is killed, "
                      "`faultdrill clean` removes what it leaves")

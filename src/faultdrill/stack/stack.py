@@ -9,18 +9,18 @@ from __future__ import annotations
 import hashlib
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import docker.errors
-from docker import DockerClient
 from docker.models.containers import Container
 from docker.models.networks import Network
 
+from docker import DockerClient
 from faultdrill.errors import InfraError
-from faultdrill.scenario.model import Scenario
 from faultdrill.scenario import transparent
+from faultdrill.scenario.model import Scenario
 from faultdrill.scenario.refs import Addresses, ProxyAddress, ServiceAddress
 from faultdrill.stack import container_options, images, labels
 from faultdrill.stack.health import container_log_tail, wait_healthy
@@ -68,7 +68,7 @@ class DockerStack:
         self.owns_network = False  # False for an attached stack's network: the user's, never removed
 
     # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> "DockerStack":
+    def __enter__(self) -> DockerStack:
         try:
             self._start()
         except BaseException:

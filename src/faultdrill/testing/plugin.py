@@ -12,9 +12,10 @@ Options: ``--faultdrill-results DIR`` (default: pytest's tmp dir per test).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # the plugin loads in every pytest run of this environment: k
 class DrillResult:
     """A finished drill, for assertions: its checks, windows and per-second series."""
 
-    outcome: "DrillOutcome"
+    outcome: DrillOutcome
     summary: dict[str, Any]
 
     @property

@@ -20,7 +20,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from faultdrill.errors import InfraError
 
-__all__ = ["ToxiproxyClient", "ToxiproxyError", "ToxiproxyUnreachable", "ProxyExists", "NotFound", "InvalidToxic"]
+__all__ = ["InvalidToxic", "NotFound", "ProxyExists", "ToxiproxyClient", "ToxiproxyError", "ToxiproxyUnreachable"]
 
 
 class ToxiproxyError(InfraError):
@@ -51,7 +51,7 @@ class ToxiproxyClient:
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self) -> "ToxiproxyClient":
+    def __enter__(self) -> ToxiproxyClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -36,4 +36,4 @@ Extensions (read-only, in ``/metrics``, present whenever ``/metrics`` is on)
 
 from .server import VERSION, ServerStartError, ToxiproxyServer, serve
 
-__all__ = ["ToxiproxyServer", "serve", "VERSION", "ServerStartError"]
+__all__ = ["VERSION", "ServerStartError", "ToxiproxyServer", "serve"]

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from .server import VERSION, ServerStartError, serve
 

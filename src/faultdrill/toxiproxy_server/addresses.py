@@ -11,7 +11,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-__all__ = ["AddressError", "TcpAddress", "split_host_port", "resolve", "bind_listener", "format_sockname"]
+__all__ = ["AddressError", "TcpAddress", "bind_listener", "format_sockname", "resolve", "split_host_port"]
 
 
 class AddressError(ValueError):

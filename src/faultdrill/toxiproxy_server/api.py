@@ -8,8 +8,9 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from . import gojson
 from .errors import ApiError, bad_request_body

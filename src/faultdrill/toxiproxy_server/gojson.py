@@ -16,13 +16,13 @@ from typing import Any
 
 __all__ = [
     "GoJSONError",
+    "as_bool",
+    "as_float32",
+    "as_int",
+    "as_string",
     "decode_first_value",
     "dumps",
     "field_value",
-    "as_string",
-    "as_bool",
-    "as_int",
-    "as_float32",
     "float32",
     "format_float32",
     "kind_of",
@@ -42,7 +42,7 @@ class _FloatLiteral(float):
 
     literal: str
 
-    def __new__(cls, text: str) -> "_FloatLiteral":
+    def __new__(cls, text: str) -> _FloatLiteral:
         obj = super().__new__(cls, text)
         obj.literal = text
         return obj

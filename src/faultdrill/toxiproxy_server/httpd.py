@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Awaitable, Callable
 from urllib.parse import unquote
 
-__all__ = ["Request", "Response", "HttpServer", "Handler"]
+__all__ = ["Handler", "HttpServer", "Request", "Response"]
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ re-rolls behave the same).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .pipeline import Channel, Chunk, Stub
 from .streams import Forwarder, LinkReader

@@ -12,10 +12,10 @@ and total connection counts.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
-__all__ = ["Metrics", "LinkLabels", "CONTENT_TYPE"]
+__all__ = ["CONTENT_TYPE", "LinkLabels", "Metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

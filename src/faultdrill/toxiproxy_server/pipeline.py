@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 if TYPE_CHECKING:
     from .toxics import ToxicWrapper
 
-__all__ = ["Chunk", "Channel", "Stub", "INTERRUPTED", "TIMED_OUT", "Pipe"]
+__all__ = ["INTERRUPTED", "TIMED_OUT", "Channel", "Chunk", "Pipe", "Stub"]
 
 
 class _Signal:
@@ -53,7 +53,7 @@ class Channel:
     after close are dropped.
     """
 
-    __slots__ = ("_items", "_capacity", "_closed", "_getters", "_putters")
+    __slots__ = ("_capacity", "_closed", "_getters", "_items", "_putters")
 
     def __init__(self, capacity: int = 1) -> None:
         self._items: deque[Chunk] = deque()
@@ -173,21 +173,21 @@ class Channel:
 class Pipe(Protocol):
     """What a toxic implements: move chunks from ``stub.input`` to ``stub.output``."""
 
-    async def pipe(self, stub: "Stub") -> None: ...
+    async def pipe(self, stub: Stub) -> None: ...
 
 
 class Stub:
     """Runs one toxic between an input and an output channel (Go's ToxicStub)."""
 
     __slots__ = (
+        "_acknowledged",
+        "_interrupt_pending",
+        "_task",
+        "_waiter",
+        "closed",
         "input",
         "output",
-        "closed",
         "state",
-        "_task",
-        "_interrupt_pending",
-        "_acknowledged",
-        "_waiter",
     )
 
     def __init__(self, input: Channel, output: Channel) -> None:
@@ -202,7 +202,7 @@ class Stub:
 
     # -- lifecycle, used by links -------------------------------------------------
 
-    def run(self, wrapper: "ToxicWrapper", noop: Pipe) -> None:
+    def run(self, wrapper: ToxicWrapper, noop: Pipe) -> None:
         """Start running ``wrapper``'s toxic, or ``noop`` when toxicity says no."""
         toxic: Pipe = wrapper.toxic if random.random() < wrapper.toxicity else noop
         self._task = asyncio.get_running_loop().create_task(self._run(toxic))
@@ -275,9 +275,7 @@ class Stub:
                 finally:
                     self._waiter = None
                     self.input.remove_getter(waiter)
-                if result is TIMED_OUT:
-                    timed_out = True
-                elif timer is not None and timer.when() <= loop.time():
+                if result is TIMED_OUT or (timer is not None and timer.when() <= loop.time()):
                     timed_out = True
         finally:
             if timer is not None:

@@ -11,18 +11,18 @@ import asyncio
 import logging
 import socket
 import struct
-from typing import Iterable
+from collections.abc import Iterable
 
 from . import gojson
 from .addresses import AddressError, bind_listener, format_sockname, resolve, split_host_port
 from .errors import ApiError
 from .link import Link, LinkCounters
-from .streams import open_connection, start_server
 from .metrics import LinkLabels, Metrics, ProxyGauge
+from .streams import open_connection, start_server
 from .toxic_collection import ToxicCollection
 from .toxics import DOWNSTREAM, UPSTREAM
 
-__all__ = ["Proxy", "ProxyCollection", "Connection", "ProxyAlreadyStarted"]
+__all__ = ["Connection", "Proxy", "ProxyAlreadyStarted", "ProxyCollection"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Connection:
 
     def __init__(
         self,
-        proxy: "Proxy",
+        proxy: Proxy,
         client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
     ) -> None:

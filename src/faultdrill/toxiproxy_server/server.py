@@ -7,10 +7,11 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Coroutine, TypeVar
+from typing import Any, TypeVar
 
 from . import eventloop
 from .api import Api
@@ -19,7 +20,7 @@ from .httpd import HttpServer
 from .metrics import Metrics
 from .proxy import ProxyCollection
 
-__all__ = ["VERSION", "ServerOptions", "ToxiproxyServer", "serve", "ServerStartError"]
+__all__ = ["VERSION", "ServerOptions", "ServerStartError", "ToxiproxyServer", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class ToxiproxyServer:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> "ToxiproxyServer":
+    def start(self) -> ToxiproxyServer:
         if self._thread is not None:
             raise RuntimeError("ToxiproxyServer already started")
         self._thread = threading.Thread(target=self._thread_main, name="toxiproxy-server", daemon=True)
@@ -180,7 +181,7 @@ class ToxiproxyServer:
             raise RuntimeError("ToxiproxyServer is not running")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def __enter__(self) -> "ToxiproxyServer":
+    def __enter__(self) -> ToxiproxyServer:
         return self.start()
 
     def __exit__(

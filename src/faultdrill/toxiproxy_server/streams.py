@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-__all__ = ["LinkProtocol", "LinkReader", "Forwarder", "open_connection", "start_server"]
+__all__ = ["Forwarder", "LinkProtocol", "LinkReader", "open_connection", "start_server"]
 
 
 class Forwarder:
@@ -31,7 +31,7 @@ class Forwarder:
 
 
 class LinkReader(asyncio.StreamReader):
-    protocol: "LinkProtocol | None" = None
+    protocol: LinkProtocol | None = None
 
     def take_buffered(self) -> bytes:
         """What arrived before the fast path took over (read without waiting)."""

@@ -18,13 +18,13 @@ from . import gojson
 from .pipeline import INTERRUPTED, TIMED_OUT, Chunk, Stub
 
 __all__ = [
+    "TOXIC_TYPES",
+    "Direction",
+    "InvalidAttributes",
+    "NoopToxic",
     "Toxic",
     "ToxicWrapper",
-    "Direction",
-    "TOXIC_TYPES",
-    "NoopToxic",
     "parse_direction",
-    "InvalidAttributes",
 ]
 
 UPSTREAM = "upstream"
@@ -59,7 +59,7 @@ class Toxic:
     def attributes(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def merge(self, attrs: Any, path_prefix: str | None = None) -> "Toxic":
+    def merge(self, attrs: Any, path_prefix: str | None = None) -> Toxic:
         """A copy with ``attrs`` (decoded JSON) merged in, Go-style."""
         prefix = path_prefix if path_prefix is not None else f"{self.GO_NAME}.attributes"
         if attrs is None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 BUILTIN = {"smoke": "faultdrill.load.journeys.smoke", "ticketing": "faultdrill.load.journeys.ticketing"}
 
 
-def builtin_user_classes(name: str) -> list[type["User"]]:
+def builtin_user_classes(name: str) -> list[type[User]]:
     if name not in BUILTIN:
         raise ValueError(f"no built-in journeys named {name!r}; known: {', '.join(sorted(BUILTIN))}")
     module = importlib.import_module(BUILTIN[name])

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import psycopg
 from docker.models.containers import Container
@@ -35,25 +36,7 @@ COLUMNS = ["service", "sessions_active", "sessions_idle", "sessions_idle_in_tx",
 VALUE_COLUMNS = COLUMNS[1:9]
 APP_NAME = "faultdrill-recorder"
 
-QUERY = " ".join("""
-WITH a AS (
-  SELECT state, xact_start FROM pg_stat_activity
-  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-), d AS (
-  SELECT coalesce(sum(xact_commit), 0) AS c, coalesce(sum(xact_rollback), 0) AS r,
-         coalesce(sum(deadlocks), 0) AS dl
-  FROM pg_stat_database
-)
-SELECT
-  (SELECT count(*) FROM a WHERE state = 'active'),
-  (SELECT count(*) FROM a WHERE state = 'idle'),
-  (SELECT count(*) FROM a WHERE state LIKE 'idle in transaction%'),
-  (SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()),
-  (SELECT coalesce(round(extract(epoch FROM max(clock_timestamp() - xact_start))::numeric, 3), 0)
-     FROM a WHERE xact_start IS NOT NULL),
-  d.c, d.r, d.dl
-FROM d
-""".split())
+QUERY = " ".join(["WITH", "a", "AS", "(", "SELECT", "state,", "xact_start", "FROM", "pg_stat_activity", "WHERE", "backend_type", "=", "'client", "backend'", "AND", "pid", "<>", "pg_backend_pid()", "),", "d", "AS", "(", "SELECT", "coalesce(sum(xact_commit),", "0)", "AS", "c,", "coalesce(sum(xact_rollback),", "0)", "AS", "r,", "coalesce(sum(deadlocks),", "0)", "AS", "dl", "FROM", "pg_stat_database", ")", "SELECT", "(SELECT", "count(*)", "FROM", "a", "WHERE", "state", "=", "'active'),", "(SELECT", "count(*)", "FROM", "a", "WHERE", "state", "=", "'idle'),", "(SELECT", "count(*)", "FROM", "a", "WHERE", "state", "LIKE", "'idle", "in", "transaction%'),", "(SELECT", "count(DISTINCT", "pid)", "FROM", "pg_locks", "WHERE", "NOT", "granted", "AND", "pid", "<>", "pg_backend_pid()),", "(SELECT", "coalesce(round(extract(epoch", "FROM", "max(clock_timestamp()", "-", "xact_start))::numeric,", "3),", "0)", "FROM", "a", "WHERE", "xact_start", "IS", "NOT", "NULL),", "d.c,", "d.r,", "d.dl", "FROM", "d"])
 
 
 # --------------------------------------------------------------------------- pure

@@ -138,7 +138,7 @@ class _StatsFeed:
                     if time.monotonic() >= self._next_inspect:
                         self._inspect()
                 self._inspect()  # the stream ended: stopped, restarted or OOM-killed
-            except Exception as exc:  # noqa: BLE001 - kept and reported by sample(); the feed retries
+            except Exception as exc:
                 if self.stop.is_set():
                     return
                 with self.lock:

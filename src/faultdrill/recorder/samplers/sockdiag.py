@@ -63,7 +63,7 @@ def open_diag_socket(pid: int, timeout: float = 2.0) -> socket.socket:
                     os.close(target)
             finally:
                 os.close(own)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+        except BaseException as exc:
             result.append(exc)
 
     helper = threading.Thread(target=enter_and_open, name=f"netns-{pid}", daemon=True)
