@@ -8,6 +8,7 @@ connections were flat at their limit", "the ingress read fewer requests than the
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ def error_share(s: LoadSecond) -> float:
 def errors_dominate_at(items: list[LoadSecond], after: float, share: float = 0.5) -> float | None:
     """The first second from ``after`` on where failed attempts are ``share`` of them, two seconds running."""
     ordered = sorted((s for s in items if s.t >= after), key=lambda s: s.t)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if error_share(a) >= share and error_share(b) >= share:
             return float(a.t)
     return None

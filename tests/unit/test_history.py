@@ -70,7 +70,7 @@ def test_a_30_percent_creep_trips_and_the_table_says_why(tmp_path: Path, capsys:
     assert code == 1
     assert "TRIPPED" in captured.err and "beyond the bound and outside the noise band" in captured.err
     assert "+30.0 %" in captured.err
-    last_row = [line for line in captured.out.splitlines() if "abc0009" in line][0]
+    last_row = next(line for line in captured.out.splitlines() if "abc0009" in line)
     assert "130" in last_row and "TRIPPED p95:+20%" in last_row
     assert (tmp_path / "history-ci-smoke.png").stat().st_size > 5000
     assert "history-ci-smoke.png" in captured.out

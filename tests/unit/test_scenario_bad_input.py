@@ -80,10 +80,9 @@ def test_ordinary_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- 22: deep nesting
 @pytest.mark.parametrize("style", ["flow", "block"])
 def test_a_file_nested_5000_levels_deep_is_bad_input(tmp_path: Path, style: str) -> None:
-    if style == "flow":
-        text = "name: " + "[" * 5000 + "]" * 5000 + "\n"
-    else:
-        text = "name:\n  " + "- " * 5000 + "1\n"  # compact block sequences, one inside the next
+    flow = "name: " + "[" * 5000 + "]" * 5000 + "\n"
+    block = "name:\n  " + "- " * 5000 + "1\n"  # compact block sequences, one inside the next
+    text = flow if style == "flow" else block
     output = assert_refused_fast(write(tmp_path, text), f"more than {MAX_DEPTH} levels deep", "drill.yaml:")
     assert "RecursionError" not in output
 

@@ -69,7 +69,7 @@ def test_proc_net_tcp_parsing() -> None:
     sockets = parse_proc_net_tcp(TCP + TCP.splitlines()[0] + "\n")
     assert listening_ports(sockets) == {8000}
     assert state_counts(sockets) == {"ESTABLISHED": 1, "TIME_WAIT": 1}
-    est = [s for s in sockets if s.state == "ESTABLISHED"][0]
+    est = next(s for s in sockets if s.state == "ESTABLISHED")
     assert est.remote_ip == "10.18.0.1" and est.remote_port == 0xD2A4
 
 

@@ -130,7 +130,7 @@ def aggregate_value(check: Check, window: Window, seconds: Sequence[LoadSecond],
         return how, values[-1]
     pct = float(how[1:])
     ordered = sorted(values)
-    return f"{how} of per-point values", ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return f"{how} of per-point values", ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def judge(check: Check, seconds: Sequence[LoadSecond], windows: dict[str, Window],

@@ -66,7 +66,7 @@ def ramp_values(fault: Fault, progress: float) -> tuple[dict[str, int], float | 
         target = getattr(fault.ramp, attr)
         if target is not None:
             a, b = start.get(attr, 0), target * scale
-            attributes[attr] = int(round(a + (b - a) * progress))
+            attributes[attr] = round(a + (b - a) * progress)
     toxicity = None
     if fault.ramp.toxicity is not None:
         toxicity = round(fault.toxic.toxicity + (fault.ramp.toxicity - fault.toxic.toxicity) * progress, 4)

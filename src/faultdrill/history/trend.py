@@ -129,7 +129,7 @@ def trend_lines(trend: Trend) -> list[str]:
     """The trend table as text: one row per run, oldest first; the gates' verdict on the newest row."""
     head = ["when (UTC)", "git sha", "status", *trend.series]
     body = []
-    for i, r in enumerate(trend.runs):
+    for r in trend.runs:
         row = [r.started[:19].replace("T", " "), r.git_sha[:12] or "–", r.status,
                *(_fmt(r.values.get(s)) for s in trend.series)]
         body.append(row)

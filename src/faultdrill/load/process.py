@@ -77,7 +77,7 @@ class LoadProcess:
 
     def prepare(self) -> None:
         """Start the child and wait until it is ready to send load (``prepare_timeout`` at most)."""
-        self._log = open(self.log_path, "a", encoding="utf-8")
+        self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - the child's stderr until __exit__
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "faultdrill.load.child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -45,7 +45,8 @@ class LoadSeriesWriter:
     def __init__(self, timeseries: Path, requests: Path, histograms: Path, clock: RunClock) -> None:
         self.clock = clock
         self._lock = threading.Lock()
-        self._files = [open(p, "w", encoding="utf-8", newline="") for p in (timeseries, requests, histograms)]
+        self._files = [open(p, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+                       for p in (timeseries, requests, histograms)]
         self._ts, self._rq = csv.writer(self._files[0]), csv.writer(self._files[1])
         self._ts.writerow(TIMESERIES_COLUMNS)
         self._rq.writerow(REQUEST_COLUMNS)

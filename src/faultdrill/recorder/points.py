@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -93,7 +94,7 @@ def _with_ingress_rates(series: dict[str, Series]) -> dict[str, Series]:
             if metric.endswith("." + counter):
                 points = [(t, v) for t, v in series[metric] if v is not None]
                 ts = [t for t, _ in points]
-                gaps = sorted(b - a for a, b in zip(ts, ts[1:]) if b > a)
+                gaps = sorted(b - a for a, b in itertools.pairwise(ts) if b > a)
                 step = gaps[len(gaps) // 2] if gaps else 1.0
                 series[metric[: -len(counter)] + rate_name] = counter_rates(points, step)
     return series

@@ -15,6 +15,8 @@ from statistics import median
 import matplotlib
 
 matplotlib.use("Agg")
+import itertools
+
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
@@ -157,7 +159,7 @@ def counter_rates(points: Sequence[tuple[float, float]]) -> list[Point]:
     """Per-second rates of a monotonic counter; a reset (the value going down) gives no point."""
     pts = sorted(points)
     out: list[Point] = []
-    for (t0, v0), (t1, v1) in zip(pts, pts[1:]):
+    for (t0, v0), (t1, v1) in itertools.pairwise(pts):
         dt = t1 - t0
         out.append((t1, (v1 - v0) / dt if dt > 0 and v1 >= v0 else None))
     return out

@@ -17,6 +17,7 @@ A second with nothing to say is a gap, never a zero.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -119,7 +120,7 @@ def sample_interval(data: RunData) -> float:
             ticks.setdefault(r.service, set()).add(r.t)
         for ts in ticks.values():
             ordered = sorted(ts)
-            for a, b in zip(ordered, ordered[1:]):
+            for a, b in itertools.pairwise(ordered):
                 steps[round(b - a, 3)] = steps.get(round(b - a, 3), 0) + 1
     return max(steps, key=lambda k: (steps[k], -k)) if steps else 1.0
 

@@ -93,7 +93,7 @@ def _one_network(t: Translation, names: list[str]) -> None:
         for net in _networks_of(t.compose.data["services"][name]):
             used.setdefault(net, name)
     if len(used) > 1:
-        first, *others = sorted(used)
+        _first, *others = sorted(used)
         service = used[others[0]]
         t.refuse(("services", service, "networks"),
                  f"the services use {len(used)} networks ({', '.join(sorted(used))}); faultdrill runs a stack on one network",

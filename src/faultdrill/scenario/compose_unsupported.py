@@ -53,7 +53,7 @@ def unsupported(compose: ComposeFile, services: Iterable[str]) -> list[Problem]:
     for name in services:
         svc = data["services"][name]
         here = ("services", name)
-        for key, value in svc.items():
+        for key in svc:
             if str(key).startswith("x-"):
                 continue
             if key not in SERVICE_SUPPORTED:

@@ -204,10 +204,10 @@ def _load_problems(scenario: Scenario, at: At, base_dir: Path | None) -> Iterabl
     yield from _ref_problems(scenario.load.host, "host", scenario, *at("load", "host"))
     if not REF_RE.search(scenario.load.host):
         yield from _host_problems(scenario, *at("load", "host"))
-    if not scenario.load.journeys.startswith("builtin:") and base_dir is not None:
-        if not (base_dir / scenario.load.journeys).is_file():
-            yield Problem(*at("load", "journeys"), f"no locustfile at {(base_dir / scenario.load.journeys)}",
-                          "builtin:NAME or a path to a locustfile, relative to the scenario file")
+    journeys = scenario.load.journeys
+    if not journeys.startswith("builtin:") and base_dir is not None and not (base_dir / journeys).is_file():
+        yield Problem(*at("load", "journeys"), f"no locustfile at {(base_dir / journeys)}",
+                      "builtin:NAME or a path to a locustfile, relative to the scenario file")
 
 
 def _fault_problems(scenario: Scenario, at: At) -> Iterable[Problem]:

@@ -159,7 +159,7 @@ class DockerStack:
         except InfraError as exc:
             raise InfraError(f"{exc}\n--- last log lines of toxiproxy ---\n{container_log_tail(container)}") from None
         proxy_addresses = {}
-        for name, proxy in self.scenario.proxies.items():
+        for name in self.scenario.proxies:
             self.toxiproxy.create_proxy(name, f"0.0.0.0:{listen_ports[name]}", transparent.upstream(self.scenario, name))
             proxy_addresses[name] = ProxyAddress(name, listen_ports[name], host_ports[listen_ports[name]])
         return api_url, proxy_addresses
