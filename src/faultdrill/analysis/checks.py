@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from statistics import fmean
+from typing import Any
 
 from faultdrill.analysis.breaches import breach_predicate, sustained_runs
 from faultdrill.analysis.series import (
@@ -58,7 +59,7 @@ class CheckResult:
     latency_of: str | None = None  # latency metrics: "successful" | "all"
     expectation: bool = False  # confirms a fault shows, rather than an SLO that must hold
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -18,12 +18,17 @@ COUNTERS = ("accepted", "handled", "requests")
 RATE_NAMES = {f"{c}_per_s": c for c in COUNTERS}  # ingress.SERVICE.accepted_per_s, …
 
 
-class _Reading(Protocol):
-    t: float
-    service: str
-    accepted: float
-    handled: float
-    requests: float
+class _Reading(Protocol):  # read-only, so frozen dataclasses fit
+    @property
+    def t(self) -> float: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def accepted(self) -> float: ...
+    @property
+    def handled(self) -> float: ...
+    @property
+    def requests(self) -> float: ...
 
 
 def counter_rates(points: Sequence[tuple[float, float]], step: float = 1.0) -> list[Point]:

@@ -7,8 +7,9 @@ request in it, not an average of per-second percentiles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -26,7 +27,7 @@ def record_ms(hist: HdrHistogram, ms: float) -> None:
 
 
 def encode(hist: HdrHistogram) -> str:
-    return hist.encode().decode("ascii")
+    return str(hist.encode().decode("ascii"))
 
 
 def decode(text: str) -> HdrHistogram:
@@ -44,11 +45,11 @@ def percentile_ms(hist: HdrHistogram | None, pct: float) -> float | None:
     """The ``pct`` percentile in ms; None with no histogram (unknown) or no values."""
     if hist is None or hist.get_total_count() == 0:
         return None
-    return hist.get_value_at_percentile(pct) / 1000.0
+    return float(hist.get_value_at_percentile(pct)) / 1000.0
 
 
 def max_ms(hist: HdrHistogram) -> float | None:
-    return hist.get_max_value() / 1000.0 if hist.get_total_count() else None
+    return float(hist.get_max_value()) / 1000.0 if hist.get_total_count() else None
 
 
 @dataclass
@@ -87,14 +88,14 @@ class RequestStats:
         for kind, n in other.errors.items():
             self.errors[kind] = self.errors.get(kind, 0) + n
 
-    def to_wire(self) -> dict:
-        wire = {"count": self.count, "failures": self.failures, "hist": encode(self.hist), "errors": self.errors}
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"count": self.count, "failures": self.failures, "hist": encode(self.hist), "errors": self.errors}
         if self.ok_hist is not None:
             wire["ok_hist"] = encode(self.ok_hist)
         return wire
 
     @classmethod
-    def from_wire(cls, data: dict) -> RequestStats:
+    def from_wire(cls, data: Mapping[str, Any]) -> RequestStats:
         """Read one request's record; one written before ``ok_hist`` existed has it only if all succeeded."""
         count, failures, hist = int(data["count"]), int(data["failures"]), decode(data["hist"])
         if "ok_hist" in data:
@@ -126,11 +127,11 @@ class ConnStats:
         for name in _CONN_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _CONN_FIELDS}
 
     @classmethod
-    def from_wire(cls, data: dict) -> ConnStats:
+    def from_wire(cls, data: Mapping[str, Any]) -> ConnStats:
         return cls(**{name: int(data.get(name, 0)) for name in _CONN_FIELDS})
 
 
@@ -162,12 +163,12 @@ class OpenStats:
         self.in_flight += other.in_flight
         self.lag_ms = max(self.lag_ms, other.lag_ms)
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {"intended": self.intended, "sent": self.sent, "late": self.late, "dropped": self.dropped,
                 "lag_ms": round(self.lag_ms, 3), "in_flight": self.in_flight}
 
     @classmethod
-    def from_wire(cls, data: dict) -> OpenStats:
+    def from_wire(cls, data: Mapping[str, Any]) -> OpenStats:
         return cls(int(data.get("intended", 0)), int(data.get("sent", 0)), int(data.get("late", 0)),
                    int(data.get("dropped", 0)), float(data.get("lag_ms", 0.0)), int(data.get("in_flight", 0)))
 
@@ -229,8 +230,8 @@ class LoadSecond:
         self.workers += other.workers
         self.warnings += [w for w in other.warnings if w not in self.warnings]
 
-    def to_wire(self) -> dict:
-        wire: dict = {"type": "second", "t": self.t, "users": self.users,
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"type": "second", "t": self.t, "users": self.users,
                       "requests": {name: s.to_wire() for name, s in self.requests.items()}}
         if self.profiles:
             wire["profiles"] = {p: {name: s.to_wire() for name, s in r.items()} for p, r in self.profiles.items()}
@@ -247,9 +248,9 @@ class LoadSecond:
         return wire
 
     @classmethod
-    def from_wire(cls, data: dict) -> LoadSecond:
+    def from_wire(cls, data: Mapping[str, Any]) -> LoadSecond:
         """Read a ``second`` line; lines written before profiles/open/cpu existed read as before."""
-        def requests(raw: dict) -> dict[str, RequestStats]:
+        def requests(raw: Mapping[str, Any]) -> dict[str, RequestStats]:
             return {name: RequestStats.from_wire(s) for name, s in raw.items()}
 
         return cls(int(data["t"]), int(data["users"]), requests(data["requests"]),

@@ -31,7 +31,7 @@ def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.3f}"
 
 
-def _row(stats: RequestStats) -> list:
+def _row(stats: RequestStats) -> list[int | str]:
     return [stats.count, stats.failures, _fmt(percentile_ms(stats.hist, 50)), _fmt(percentile_ms(stats.hist, 95)),
             _fmt(percentile_ms(stats.hist, 99)), _fmt(max_ms(stats.hist))]
 

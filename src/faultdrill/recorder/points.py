@@ -60,9 +60,9 @@ def points_from_rows(file_stem: str, rows: Iterable[Mapping[str, object]]) -> di
     if source in ("resources", "db", "proxy", "ingress"):
         for row in rows:
             owner = row.get("proxy") if source == "proxy" else row.get("service")
-            for key, value in row.items():
+            for key, cell in row.items():
                 if key not in KEYS:
-                    out[f"{source}.{owner}.{key}"] = _number(value)
+                    out[f"{source}.{owner}.{key}"] = _number(cell)
     return out
 
 

@@ -305,8 +305,8 @@ def load_run_data(run_dir: RunDir) -> RunData:
     )
 
 
-def group_by(items: Iterable[Any], *attrs: str) -> dict[tuple, list[Any]]:
-    out: dict[tuple, list[Any]] = {}
+def group_by(items: Iterable[Any], *attrs: str) -> dict[tuple[Any, ...], list[Any]]:
+    out: dict[tuple[Any, ...], list[Any]] = {}
     for item in items:
         out.setdefault(tuple(getattr(item, a) for a in attrs), []).append(item)
     return out

@@ -9,7 +9,7 @@ A panel whose data is absent is left out, with the reason, in :attr:`PanelSet.sk
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -290,7 +290,7 @@ def build_panels(data: RunData) -> PanelSet:
     add(profiles_panel(data.profiles))
     add(conn_counts_panel(data.conn_counts))
     add(both_sides_panel(data.conn_counts, data.ingress))
-    optional = (("connections.csv", data.connections, lambda: connections_panels(data.connections, colours)),
+    optional: tuple[tuple[str, Sequence[object], Callable[[], list[Panel]]], ...] = (("connections.csv", data.connections, lambda: connections_panels(data.connections, colours)),
                 ("resources.csv", data.resources,
                  lambda: resource_panels(data.resources, colours, (data.run_info.get("host") or {}).get("cpus"))),
                 ("app_metrics.csv", data.app_metrics, lambda: app_panels(data.app_metrics)),

@@ -14,6 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from faultdrill.load.histograms import LoadSecond, RequestStats
 from faultdrill.recorder.load_series import REQUEST_COLUMNS, TIMESERIES_COLUMNS
@@ -121,7 +122,7 @@ def write_sample_run(path: Path, *, shape: SampleShape = SampleShape(), status: 
     return run_dir, scenario
 
 
-def _run_json(run_id: str, name: str, status: str) -> dict:
+def _run_json(run_id: str, name: str, status: str) -> dict[str, Any]:
     return {"run_id": run_id, "status": status,
             "scenario": {"name": name, "path": "scenarios/sample.yaml", "sha256": "ab" * 32},
             "started": WALL0, "ended": None, "argv": ["faultdrill", "run", "scenarios/sample.yaml"],

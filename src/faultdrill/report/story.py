@@ -83,7 +83,7 @@ def traffic_chart(data: RunData) -> Chart:
         def field(name: str) -> Any:
             return lambda s: None if s.open is None else float(getattr(s.open, name))
 
-        lines = (Line("arrivals due /s", _load_line(seconds, field("intended")), "#1f77b4", width=1.8),
+        lines: tuple[Line, ...] = (Line("arrivals due /s", _load_line(seconds, field("intended")), "#1f77b4", width=1.8),
                  Line("sent /s", _load_line(seconds, field("sent")), "#2ca02c", style="dashed"),
                  Line("dropped /s", _load_line(seconds, field("dropped")), "#d62728", bars=True))
         if extra:  # an arrival can be several HTTP requests: hold the ingress's count against the requests

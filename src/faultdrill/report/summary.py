@@ -7,7 +7,6 @@ only ever gains keys; a key is never removed, retyped or given a new meaning wit
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,6 @@ from faultdrill.analysis.summary import request_names, window_stats
 from faultdrill.analysis.windows import HEAL_REASONS, FaultInterval, build_windows, steady_spans
 from faultdrill.errors import ExitCode
 from faultdrill.load.histograms import LoadSecond
-from faultdrill.recorder.events import read_events
-from faultdrill.recorder.load_series import read_load_seconds
 from faultdrill.recorder.points import read_samples
 from faultdrill.recorder.provenance import write_json
 from faultdrill.recorder.rundir import RunDir
@@ -339,11 +336,3 @@ def _draw(panels: list[Panel], out_dir: Path, faults: list[FaultInterval], durat
     return drawn, problems
 
 
-def load_summary(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def read_run(run_dir: RunDir, scenario: Scenario, status: str) -> Report:
-    """The summary of a run without writing anything (used by ``compare`` when summary.json is missing)."""
-    return build_summary(scenario, run_dir.run_id, read_load_seconds(run_dir.histograms),
-                         read_events(run_dir.events), status)

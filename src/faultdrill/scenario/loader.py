@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from faultdrill.errors import Problem, ScenarioError
 from faultdrill.scenario import compose as compose_stack
@@ -74,7 +75,7 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
 
 
 # --------------------------------------------------------------------------- pydantic errors
-def _problem(err: dict[str, Any], lines: dict[Loc, int]) -> Problem:
+def _problem(err: ErrorDetails, lines: dict[Loc, int]) -> Problem:
     loc = _clean_loc(err["loc"], lines)
     kind = err["type"]
     message = err["msg"].removeprefix("Value error, ")
@@ -97,7 +98,7 @@ def _problem(err: dict[str, Any], lines: dict[Loc, int]) -> Problem:
     return Problem(_line_for(loc, lines), _dotted(loc), message, allowed)
 
 
-def _clean_loc(raw: tuple, lines: dict[Loc, int]) -> Loc:
+def _clean_loc(raw: tuple[str | int, ...], lines: dict[Loc, int]) -> Loc:
     """Drop pydantic's union/validator tags from a location, keeping real keys (even odd-looking ones)."""
     kept: Loc = ()
     for part in raw:

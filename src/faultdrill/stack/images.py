@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 
@@ -174,7 +175,7 @@ def _slug(name: str) -> str:
 def _build(client: DockerClient, context: Path, tag: str, buildargs: dict[str, str],
            image_labels: dict[str, str], log: Log, dockerfile: str | None = None, target: str | None = None) -> None:
     tail: list[str] = []
-    extra = {k: v for k, v in (("dockerfile", dockerfile), ("target", target)) if v}
+    extra: dict[str, Any] = {k: v for k, v in (("dockerfile", dockerfile), ("target", target)) if v}
     try:
         for chunk in client.api.build(path=str(context), tag=tag, buildargs=buildargs, labels=image_labels,
                                       rm=True, forcerm=True, decode=True, pull=False, **extra):

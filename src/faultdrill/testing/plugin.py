@@ -51,7 +51,7 @@ class DrillResult:
     def check(self, name: str) -> dict[str, Any]:
         for check in self.summary.get("checks", []):
             if check["name"] == name:
-                return check
+                return dict(check)
         raise KeyError(f"no check named {name!r}; checks: {[c['name'] for c in self.summary.get('checks', [])]}")
 
     def failures(self) -> list[str]:
@@ -61,7 +61,7 @@ class DrillResult:
         return out
 
     def window(self, name: str) -> dict[str, Any]:
-        return self.summary["windows"][name]
+        return dict(self.summary["windows"][name])
 
     def series(self, metric: str, request: str | None = None) -> list[tuple[float, float | None]]:
         from faultdrill.analysis.series import series_for

@@ -113,8 +113,9 @@ class ToxiproxyClient:
 
     def add_toxic(self, proxy: str, name: str, type: str, attributes: dict[str, int],
                   stream: str = "downstream", toxicity: float = 1.0) -> dict[str, Any]:
-        return self._call("POST", f"/proxies/{proxy}/toxics", {
+        toxic: dict[str, Any] = self._call("POST", f"/proxies/{proxy}/toxics", {
             "name": name, "type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes})
+        return toxic
 
     def update_toxic(self, proxy: str, name: str, attributes: dict[str, int] | None = None,
                      toxicity: float | None = None) -> dict[str, Any]:
@@ -123,7 +124,8 @@ class ToxiproxyClient:
             body["attributes"] = attributes
         if toxicity is not None:
             body["toxicity"] = toxicity
-        return self._call("POST", f"/proxies/{proxy}/toxics/{name}", body)
+        toxic: dict[str, Any] = self._call("POST", f"/proxies/{proxy}/toxics/{name}", body)
+        return toxic
 
     def remove_toxic(self, proxy: str, name: str, missing_ok: bool = True) -> None:
         try:

@@ -146,7 +146,7 @@ def as_float32(value: Any, field: str) -> float | None:
 
 def float32(value: float) -> float:
     """Round a Python float to the nearest IEEE single."""
-    return struct.unpack("<f", struct.pack("<f", value))[0]
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
 
 
 def format_float32(value: float) -> str:
