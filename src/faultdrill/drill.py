@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from docker import DockerClient
+from faultdrill.analysis.ingress import IngressRates
 from faultdrill.analysis.live import AbortMonitor
 from faultdrill.clock import RunClock
 from faultdrill.errors import DrillAborted, ExitCode, FaultdrillError, InfraError, UsageError
@@ -23,13 +24,13 @@ from faultdrill.faults.actions import action_for
 from faultdrill.faults.engine import FaultEngine, ScheduledFault
 from faultdrill.faults.journal import Journal
 from faultdrill.faults.recovery import dead_runs, mark_crashed, recover_pending
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.histograms import LoadSecond, percentile_ms
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.safety import host_problem
 from faultdrill.recorder.events import EventLog
 from faultdrill.recorder.gaps import summarize as summarize_gaps
 from faultdrill.recorder.load_series import LoadSeriesWriter
-from faultdrill.recorder.points import IngressRates, points_from_rows
+from faultdrill.recorder.points import points_from_rows
 from faultdrill.recorder.provenance import initial_record, write_json
 from faultdrill.recorder.rundir import RunDir, new_run_id
 from faultdrill.recorder.sampling import SamplingRecorder, build_samplers

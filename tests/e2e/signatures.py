@@ -17,7 +17,7 @@ from statistics import mean
 from hdrh.histogram import HdrHistogram
 
 from faultdrill.analysis.ingress import ingress_rates
-from faultdrill.load.histograms import LoadSecond, new_histogram, percentile_ms
+from faultdrill.histograms import LoadSecond, new_histogram, percentile_ms
 from faultdrill.recorder.load_series import read_load_seconds
 from faultdrill.report.data import parse_connections, parse_db, parse_ingress, parse_resources
 from faultdrill.report.resource_plots import OPEN_STATES

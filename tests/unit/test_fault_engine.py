@@ -12,7 +12,7 @@ import pytest
 from faultdrill.clock import RunClock
 from faultdrill.faults.engine import FaultEngine, ScheduledFault, ramp_values
 from faultdrill.faults.journal import Journal, pending
-from faultdrill.load.histograms import LoadSecond, RequestStats
+from faultdrill.histograms import LoadSecond, RequestStats
 from faultdrill.recorder.events import EventLog, read_events
 from faultdrill.scenario.fault_model import Fault
 

@@ -255,7 +255,7 @@ def test_the_html_uses_no_emoji_a_machine_without_an_emoji_font_cannot_draw(full
 
 def test_profiles_and_client_connections_come_from_the_histograms_when_the_load_engine_splits_them(
         tmp_path: Path) -> None:
-    from faultdrill.load.histograms import LoadSecond, RequestStats
+    from faultdrill.histograms import LoadSecond, RequestStats
 
     if not hasattr(LoadSecond(0, 0), "profiles"):
         pytest.skip("this load engine does not record client profiles in histograms.jsonl")

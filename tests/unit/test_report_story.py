@@ -6,7 +6,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from faultdrill.load.histograms import LoadSecond, OpenStats, RequestStats
+from faultdrill.histograms import LoadSecond, OpenStats, RequestStats
 from faultdrill.report.chart_model import with_gaps
 from faultdrill.report.data import ConnectionRow, MetricRow, ResourceRow, RunData
 from faultdrill.report.figure_png import write_figure_png

@@ -8,7 +8,7 @@ from faultdrill.analysis.live import AbortMonitor
 from faultdrill.analysis.series import series_for
 from faultdrill.analysis.summary import window_stats
 from faultdrill.analysis.windows import FaultInterval, build_windows, steady_spans
-from faultdrill.load.histograms import LoadSecond, OpenStats, RequestStats
+from faultdrill.histograms import LoadSecond, OpenStats, RequestStats
 from faultdrill.load.shape import spike
 from faultdrill.report.summary import build_summary
 from faultdrill.scenario import parse_scenario

@@ -26,7 +26,7 @@ from faultdrill.analysis.series import (
 )
 from faultdrill.analysis.summary import profile_names, request_names, window_stats
 from faultdrill.analysis.windows import Window, second_in
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.scenario.check_model import (
     CONN_METRICS,
     LATENCY_METRICS,

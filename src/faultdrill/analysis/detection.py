@@ -32,7 +32,7 @@ from typing import Any
 from faultdrill.analysis.breaches import Run, alert_time, breach_predicate, runs, sustained_runs
 from faultdrill.analysis.series import SampleSource, Sampling, Series, sampling_for, series_for
 from faultdrill.analysis.windows import FaultInterval, Window
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.scenario.check_model import Check
 
 MIN_RECOVERY_S = 5.0

@@ -12,7 +12,7 @@ from typing import Any
 
 from faultdrill.analysis.series import dropped_of, stats_of
 from faultdrill.analysis.windows import Window, second_in
-from faultdrill.load.histograms import LoadSecond, OpenStats, RequestStats, max_ms, percentile_ms
+from faultdrill.histograms import LoadSecond, OpenStats, RequestStats, max_ms, percentile_ms
 
 
 @dataclass(frozen=True)

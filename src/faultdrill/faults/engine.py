@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from faultdrill.faults.actions import Action, ToxicAction
 from faultdrill.faults.journal import Journal
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.recorder.events import EventLog
 from faultdrill.scenario.fault_model import Fault, Trigger
 

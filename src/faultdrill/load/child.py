@@ -56,9 +56,9 @@ import gevent.event  # noqa: E402
 from locust import LoadTestShape  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from faultdrill.histograms import LoadSecond  # noqa: E402
 from faultdrill.load.config import ChildConfig  # noqa: E402
 from faultdrill.load.failures import classify_failure  # noqa: E402 - re-exported (the original home)
-from faultdrill.load.histograms import LoadSecond  # noqa: E402
 from faultdrill.load.netcount import ConnTracker  # noqa: E402
 from faultdrill.load.recording import Buckets, CpuMeter, Merger  # noqa: E402
 from faultdrill.load.shape import closed_target  # noqa: E402

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from faultdrill.load.histograms import DEFAULT_PROFILE
+from faultdrill.histograms import DEFAULT_PROFILE
 
 OnCount = Callable[[str, str], None]  # (profile, counter name)
 

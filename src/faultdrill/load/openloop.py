@@ -35,7 +35,7 @@ from gevent.pool import Group
 from greenlet import greenlet
 from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
 
-from faultdrill.load.histograms import OpenStats
+from faultdrill.histograms import OpenStats
 from faultdrill.load.netcount import ConnTracker
 from faultdrill.load.shape import Segment, arrival_times
 from faultdrill.load.users import task_functions

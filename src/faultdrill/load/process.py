@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from faultdrill.errors import InfraError
+from faultdrill.histograms import LoadSecond
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import LoadSecond
 from faultdrill.load.shape import StageSpec
 
 OnSecond = Callable[[LoadSecond], None]

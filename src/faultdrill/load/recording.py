@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
-from faultdrill.load.histograms import (
+from faultdrill.histograms import (
     DEFAULT_PROFILE,
     HIGHEST_US,
     LOWEST_US,

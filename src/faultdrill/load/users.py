@@ -24,7 +24,7 @@ import gevent
 from locust import User, between
 from locust.user.task import TaskSet
 
-from faultdrill.load.histograms import DEFAULT_PROFILE
+from faultdrill.histograms import DEFAULT_PROFILE
 from faultdrill.load.netcount import ConnTracker
 from faultdrill.load.tls import TlsSettings, context_factory, requests_adapter
 

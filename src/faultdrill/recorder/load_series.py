@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 
 from faultdrill.clock import RunClock
-from faultdrill.load.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
+from faultdrill.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
 
 OK_COLUMNS = ["ok_p50_ms", "ok_p95_ms", "ok_p99_ms"]  # appended: readers by position keep working
 TIMESERIES_COLUMNS = ["t", "wall", "users", "requests", "failures", "rps", "error_rate",

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.recorder.events import read_events
 from faultdrill.recorder.load_series import read_load_seconds
 from faultdrill.recorder.rundir import RunDir

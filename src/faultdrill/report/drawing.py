@@ -22,7 +22,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from faultdrill.analysis.windows import FaultInterval
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 
 FAULT_COLOURS = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
 Colour = tuple[float, float, float]  # RGB, 0..1

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.histograms import LoadSecond, percentile_ms
 from faultdrill.report.data import ConnCountRow, DbRow, MetricRow, ProfileRow, RunData, group_by
 from faultdrill.report.drawing import (
     APP_SERIES_SHOWN,

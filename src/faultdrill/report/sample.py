@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faultdrill.load.histograms import LoadSecond, RequestStats
+from faultdrill.histograms import LoadSecond, RequestStats
 from faultdrill.recorder.load_series import REQUEST_COLUMNS, TIMESERIES_COLUMNS
 from faultdrill.recorder.rundir import RunDir
 from faultdrill.scenario import parse_scenario

@@ -21,7 +21,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.histograms import LoadSecond, percentile_ms
 from faultdrill.report.chart_model import Band, Chart, Figure, Line, Marker, Point, is_log_scale, with_gaps
 from faultdrill.report.data import RunData
 from faultdrill.report.saturation import saturation_chart

@@ -13,10 +13,11 @@ from typing import Any
 
 from faultdrill.analysis.checks import CheckResult, judge_all
 from faultdrill.analysis.detection import detect_all
+from faultdrill.analysis.ingress import with_ingress_rates
 from faultdrill.analysis.summary import request_names, window_stats
 from faultdrill.analysis.windows import HEAL_REASONS, FaultInterval, build_windows, steady_spans
 from faultdrill.errors import ExitCode
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.recorder.points import read_samples
 from faultdrill.recorder.provenance import write_json
 from faultdrill.recorder.rundir import RunDir
@@ -229,7 +230,7 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
     from faultdrill.report.data import load_run_data
 
     data = load_run_data(run_dir)
-    report = build_summary(scenario, run_dir.run_id, data.seconds, data.events, status, read_samples(run_dir.path))
+    report = build_summary(scenario, run_dir.run_id, data.seconds, data.events, status, with_ingress_rates(read_samples(run_dir.path)))
     summary = report.summary
     if (data.run_info.get("reaped") or {}).get("summary"):  # the harness died and its reaper cleaned up
         summary["reaped"] = data.run_info["reaped"]["summary"]

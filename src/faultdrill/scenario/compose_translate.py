@@ -7,9 +7,9 @@ so the stack does not depend on where the scenario file lives.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import re
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
