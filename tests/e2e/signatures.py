@@ -157,5 +157,3 @@ def both_sides(run_dir: Path, start: float, end: float, ingress: str = "ingress"
     rates = ingress_rates(parse_ingress((run_dir / "ingress.csv").read_text()))[ingress]["requests_per_s"]
     read = [v for t, v in rates if start + 1 <= t <= end and v is not None]  # rate at t covers (t-1, t]
     return BothSides(sent, mean(read))
-
-

@@ -18,12 +18,12 @@ from typing import Any
 
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
-from toxiproxy.exceptions import NotFound as ProxyNotFound
 
 import docker
 from docker import DockerClient
 from faultdrill.errors import InfraError
 from faultdrill.faults.actions import exec_checked, heal_container, kill_pid_file, terminate_sessions
+from faultdrill.toxiproxy.client import NotFound as ProxyNotFound
 from faultdrill.toxiproxy.client import ToxiproxyClient, ToxiproxyError, ToxiproxyUnreachable
 
 STOPPED = ("exited", "created", "dead")

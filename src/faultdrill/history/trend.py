@@ -41,12 +41,6 @@ class Trend:
         return any(v.tripped for v in self.verdicts)
 
 
-def _series_value(store: HistoryStore, run_id: str, gate: SeriesGate) -> float | None:
-    if gate.check:
-        return store.check_values(run_id).get(gate.check, (None, ""))[0]
-    return store.window_value(run_id, gate.gate.window, gate.gate.metric)
-
-
 def build_trend(store: HistoryStore, scenario: str | None, check: str | None, last: int,
                 gates: Sequence[SeriesGate]) -> Trend:
     notes = list(store.notes)

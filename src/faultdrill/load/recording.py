@@ -224,5 +224,3 @@ class Merger:
             self.pending.pop(self.next, None)
             self.next += 1
         return out
-
-

@@ -216,5 +216,3 @@ def latency_axis(ax: Axes, values: Sequence[float]) -> bool:
         ax.set_ylim(bottom=0)
         ax.set_ylabel("latency (ms)")
     return log
-
-

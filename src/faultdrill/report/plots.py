@@ -307,4 +307,3 @@ def build_panels(data: RunData) -> PanelSet:
         for panel in made:
             add(panel)
     return out
-

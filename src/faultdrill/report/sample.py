@@ -196,4 +196,3 @@ def write_recorder_samples(run_dir: RunDir, last: int, shape: SampleShape) -> No
         for t in range(last):
             w.writerow([t, WALL0, "db", 2 if not fault(t) else 9, 8 if not fault(t) else 1, 0 if not fault(t) else 4,
                         0 if not fault(t) else 6, 0.05 if not fault(t) else 3.5, 30 if not fault(t) else 8, 0])
-

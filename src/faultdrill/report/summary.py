@@ -335,5 +335,3 @@ def _draw(panels: list[Panel], out_dir: Path, faults: list[FaultInterval], durat
     if "dashboard" in dashboard:
         drawn.append(PlotFile("dashboard", "All panels on one time axis", dashboard["dashboard"]))
     return drawn, problems
-
-

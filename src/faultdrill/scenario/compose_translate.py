@@ -8,7 +8,6 @@ so the stack does not depend on where the scenario file lives.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -326,7 +325,3 @@ def _mount(t: Translation, loc: Loc, spec: Any) -> dict[str, Any] | None:
         t.refuse(loc, f"volume {source!r} is not declared under the top-level volumes:", ", ".join(volumes) or "none")
         return None
     return {"type": kind, "source": source, "target": target, "read_only": read_only}
-
-
-def split_command(value: Any) -> list[str]:
-    return shlex.split(value) if isinstance(value, str) else list(value)

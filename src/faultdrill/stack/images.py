@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,11 +240,3 @@ def _build_builtin_toxiproxy(client: DockerClient, log: Log) -> str:
         log(f"building {tag}")
         _build(client, ctx, tag, {"BASE_IMAGE": base}, {labels.ROLE: "image", labels.CONTENT: tag}, log)
         return tag
-
-
-def iter_build_contexts(contexts: list[Path]) -> Iterator[Path]:
-    seen: set[Path] = set()
-    for ctx in contexts:
-        if ctx not in seen:
-            seen.add(ctx)
-            yield ctx

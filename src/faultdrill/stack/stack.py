@@ -257,9 +257,6 @@ class DockerStack:
         self.created_volumes = []
 
     # ------------------------------------------------------------------ for the rest of the run
-    def service_container(self, name: str) -> Container:
-        return self.containers[name]
-
 
 def _check_upstreams(network: Network, scenario: Scenario) -> None:
     """Every proxy's upstream host must answer on the attached network (a container name or alias)."""
