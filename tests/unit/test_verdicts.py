@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from faultdrill.analysis.checks import judge, judge_all
 from faultdrill.analysis.detection import detect, detect_all
 from faultdrill.analysis.live import AbortMonitor
@@ -210,6 +212,7 @@ def test_a_series_that_was_never_recorded_is_named_with_what_was() -> None:
 
 
 # --------------------------------------------------------------------------- 13: an error after the verdict
+@pytest.mark.usefixtures("no_drawing")  # the verdict, not the drawing
 def test_a_report_that_cannot_be_written_fails_the_run_instead_of_exiting_0(tmp_path, monkeypatch) -> None:
     import faultdrill.drill as drill
     from faultdrill.report.sample import write_sample_run
