@@ -232,7 +232,14 @@ def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, P
 
 
 def test_compare_cli_with_several_baselines_uses_the_noise_aware_gate(sample_runs, tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+                                                                      capsys: pytest.CaptureFixture[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from functools import partial
+
+    from faultdrill.report import compare
+
+    # the gates' verdicts, not the figures (test_report_compare.py draws those)
+    monkeypatch.setattr(compare, "compare_runs", partial(compare.compare_runs, plots=False))
     ref1, ref2, cand = sample_runs
     assert main(["compare", str(ref1), str(ref2), str(cand), "--fail-if", "p50@baseline:+20%",
                  "--out", str(tmp_path / "many")]) == 1
