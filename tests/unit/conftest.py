@@ -12,6 +12,14 @@ from faultdrill.report.sample import write_sample_run
 from faultdrill.report.summary import Report, render_all
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the tests that read the drawn sample run share one worker: it is drawn once."""
+    for item in items:
+        if "full_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("full_run"))
+
+
 @pytest.fixture(scope="session")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Report]:
     """A completed run with every recorder file, one fault (20–40 s) and one failing check, fully drawn.
