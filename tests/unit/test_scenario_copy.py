@@ -11,7 +11,7 @@ import pytest
 
 from faultdrill.errors import InfraError
 from faultdrill.recorder.scenario_copy import scenario_as_run, write_scenario_copy
-from faultdrill.report import plots, summary
+from faultdrill.report import summary
 from faultdrill.report.sample import SampleShape, sample_scenario_text, write_sample_run
 from faultdrill.scenario import load_scenario, parse_scenario
 from faultdrill.scenario.loader import LoadedScenario
@@ -58,9 +58,8 @@ def test_every_bundled_scenario_survives_the_round_trip(factor: float) -> None:
         assert parse_scenario(scenario_as_run(scaled), path.name) == scaled.scenario, path.name
 
 
-def test_report_rejudges_a_scaled_run_with_the_windows_it_ran_with(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(summary, "build_panels", lambda data: plots.PanelSet())  # the verdict, not the drawing
+@pytest.mark.usefixtures("no_drawing")  # the verdict, not the drawing
+def test_report_rejudges_a_scaled_run_with_the_windows_it_ran_with(tmp_path: Path) -> None:
     loaded = scaled_with_secrets(tmp_path)
     run_dir, _ = write_sample_run(tmp_path / "run", samples=False)  # 60 s of data, the fault at 20–40 s
     write_scenario_copy(run_dir.scenario_copy, loaded)
