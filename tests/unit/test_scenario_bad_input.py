@@ -20,9 +20,7 @@ from faultdrill.scenario import load_scenario, parse_scenario
 from faultdrill.scenario.yaml_source import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES
 from tests.unit.test_scenario_validation import VALID, write
 
-# An unbounded parse of these files takes minutes (or all memory); a bounded one is an interpreter start and
-# a refusal: ~1 s, up to ~6 s when the suite's workers share two busy cores. The guard tells the two apart.
-HANG_GUARD_S = 20.0
+HANG_GUARD_S = 20.0  # a hang or a blow-up takes minutes; a busy 2-core machine needs ~8 s to start Python and refuse
 
 
 def validate_in_subprocess(path: Path) -> tuple[int, str, float]:
