@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from faultdrill.analysis.ingress import counter_rates, ingress_rates, mean_rate
+from faultdrill.analysis.ingress import counter_rates, ingress_rates
 from faultdrill.recorder.samplers.base import SamplerUnavailable
 from faultdrill.recorder.samplers.ingress import IngressSampler, parse_stub_status, stub_status_url
 from faultdrill.report.data import ConnCountRow, IngressRow, parse_ingress
@@ -75,7 +75,6 @@ def test_rates_are_per_second_at_the_later_tick_with_no_zeros_across_gaps() -> N
                                      (7.0, None),   # the counter went back: nginx restarted
                                      (8.0, 20.0)]
     assert counter_rates([(0.0, 0.0), (0.5, 10.0), (1.0, 15.0)], step=0.5) == [(0.0, None), (0.5, 20.0), (1.0, 10.0)]
-    assert mean_rate(counter_rates(points), 0, 6) == 20.0
 
 
 def test_ingress_csv_rows_become_rates_per_service() -> None:

@@ -62,12 +62,6 @@ def ingress_rates(rows: Iterable[_Reading], step: float = 1.0) -> dict[str, dict
     return out
 
 
-def mean_rate(points: Sequence[Point], start: float, end: float) -> float | None:
-    """Mean of the known rates with ``start < t <= end`` (None when none is known)."""
-    values = [v for t, v in points if start < t <= end and v is not None]
-    return sum(values) / len(values) if values else None
-
-
 class IngressRates:
     """Live per-second rates of the ingress counters, one tick after another (the drill's live checks)."""
 

@@ -8,7 +8,6 @@ same file is read with ``docker exec cat``.
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
 from dataclasses import dataclass
 from typing import cast
 
@@ -95,7 +94,3 @@ def is_docker_dns(sock: Socket) -> bool:
 
 def listening_ports(sockets: list[Socket]) -> set[int]:
     return {s.local_port for s in sockets if s.state == "LISTEN" and not is_docker_dns(s)}
-
-
-def state_counts(sockets: list[Socket]) -> Counter[str]:
-    return Counter(s.state for s in sockets if s.state != "LISTEN")
