@@ -57,6 +57,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from faultdrill.plugins.listing import describe, render
+    from faultdrill.plugins.registry import registry
+
+    found = registry()
+    found.check_self()
+    listing = describe(found)
+    out.print(json.dumps(listing, indent=2) if args.json else render(listing), markup=False, soft_wrap=True)
+    return ExitCode.OK
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from faultdrill.recorder.rundir import new_run_id
     from faultdrill.scenario import load_scenario
@@ -358,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("validate", cmd_validate, "check scenario files without starting anything")
     p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
+
+    p = add("list", cmd_list, "installed fault kinds, samplers and journey packs, with the fields a scenario writes",
+            description="What this installation can run: the built-ins and every installed extension "
+                        "(entry points faultdrill.faults, faultdrill.samplers, faultdrill.journeys).")
+    p.add_argument("--json", action="store_true", help="as JSON")
 
     p = add("up", cmd_up, "start a scenario's stack and proxies, print the endpoints, and leave it running",
             description="Start the stack for poking at by hand. Remove it with `faultdrill down`.")

@@ -26,7 +26,7 @@ with a message naming the package; the version goes up only when a change breaks
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -154,7 +154,7 @@ class FaultKind(ABC, Generic[SpecT]):
 
     @classmethod
     def summary(cls) -> str:
-        return (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 # --------------------------------------------------------------------------- samplers
@@ -222,7 +222,7 @@ class SamplerKind(ABC, Generic[OptionsT]):
 
     @classmethod
     @abstractmethod
-    def samplers(cls, target: SamplerTarget, options: OptionsT) -> list[RowSource]:
+    def samplers(cls, target: SamplerTarget, options: OptionsT) -> Sequence[RowSource]:
         """The samplers that apply to this stack (none is fine)."""
 
     @classmethod
@@ -234,5 +234,5 @@ class SamplerKind(ABC, Generic[OptionsT]):
 
     @classmethod
     def summary(cls) -> str:
-        return (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
 
