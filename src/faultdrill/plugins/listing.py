@@ -95,9 +95,9 @@ def _journey_source(module: str) -> dict[str, Any]:
     tree = ast.parse(source)
     users: list[str] = []
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "USER_CLASSES" for t in node.targets):
-            if isinstance(node.value, (ast.List, ast.Tuple)):
-                users = [ast.unparse(e) for e in node.value.elts]
+        if (isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.Tuple))
+                and any(isinstance(t, ast.Name) and t.id == "USER_CLASSES" for t in node.targets)):
+            users = [ast.unparse(e) for e in node.value.elts]
     doc = " ".join((ast.get_docstring(tree) or "").strip().split("\n\n")[0].split())
     return {"summary": doc, "users": users}
 

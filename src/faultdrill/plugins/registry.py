@@ -129,7 +129,7 @@ class Registry:
         missing = [r for r in requires if not installed(r)]
         if missing:
             return message + f"; the scenario requires {', '.join(missing)}, not installed here: pip install " + \
-                " ".join(repr(r) if re.search(r"[<>=!~;\[ ]", r) else r for r in missing)
+                " ".join(pip_argument(r) for r in missing)
         present = sorted({requirement_name(r) for r in requires})
         if present:
             return message + f"; the packages the scenario requires ({', '.join(present)}) are installed and do " \
@@ -153,6 +153,11 @@ def registry() -> Registry:
 
 def requirement_name(requirement: str) -> str:
     return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0]
+
+
+def pip_argument(requirement: str) -> str:
+    """A requirement as a shell argument: quoted when it has a version or extras."""
+    return repr(requirement) if re.search(r"[<>=!~;\[ ]", requirement) else requirement
 
 
 def installed(requirement: str) -> bool:

@@ -278,13 +278,13 @@ def _fault_target_problems(fault: Fault, scenario: Scenario, at: At) -> Iterable
 
 def _plugin_problems(scenario: Scenario, at: At, lines: dict[Loc, int]) -> Iterable[Problem]:
     """Packages the scenario requires, sampler kinds it names (and their options), its journey pack."""
-    from faultdrill.plugins.registry import JOURNEYS, SAMPLERS, installed, registry
+    from faultdrill.plugins.registry import JOURNEYS, SAMPLERS, installed, pip_argument, registry
 
     found = registry()
     for i, requirement in enumerate(scenario.requires):
         if not installed(requirement):
             yield Problem(*at("requires", i), f"package {requirement!r} is not installed",
-                          f"pip install {requirement!r}" if not requirement.isidentifier() else f"pip install {requirement}")
+                          f"pip install {pip_argument(requirement)}")
     for name, raw in scenario.record.samplers.items():
         if name not in found.samplers:
             yield Problem(*at("record", "samplers", name), found.unknown(SAMPLERS, name, scenario.requires))

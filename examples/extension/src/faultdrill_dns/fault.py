@@ -19,9 +19,9 @@ class DnsOverrideSpec(BaseModel):
 
     service: str = Field(description="the service whose lookups go wrong")
     host: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$", description="the name it looks up, e.g. backend")
-    address: str = Field("127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$",
-                         description="where the name now points: 127.0.0.1 refuses at once, "
-                                     "192.0.2.1 (TEST-NET) is a black hole where connects time out")
+    address: str = Field("192.0.2.1", pattern=r"^[0-9a-fA-F.:]+$",
+                         description="where the name now points: the default (TEST-NET-1) is a black hole "
+                                     "where connects time out; a live address gets the calls instead")
 
 
 class DnsOverride(FaultKind[DnsOverrideSpec]):

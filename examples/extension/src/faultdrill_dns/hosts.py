@@ -12,17 +12,17 @@ def marker(fault_name: str) -> str:
     return "faultdrill-dns:" + (re.sub(r"[^a-z0-9]+", "-", fault_name.lower()).strip("-") or "fault")
 
 
-def add_line(address: str, host: str, mark: str) -> list[str]:
+def add_line(address: str, host: str, mark: str, path: str = HOSTS) -> list[str]:
     line = f"{address} {host} # {mark}"
-    return ["sh", "-c", f"printf '%s\\n' {shlex.quote(line)} >> {HOSTS}"]
+    return ["sh", "-c", f"printf '%s\\n' {shlex.quote(line)} >> {shlex.quote(path)}"]
 
 
-def remove_line(mark: str) -> list[str]:
-    """Drop every line carrying the marker; exit 3 if there was none (nothing left to undo)."""
-    quoted = shlex.quote("# " + mark)
-    return ["sh", "-c", f"grep -qF -- {quoted} {HOSTS} || exit 3; "
-                        f"grep -vF -- {quoted} {HOSTS} > /tmp/.fd-hosts; cat /tmp/.fd-hosts > {HOSTS}; "
-                        f"rm -f /tmp/.fd-hosts; ! grep -qF -- {quoted} {HOSTS}"]
+def remove_line(mark: str, path: str = HOSTS) -> list[str]:
+    """Drop every line carrying the marker, in place; exit 3 if there was none (nothing left to undo)."""
+    quoted, file, tmp = shlex.quote("# " + mark), shlex.quote(path), shlex.quote(path + ".fd-tmp")
+    return ["sh", "-c", f"grep -qF -- {quoted} {file} || exit 3; "
+                        f"grep -vF -- {quoted} {file} > {tmp}; cat {tmp} > {file}; "
+                        f"rm -f {tmp}; ! grep -qF -- {quoted} {file}"]
 
 
 def lookup(hosts: list[str]) -> list[str]:

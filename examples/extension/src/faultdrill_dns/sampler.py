@@ -19,10 +19,9 @@ class ResolvedHostsOptions(BaseModel):
 
 
 class ResolvedHostsSampler(Sampler):
-    name = "resolved_hosts"
-    columns = ["service", "host", "address"]
-
     def __init__(self, service: str, container: Container, names: list[str]) -> None:
+        self.name = "resolved_hosts"
+        self.columns = ["service", "host", "address"]
         self.service = service
         self.container = container
         self.names = names
@@ -32,7 +31,8 @@ class ResolvedHostsSampler(Sampler):
         result = self.container.exec_run(hosts.lookup(self.names))
         if result.exit_code != 0:
             raise RuntimeError(f"getent in {self.container.name} exited {result.exit_code}")
-        found = hosts.parse_lookup(result.output.decode(errors="replace"))
+        output = result.output if isinstance(result.output, bytes) else b""
+        found = hosts.parse_lookup(output.decode(errors="replace"))
         return [{"service": self.service, "host": h, "address": found.get(h, "")} for h in self.names]
 
 
