@@ -362,3 +362,12 @@ def test_the_example_dns_override_edits_a_hosts_file_in_place_and_heals_only_its
     assert path.stat().st_ino == inode  # edited in place: /etc/hosts is a bind mount that cannot be replaced
     assert subprocess.run(hosts.remove_line(mark, str(path))).returncode == 3  # nothing left: said so
     assert hosts.parse_lookup("backend 192.0.2.1\n\ndb \n") == {"backend": "192.0.2.1", "db": ""}
+
+
+def test_an_install_from_before_the_plugin_api_is_told_to_reinstall_not_that_every_kind_is_unknown() -> None:
+    from faultdrill.plugins.registry import FAULTS, PluginError, Registry
+
+    stale = Registry.discover(entry_points=[])  # faultdrill's metadata without its entry points
+    assert "installed before the plugin API; reinstall it (pip install -e ." in stale.unknown(FAULTS, "toxic")
+    with pytest.raises(PluginError, match="reinstall it"):
+        stale.fault_kind("toxic")

@@ -121,6 +121,9 @@ class Registry:
     def unknown(self, group: str, name: str, requires: Iterable[str] = ()) -> str:
         """Why ``name`` cannot be used, and which package to install (pure over the registry)."""
         noun = NOUN[group]
+        if not any(e.builtin for e in self.faults.values()):  # faultdrill's own kinds are the canary
+            return (f"faultdrill's installed metadata registers no built-in {noun}s, so {name!r} cannot be found: "
+                    f"it was installed before the plugin API; reinstall it (pip install -e . from the checkout)")
         for broken in self.broken:
             if broken.group == group and broken.name == name:
                 return f"{noun} {name!r} is installed but cannot be used: {broken.reason} (package {broken.package})"
