@@ -371,3 +371,14 @@ def test_an_install_from_before_the_plugin_api_is_told_to_reinstall_not_that_eve
     assert "installed before the plugin API; reinstall it (pip install -e ." in stale.unknown(FAULTS, "toxic")
     with pytest.raises(PluginError, match="reinstall it"):
         stale.fault_kind("toxic")
+
+
+def test_a_kind_named_like_a_faults_own_field_is_refused_not_silently_shadowing_it(tmp_path: Path) -> None:
+    from faultdrill.plugins.registry import Registry
+
+    site = install_dist(tmp_path / "site", "faultdrill-odd", "1.0", {"faultdrill.faults": {
+        "repeat": "faultdrill.faults.kinds:ToxicKind", "Bad-Name": "faultdrill.faults.kinds:ToxicKind"}})
+    points = metadata.Distribution.at(next(site.glob("*.dist-info"))).entry_points
+    found = Registry.discover(entry_points=points)
+    assert not found.faults and {b.name for b in found.broken} == {"repeat", "Bad-Name"}
+    assert all("not a usable name" in b.reason for b in found.broken)

@@ -26,6 +26,8 @@ JOURNEYS = "faultdrill.journeys"
 GROUPS = (FAULTS, SAMPLERS, JOURNEYS)
 SELF = "faultdrill"
 NOUN = {FAULTS: "fault kind", SAMPLERS: "sampler", JOURNEYS: "journey pack"}
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+FAULT_FIELDS = ("name", "at", "for", "for_", "when", "repeat", "ramp", "hidden", "manual")  # a fault's own keys
 
 
 class PluginError(FaultdrillError):
@@ -89,6 +91,10 @@ class Registry:
                                       "two installed packages register this name; uninstall one"))
             return
         if any(b.group == ep.group and b.name == ep.name for b in self.broken):
+            return
+        if not NAME_RE.match(ep.name) or (ep.group == FAULTS and ep.name in FAULT_FIELDS):
+            self.broken.append(Broken(ep.group, ep.name, package, "not a usable name (lower case letters, digits "
+                                      f"and _, starting with a letter; not one of {', '.join(FAULT_FIELDS[:-2])}…)"))
             return
         try:
             obj = None if ep.group == JOURNEYS else _load(ep)
