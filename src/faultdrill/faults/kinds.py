@@ -10,21 +10,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from faultdrill.faults.actions import (
-    Action,
-    ContainerAction,
-    ExecAction,
-    ProxyAction,
-    SqlAction,
-    StressAction,
-    ToxicAction,
-    toxic_name,
-)
-from faultdrill.faults.healing import heal_container_record, heal_toxiproxy_record
 from faultdrill.plugins.api import FaultKind, FaultTarget, Healed, HealTarget, Loc
-from faultdrill.scenario import transparent
 from faultdrill.scenario.fault_model import (
     TOXIC_ATTRIBUTES,
     ContainerFault,
@@ -35,7 +23,10 @@ from faultdrill.scenario.fault_model import (
     StressFault,
     Toxic,
 )
-from faultdrill.scenario.model import Scenario
+
+if TYPE_CHECKING:  # the actions import the Docker SDK: only when a drill builds or heals a fault
+    from faultdrill.faults.actions import Action, ToxicAction
+    from faultdrill.scenario.model import Scenario
 
 
 class _ActionKind(FaultKind[Any]):
@@ -57,6 +48,8 @@ class _ActionKind(FaultKind[Any]):
 
     @classmethod
     def heal_from_record(cls, record: dict[str, Any], target: HealTarget) -> Healed:
+        from faultdrill.faults.healing import heal_container_record
+
         return heal_container_record(record, target)
 
 
@@ -78,6 +71,8 @@ class ToxicKind(_ActionKind):
     action: ToxicAction
 
     def __init__(self, spec: Toxic, target: FaultTarget) -> None:
+        from faultdrill.faults.actions import ToxicAction, toxic_name
+
         super().__init__(spec, target)
         self.action = ToxicAction(_toxiproxy(target), toxic_name(target.fault_name), spec)
 
@@ -87,6 +82,8 @@ class ToxicKind(_ActionKind):
 
     @classmethod
     def heal_from_record(cls, record: dict[str, Any], target: HealTarget) -> Healed:
+        from faultdrill.faults.healing import heal_toxiproxy_record
+
         return heal_toxiproxy_record(record, target)
 
     @classmethod
@@ -115,6 +112,9 @@ class ProxyKind(_ActionKind):
     spec_model = ProxyFault
 
     def __init__(self, spec: ProxyFault, target: FaultTarget) -> None:
+        from faultdrill.faults.actions import ProxyAction
+        from faultdrill.scenario import transparent
+
         super().__init__(spec, target)
         if spec.upstream is not None:  # a service whose name a transparent proxy took is dialled directly
             spec = spec.model_copy(update={"upstream": transparent.dial(target.scenario, spec.upstream)})
@@ -122,6 +122,8 @@ class ProxyKind(_ActionKind):
 
     @classmethod
     def heal_from_record(cls, record: dict[str, Any], target: HealTarget) -> Healed:
+        from faultdrill.faults.healing import heal_toxiproxy_record
+
         return heal_toxiproxy_record(record, target)
 
     @classmethod
@@ -148,6 +150,8 @@ class ContainerKind(_ActionKind):
     spec_model = ContainerFault
 
     def __init__(self, spec: ContainerFault, target: FaultTarget) -> None:
+        from faultdrill.faults.actions import ContainerAction
+
         super().__init__(spec, target)
         self.action = ContainerAction(target.container(spec.service), spec)
 
@@ -168,6 +172,8 @@ class ExecKind(_ActionKind):
     spec_model = ExecFault
 
     def __init__(self, spec: ExecFault, target: FaultTarget) -> None:
+        from faultdrill.faults.actions import ExecAction
+
         super().__init__(spec, target)
         self.action = ExecAction(target.container(spec.service), spec, target.fault_name)
 
@@ -182,6 +188,8 @@ class SqlKind(_ActionKind):
     spec_model = SqlFault
 
     def __init__(self, spec: SqlFault, target: FaultTarget) -> None:
+        from faultdrill.faults.actions import SqlAction
+
         super().__init__(spec, target)
         probe = target.scenario.stack.services[spec.service].postgres
         user = spec.user or (probe.user if probe else "postgres")
@@ -209,6 +217,8 @@ class StressKind(_ActionKind):
     spec_model = StressFault
 
     def __init__(self, spec: StressFault, target: FaultTarget) -> None:
+        from faultdrill.faults.actions import StressAction
+
         super().__init__(spec, target)
         self.action = StressAction(target.container(spec.service), spec, target.fault_name)
 
