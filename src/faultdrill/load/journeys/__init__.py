@@ -34,5 +34,3 @@ def pack_user_classes(name: str) -> list[type[User]]:
         raise ValueError(f"journey pack {name!r} ({module.__name__}) lists no USER_CLASSES")
     return classes
 
-
-builtin_user_classes = pack_user_classes  # the name before journey packs could come from other packages
