@@ -16,11 +16,11 @@ from typing import Any
 
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
-from toxiproxy.exceptions import NotFound as ProxyNotFound
 
 from docker import DockerClient
 from faultdrill.faults.actions import exec_checked, heal_container, kill_pid_file, terminate_sessions
 from faultdrill.plugins.api import Healed, HealError, HealTarget
+from faultdrill.toxiproxy.client import NotFound as ProxyNotFound
 from faultdrill.toxiproxy.client import ToxiproxyClient, ToxiproxyError, ToxiproxyUnreachable
 
 STOPPED = ("exited", "created", "dead")

@@ -91,7 +91,7 @@ class _SeriesFile:
         self.path = path
         self.columns = columns
         new = not path.exists() or path.stat().st_size == 0
-        self._fh: IO[str] = open(path, "a", encoding="utf-8", newline="")
+        self._fh: IO[str] = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - held for the object's life, closed in close()
         self._writer = csv.DictWriter(self._fh, fieldnames=[*LEADING_COLUMNS, *columns], extrasaction="raise")
         self._lock = threading.Lock()
         if new:
