@@ -29,11 +29,11 @@ Reverted = Healed  # the name this module gave it before the plugin API
 
 def entry_name(action: dict[str, Any]) -> str:
     """What a journal entry is, in words a user can find on their stack (its kind says)."""
-    from faultdrill.plugins.registry import PluginError, registry
+    from faultdrill.plugins.registry import registry
 
     try:
         return registry().fault_kind(str(action.get("type"))).describe_record(action)
-    except PluginError:
+    except Exception:  # not installed here, or a plugin's describe_record failed: say what the journal says
         return f"{action.get('type')} fault" + (f" {action['fault']!r}" if action.get("fault") else "")
 
 

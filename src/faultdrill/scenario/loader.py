@@ -273,7 +273,14 @@ def _fault_target_problems(fault: Fault, scenario: Scenario, at: At) -> Iterable
     from faultdrill.plugins.registry import registry
 
     kind = fault.kind
-    for loc, message, allowed in registry().fault_kind(kind).problems(fault.spec, scenario):
+    try:  # a plugin's own check: its bug is reported as such, not as a traceback
+        found = list(registry().fault_kind(kind).problems(fault.spec, scenario))
+    except Exception as exc:
+        package = registry().faults[kind].package
+        yield Problem(*at(kind), f"the {kind!r} fault kind ({package}) failed checking it: {type(exc).__name__}: {exc}",
+                      f"a bug in {package}: report it to its authors")
+        return
+    for loc, message, allowed in found:
         yield Problem(*at(kind, *loc), message, allowed)
 
 
