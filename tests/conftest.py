@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -56,3 +57,17 @@ def base_image() -> str:
     from faultdrill.stack.images import ensure_base
 
     return ensure_base(docker.from_env(timeout=600), print)
+
+
+@pytest.fixture
+def example_extension(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """examples/extension installed for this test (its entry points on sys.path, as pip would put them):
+    the bundled scenarios/extension-*.yaml need it."""
+    from faultdrill.plugins.registry import registry
+    from tests.plugin_dist import install_example
+
+    for path in install_example(tmp_path_factory.mktemp("site")):
+        monkeypatch.syspath_prepend(str(path))
+    registry.cache_clear()
+    yield
+    registry.cache_clear()

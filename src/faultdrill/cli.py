@@ -58,6 +58,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from faultdrill.plugins.listing import describe, render
+    from faultdrill.plugins.registry import registry
+
+    found = registry()
+    found.check_self()
+    listing = describe(found)
+    out.print(json.dumps(listing, indent=2) if args.json else render(listing), markup=False, soft_wrap=True)
+    return ExitCode.OK
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from faultdrill.recorder.rundir import new_run_id
     from faultdrill.scenario import load_scenario
@@ -185,6 +196,10 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     builds: dict[tuple[Path, str, bool], tuple[Path, BuildOptions | None, bool]] = {}  # one build per context and options, as the run would build it
     toxiproxy_settings = None
     for path in paths:
+        missing = [] if args.scenarios else _missing_requirements(path)
+        if missing:  # all bundled scenarios: one that needs an extension this install lacks is not an error
+            out.print(f"skipped {path}: it requires {', '.join(missing)} (not installed)", markup=False)
+            continue
         loaded = load_scenario(path)
         as_written = loaded.scenario.stack.source is not None  # a compose file's build: the user's, as written
         for s in loaded.scenario.stack.services.values():
@@ -202,6 +217,18 @@ def cmd_images_build(args: argparse.Namespace) -> int:
 
     out.print(f"reaper → {ensure_image(client, log)}", markup=False)
     return 0
+
+
+def _missing_requirements(path: Path) -> list[str]:
+    import yaml
+
+    from faultdrill.plugins.registry import installed
+
+    try:
+        requires = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("requires") or []
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []  # load_scenario says what is wrong with it
+    return [str(r) for r in requires if not installed(str(r))] if isinstance(requires, list) else []
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -360,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("validate", cmd_validate, "check scenario files without starting anything")
     p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
+
+    p = add("list", cmd_list, "installed fault kinds, samplers and journey packs, with the fields a scenario writes",
+            description="What this installation can run: the built-ins and every installed extension "
+                        "(entry points faultdrill.faults, faultdrill.samplers, faultdrill.journeys).")
+    p.add_argument("--json", action="store_true", help="as JSON")
 
     p = add("up", cmd_up, "start a scenario's stack and proxies, print the endpoints, and leave it running",
             description="Start the stack for poking at by hand. Remove it with `faultdrill down`.")

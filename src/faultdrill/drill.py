@@ -391,6 +391,6 @@ def _record(recorder: SamplingRecorder, load: LoadProcess, live: LiveDrill, obse
 
 def _journeys(loaded: LoadedScenario) -> str:
     journeys = loaded.scenario.load.journeys
-    if journeys.startswith("builtin:"):
+    if journeys.startswith(("builtin:", "pack:")):
         return journeys
     return str((loaded.base_dir / journeys).resolve())

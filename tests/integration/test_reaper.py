@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import docker
+from faultdrill.faults.journal import Journal, pending
 from faultdrill.reaper import protocol
 from faultdrill.stack import labels
 from faultdrill.stack.cleanup import clean
@@ -67,6 +68,11 @@ def test_on_a_remote_engine_the_record_waits_in_a_volume_for_the_next_run_or_cle
     monkeypatch.setenv("FAULTDRILL_REAPER_RECORD", "volume")  # the engine cannot see our files
     _stack(client, run_id)
     link = ReaperLink(client, run_id, run_dir, ReaperConfig(True, 0.5), time.time()).start()
+    assert wait_for(lambda: link._sock is not None, timeout=60), link.error
+    plugin_fault = {"type": "dns_override", "key": ["dns_override", "c1", "m"], "fault": "misresolved",
+                    "package": "faultdrill-dns", "container": f"fd-{run_id}-app", "marker": "m"}
+    with Journal(run_dir / "journal.jsonl", tee=link.journal) as journal:  # as the harness journals (and tees)
+        journal.record("apply", plugin_fault, t=1.0)  # a plugin's fault: not the reaper's to run
     _lose(link)
     assert wait_for(lambda: labelled(run_id) == [] and run_id not in live_reapers(client), timeout=30), \
         labelled(run_id)
@@ -74,8 +80,11 @@ def test_on_a_remote_engine_the_record_waits_in_a_volume_for_the_next_run_or_cle
 
     lines = absorb_records(client, run_dir.parent)
     assert len(lines) == 1 and lines[0].startswith(f"{run_id}: reaped after the harness died at t=")
-    assert lines[0].endswith(": removed 1 container, 1 network")
+    assert lines[0].endswith(": left 1 plugin fault for `faultdrill clean` (dns_override), "
+                             "removed 1 container, 1 network")
     record = json.loads((run_dir / "reaper.json").read_text())
+    assert [(f["state"], f["action"]["package"]) for f in record["faults"]] == [("left for clean", "faultdrill-dns")]
+    assert pending(run_dir / "journal.jsonl") == [plugin_fault]  # still open: clean, with the package, heals it
     assert record["removed"] == {"containers": [f"fd-{run_id}-app"], "networks": [f"faultdrill-{run_id}"],
                                  "volumes": []}
     assert json.loads((run_dir / "run.json").read_text())["status"] == "crashed"

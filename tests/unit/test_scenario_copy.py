@@ -51,7 +51,7 @@ def test_the_copy_has_the_scaled_times_and_no_secret_and_parses_back(tmp_path: P
 
 
 @pytest.mark.parametrize("factor", [1, 0.25])
-def test_every_bundled_scenario_survives_the_round_trip(factor: float) -> None:
+def test_every_bundled_scenario_survives_the_round_trip(factor: float, example_extension: None) -> None:
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         loaded = load_scenario(path)
         scaled = LoadedScenario(scale_scenario(loaded.scenario, factor), loaded.path, loaded.text, factor)

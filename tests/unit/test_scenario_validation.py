@@ -48,7 +48,7 @@ checks:
 """
 
 
-def test_bundled_scenarios_are_valid() -> None:
+def test_bundled_scenarios_are_valid(example_extension: None) -> None:
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         assert load_scenario(path).scenario.name
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 from docker.models.containers import Container
 
 from faultdrill.errors import InfraError
-from faultdrill.scenario import transparent
+from faultdrill.plugins.api import FaultKind, FaultTarget
 from faultdrill.scenario.fault_model import ContainerFault, ExecFault, Fault, ProxyFault, SqlFault, StressFault, Toxic
 from faultdrill.scenario.model import Scenario
 from faultdrill.toxiproxy.client import ToxiproxyClient
@@ -270,29 +270,49 @@ def kill_pid_file(container: Container, pid_file: str) -> None:
 
 
 # --------------------------------------------------------------------------- building
+@dataclass
+class KindAction:
+    """One fault's instance of its kind (``plugins.api.FaultKind``), as the engine's ``Action``.
+
+    The journal line is the kind's record, with the kind's name as ``type``, a ``key`` (the record's,
+    or the kind and the fault's name), the fault's name and the package that provides the kind (so
+    ``clean`` on a machine without it can say what to install)."""
+
+    kind: str
+    package: str
+    fault: FaultKind[Any]
+
+    def prepare(self) -> None:
+        self.fault.prepare()
+
+    def describe(self) -> dict[str, Any]:
+        record = dict(self.fault.journal_record())
+        record["type"] = self.kind
+        record.setdefault("key", [self.kind, self.fault.target.fault_name])
+        record.setdefault("fault", self.fault.target.fault_name)
+        record.setdefault("package", self.package)
+        return record
+
+    def apply(self) -> None:
+        self.fault.apply()
+
+    def revert(self) -> None:
+        self.fault.heal()
+
+    def update(self, attributes: dict[str, int], toxicity: float | None) -> None:
+        """A ramp step, for the kinds that take ``ramp:`` (toxics)."""
+        update = getattr(self.fault, "update", None)
+        if update is None:
+            raise TypeError(f"fault kind {self.kind!r} cannot ramp")
+        update(attributes, toxicity)
+
+
 def action_for(fault: Fault, scenario: Scenario, toxiproxy: ToxiproxyClient | None,
-               containers: dict[str, Container]) -> Action:
-    kind = fault.kind
-    if kind in ("toxic", "proxy"):
-        if toxiproxy is None:
-            raise ValueError(f"fault {fault.name!r} needs Toxiproxy, and this stack has no proxies")
-        if fault.toxic is not None:
-            return ToxicAction(toxiproxy, toxic_name(fault.name), fault.toxic)
-        assert fault.proxy is not None
-        spec = fault.proxy
-        if spec.upstream is not None:  # a service whose name a transparent proxy took is dialled directly
-            spec = spec.model_copy(update={"upstream": transparent.dial(scenario, spec.upstream)})
-        return ProxyAction(toxiproxy, spec)
-    spec = getattr(fault, kind)
-    container = containers[spec.service]
-    if fault.container is not None:
-        return ContainerAction(container, fault.container)
-    if fault.exec is not None:
-        return ExecAction(container, fault.exec, fault.name)
-    if fault.stress is not None:
-        return StressAction(container, fault.stress, fault.name)
-    assert fault.sql is not None
-    probe = scenario.stack.services[fault.sql.service].postgres
-    user = fault.sql.user or (probe.user if probe else "postgres")
-    database = fault.sql.database or (probe.database if probe else "postgres")
-    return SqlAction(container, fault.sql, fault.name, user, database, probe.password if probe else None)
+               containers: dict[str, Container]) -> KindAction:
+    """The fault's kind, from the registry of installed kinds (the built-ins too), made for this stack."""
+    from faultdrill.plugins.registry import registry
+
+    entry = registry().faults.get(fault.kind)
+    kind = registry().fault_kind(fault.kind) if entry is None else entry.obj
+    target = FaultTarget(fault.name, scenario, containers, toxiproxy)
+    return KindAction(fault.kind, entry.package if entry else "?", kind(fault.spec, target))

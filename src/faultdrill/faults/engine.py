@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from faultdrill.faults.actions import Action, ToxicAction
+from faultdrill.faults.actions import Action, KindAction, ToxicAction
 from faultdrill.faults.journal import Journal
 from faultdrill.histograms import LoadSecond
 from faultdrill.recorder.events import EventLog
-from faultdrill.scenario.fault_model import Fault, Trigger
+from faultdrill.scenario.fault_model import Fault, Toxic, Trigger
 
 RAMP_STEP_S = 1.0
 
@@ -58,9 +58,10 @@ class ScheduledFault:
 
 def ramp_values(fault: Fault, progress: float) -> tuple[dict[str, int], float | None]:
     """Toxic attributes (API units) and toxicity at ``progress`` ∈ [0, 1] of a ramp (pure)."""
-    assert fault.ramp is not None and fault.toxic is not None
+    toxic = fault.spec
+    assert fault.ramp is not None and isinstance(toxic, Toxic)
     progress = min(max(progress, 0.0), 1.0)
-    start = fault.toxic.api_attributes()
+    start = toxic.api_attributes()
     attributes: dict[str, int] = {}
     for attr, scale in (("latency", 1000), ("jitter", 1000), ("rate", 1)):
         target = getattr(fault.ramp, attr)
@@ -69,7 +70,7 @@ def ramp_values(fault: Fault, progress: float) -> tuple[dict[str, int], float | 
             attributes[attr] = round(a + (b - a) * progress)
     toxicity = None
     if fault.ramp.toxicity is not None:
-        toxicity = round(fault.toxic.toxicity + (fault.ramp.toxicity - fault.toxic.toxicity) * progress, 4)
+        toxicity = round(toxic.toxicity + (fault.ramp.toxicity - toxic.toxicity) * progress, 4)
     return attributes, toxicity
 
 
@@ -127,9 +128,10 @@ class FaultEngine:
 
     def _ramp(self, item: ScheduledFault, progress: float, t: float) -> None:
         attributes, toxicity = ramp_values(item.fault, progress)
-        assert isinstance(item.action, ToxicAction)
-        self.journal.record("update", {**item.action.describe(), "attributes": attributes}, t=t)
-        item.action.update(attributes, toxicity)
+        action = item.action
+        assert isinstance(action, (ToxicAction, KindAction)), "only toxics ramp (the scenario model says so)"
+        self.journal.record("update", {**action.describe(), "attributes": attributes}, t=t)
+        action.update(attributes, toxicity)
         item.last_ramp_t = t
         self.events.emit("fault.ramp", fault=item.fault.name, attributes=attributes, toxicity=toxicity,
                          progress=round(progress, 3))

@@ -12,62 +12,57 @@ Three outcomes, because they ask different things of the user:
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass
 from typing import Any
 
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
-import docker
 from docker import DockerClient
-from faultdrill.errors import InfraError
 from faultdrill.faults.actions import exec_checked, heal_container, kill_pid_file, terminate_sessions
+from faultdrill.plugins.api import Healed, HealError, HealTarget
 from faultdrill.toxiproxy.client import NotFound as ProxyNotFound
 from faultdrill.toxiproxy.client import ToxiproxyClient, ToxiproxyError, ToxiproxyUnreachable
 
 STOPPED = ("exited", "created", "dead")
-
-
-class HealError(InfraError):
-    """A journaled fault that may still be active and could not be undone."""
-
-
-@dataclass(frozen=True)
-class Reverted:
-    healed: bool  # False: nothing was left to undo
-    detail: str
+Reverted = Healed  # the name this module gave it before the plugin API
 
 
 def entry_name(action: dict[str, Any]) -> str:
-    """What a journal entry is, in words a user can find on their stack (pure)."""
-    kind = action.get("type")
-    if kind == "toxic":
-        return f"toxic {action.get('toxic')} on proxy {action.get('proxy')}"
-    if kind == "proxy":
-        change = "down" if action.get("action") == "down" else f"upstream → {action.get('upstream')}"
-        return f"proxy {action.get('proxy')} {change}"
-    where = action.get("name") or str(action.get("container", "?"))[:12]
-    if kind == "container":
-        return f"container {action.get('action')} of {where}"
-    if kind == "exec":
-        return f"exec `{shlex.join(action.get('command') or [])}` in {where}"
-    if kind == "sql":
-        return f"SQL lock holder {action.get('application_name')} in {where}"
-    if kind == "stress":
-        return f"stress in {where}"
-    return f"{kind} fault"
+    """What a journal entry is, in words a user can find on their stack (its kind says)."""
+    from faultdrill.plugins.registry import registry
+
+    try:
+        return registry().fault_kind(str(action.get("type"))).describe_record(action)
+    except Exception:  # not installed here, or a plugin's describe_record failed: say what the journal says
+        return f"{action.get('type')} fault" + (f" {action['fault']!r}" if action.get("fault") else "")
 
 
 def revert_recorded(action: dict[str, Any], timeout: float = 3.0,
-                    docker_client: DockerClient | None = None) -> Reverted:
-    """Undo one journaled action. Raises :class:`HealError` when it may still be there."""
-    if action.get("type") in ("toxic", "proxy"):
-        with ToxiproxyClient(action["api"], timeout=timeout) as client:
-            return _revert_toxiproxy(client, action)
-    engine = docker_client or docker.from_env(timeout=int(timeout * 10))
+                    docker_client: DockerClient | None = None) -> Healed:
+    """Undo one journaled action through its kind. Raises :class:`HealError` when it may still be there
+    (a kind that is not installed here included: the package that applied it is named)."""
+    from faultdrill.plugins.registry import PluginError, registry
+
     try:
-        container = engine.containers.get(action["container"])
+        kind = registry().fault_kind(str(action.get("type")))
+    except PluginError as exc:
+        package = action.get("package")
+        raise HealError(exc.message, hint=(f"install {package} (it applied this fault) and run `faultdrill clean` "
+                                           "again" if package else "install the package that provides it and run "
+                                           "`faultdrill clean` again")) from None
+    return kind.heal_from_record(action, HealTarget(timeout, docker_client))
+
+
+def heal_toxiproxy_record(action: dict[str, Any], target: HealTarget) -> Healed:
+    """A toxic or proxy change, undone through the Toxiproxy API the journal names."""
+    with ToxiproxyClient(action["api"], timeout=target.timeout) as client:
+        return _revert_toxiproxy(client, action)
+
+
+def heal_container_record(action: dict[str, Any], target: HealTarget) -> Healed:
+    """A fault inside (or of) a container, undone through the Docker engine."""
+    try:
+        container = target.docker().containers.get(action["container"])
         return _revert_in_container(container, action)
     except NotFound:
         return Reverted(False, "its container is gone (the fault went with it)")

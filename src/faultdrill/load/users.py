@@ -46,11 +46,12 @@ DEFAULT = ProfileSpec(DEFAULT_PROFILE, 1.0)
 
 
 def load_user_classes(journeys: str) -> list[type[User]]:
-    """``builtin:NAME`` or a locustfile path, loaded the way ``locust -f`` loads it."""
-    if journeys.startswith("builtin:"):
-        from faultdrill.load.journeys import builtin_user_classes
+    """``pack:NAME`` (an installed journey pack) or a locustfile path, loaded the way ``locust -f`` loads it."""
+    from faultdrill.load.journeys import pack_name, pack_user_classes
 
-        return builtin_user_classes(journeys.removeprefix("builtin:"))
+    pack = pack_name(journeys)
+    if pack is not None:
+        return pack_user_classes(pack)
     from locust.util.load_locustfile import load_locustfile
 
     loaded = load_locustfile(journeys)  # (users, shapes) in Locust 2.2x+; (doc, users, shapes) before

@@ -20,6 +20,11 @@ from faultdrill.reaper.plan import Outcome, Session
 from faultdrill.reaper.protocol import RUN_LABEL
 
 STOPPED = ("exited", "created", "dead")
+# The kinds this standard-library reaper heals itself. Any other is a plugin's (faultdrill.faults): its
+# code is not in the reaper image, so it is left pending in the journal for `faultdrill clean` or the
+# next `faultdrill run`, which heal it through the plugin (or find its target gone with the stack).
+KNOWN_KINDS = ("toxic", "proxy", "container", "sql", "stress", "exec")
+LEFT = "left for clean"
 Http = Callable[[str, str, Any], int]  # (method, url, json body) -> status; raises OSError when unreachable
 
 
@@ -81,6 +86,10 @@ class Reaper:
 
     def heal(self, action: dict[str, Any]) -> tuple[str, str]:
         kind = action.get("type")
+        if kind not in KNOWN_KINDS:
+            package = f" (from {action['package']})" if action.get("package") else ""
+            return LEFT, (f"a plugin's fault kind{package}: the reaper cannot run plugin code; "
+                          "`faultdrill clean` or the next `faultdrill run` heals it from the journal")
         if kind in ("toxic", "proxy"):
             return self._heal_toxiproxy(action)
         container = str(action.get("container"))

@@ -74,7 +74,7 @@ class Outcome:
     """What became of one active fault: healed, nothing left (its target is gone), or failed."""
 
     action: dict[str, Any]
-    state: str  # "healed" | "nothing left" | "failed"
+    state: str  # "healed" | "nothing left" | "failed" | "left for clean" (a plugin's kind)
     detail: str
 
 
@@ -98,6 +98,10 @@ def summary_line(record: dict[str, Any]) -> str:
             by_kind[kind] = by_kind.get(kind, 0) + 1
         parts.append("healed " + ", ".join(counted(n, *NOUNS.get(k, (f"{k} fault", f"{k} faults")))
                                            for k, n in by_kind.items()))
+    left = [o for o in record.get("faults", []) if o.get("state") == "left for clean"]
+    if left:
+        parts.append(f"left {counted(len(left), 'plugin fault', 'plugin faults')} for `faultdrill clean` "
+                     f"({', '.join(sorted({str(o.get('type')) for o in left}))})")
     removed = record.get("removed", {})
     things = [counted(len(removed.get(kind, [])), kind[:-1], kind)
               for kind in ("containers", "networks", "volumes") if removed.get(kind)]

@@ -3,7 +3,8 @@
 ``apply_record`` is the one place a record reaches the run's files: it appends the reaper's heals
 to ``journal.jsonl`` as ``revert`` lines (``"by": "reaper"``, so ``faultdrill clean`` does not redo
 them; failures as ``heal_failed``, left for ``clean`` to retry) and marks ``run.json``: status
-``crashed``, ``reaped`` with what the reaper did, and a problem line the report shows. The reaper
+``crashed``, ``reaped`` with what the reaper did (a plugin's fault, which the reaper cannot heal, gets
+no line: it stays pending for ``clean``), and a problem line the report shows. The reaper
 calls it itself when it was given the run directory (local engine); on a remote engine the next
 ``faultdrill clean``/``run`` copies the record from its volume and calls it. It is idempotent.
 """
@@ -47,6 +48,8 @@ def _what(action: dict[str, Any]) -> str:
     where = action.get("name") or str(action.get("container", "?"))[:12]
     if kind == "sql":
         return f"SQL lock holder {action.get('application_name')} in {where}"
+    if kind not in ("container", "exec", "stress"):  # a plugin's kind
+        return f"{kind} fault {action.get('fault') or ''}".strip()
     return f"{kind} {action.get('action') or ''} in {where}".replace("  ", " ")
 
 
@@ -80,6 +83,8 @@ def apply_record(run_dir: Path, record: dict[str, Any]) -> bool:
         seq = sum(1 for _ in journal.open(encoding="utf-8")) if journal.exists() else 0
         with journal.open("a", encoding="utf-8") as fh:
             for fault in record["faults"]:
+                if fault["state"] not in ("healed", "nothing left", "failed"):  # left for clean: stays pending
+                    continue
                 seq += 1
                 failed = fault["state"] == "failed"
                 action = {**fault["action"], "by": "reaper",

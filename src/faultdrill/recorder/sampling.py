@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from faultdrill.clock import RunClock
 from faultdrill.recorder.gaps import GapTracker, SamplerGap, grid_t
@@ -313,17 +313,18 @@ class SamplingRecorder:
 
 
 def build_samplers(stack: DockerStack, record: Record, docker_client: DockerClient) -> list[Sampler]:
-    """The samplers that apply to a running stack, each switchable by a ``record.*`` flag.
+    """The samplers that apply to a running stack, from every installed sampler kind (the built-ins
+    too): a kind that is on by default runs unless ``record.<name>: false``; any other when the scenario
+    names it under ``record.samplers`` (with its options, validated with the scenario)."""
+    from faultdrill.plugins.api import SamplerTarget
+    from faultdrill.plugins.registry import registry
 
-    connections + resources for every service container and the Toxiproxy container; app metrics for
-    services that declare ``metrics:``; nginx counters for ``stub_status:``; the database probe for
-    services that declare ``postgres:``;
-    proxies when the stack has Toxiproxy.
-    """
     assert stack.info is not None, "build_samplers needs a started stack"
+    target = SamplerTarget(stack, record, docker_client)
     samplers: list[Sampler] = []
     try:
-        _add_samplers(samplers, stack, record, docker_client)
+        for name, options in enabled_sampler_kinds(record):
+            samplers += registry().sampler_kind(name).samplers(target, options)
     except BaseException:
         for sampler in samplers:  # the resources sampler already follows Docker's stats streams
             sampler.close()
@@ -331,53 +332,25 @@ def build_samplers(stack: DockerStack, record: Record, docker_client: DockerClie
     return samplers
 
 
+def enabled_sampler_kinds(record: Record) -> list[tuple[str, Any]]:
+    """(name, validated options) of the sampler kinds this scenario's ``record`` turns on."""
+    from faultdrill.plugins.registry import registry
+
+    found = registry()
+    chosen: list[tuple[str, Any]] = []
+    for name, entry in found.samplers.items():
+        if name in record.samplers:
+            chosen.append((name, entry.obj.options_model.model_validate(record.samplers[name] or {})))
+        elif entry.obj.default_on and getattr(record, name, True):
+            chosen.append((name, entry.obj.options_model()))
+    for name in record.samplers:
+        if name not in found.samplers:
+            found.sampler_kind(name)  # raises what to install
+    return chosen
+
+
 def recorder_for(stack: DockerStack, record: Record, docker_client: DockerClient, clock: RunClock,
                  run_dir: Path, on_rows: OnRows | None = None, log: Log = lambda _: None) -> SamplingRecorder:
     """The drill's one call: a ``SamplingRecorder`` over every sampler that applies to ``stack``."""
     return SamplingRecorder(build_samplers(stack, record, docker_client), clock, run_dir, record.interval,
                             on_rows=on_rows, log=log)
-
-
-def _add_samplers(samplers: list[Sampler], stack: DockerStack, record: Record,
-                  docker_client: DockerClient) -> None:
-    from faultdrill.recorder.samplers.app_metrics import AppMetricsSampler
-    from faultdrill.recorder.samplers.connections import (
-        ConnectionsSampler,
-        PeerDirectory,
-    )
-    from faultdrill.recorder.samplers.database import DbSampler
-    from faultdrill.recorder.samplers.ingress import IngressSampler
-    from faultdrill.recorder.samplers.proxies import ProxiesSampler
-    from faultdrill.recorder.samplers.resources import ResourcesSampler
-    from faultdrill.stack.plan import proxy_listen_ports
-    from faultdrill.stack.stack import TOXIPROXY_ALIAS
-
-    assert stack.info is not None
-    scenario = stack.scenario
-    interval = record.interval
-    containers = dict(stack.containers)
-    if stack.toxiproxy_container is not None:
-        containers[TOXIPROXY_ALIAS] = stack.toxiproxy_container
-    proxy_ports = proxy_listen_ports(scenario) if stack.toxiproxy_container is not None else {}
-    if record.connections and containers:
-        peers = PeerDirectory(stack.network, {str(c.id): name for name, c in containers.items()}, proxy_ports,
-                              TOXIPROXY_ALIAS)
-        for name, container in containers.items():
-            declared = scenario.stack.services[name].ports if name in scenario.stack.services \
-                else list(proxy_ports.values())
-            samplers.append(ConnectionsSampler(name, container, peers, declared_ports=declared))
-    if record.resources and containers:
-        samplers.append(ResourcesSampler(containers, docker_client))
-    for name, svc in scenario.stack.services.items():
-        host_ports = {int(k): int(v) for k, v in stack.info.services.get(name, {}).get("ports", {}).items()}
-        if record.app_metrics and svc.metrics is not None:
-            samplers.append(AppMetricsSampler.for_service(name, svc.metrics, list(svc.ports), host_ports,
-                                                          timeout=0.8 * interval))
-        if record.ingress and svc.stub_status is not None:
-            samplers.append(IngressSampler.for_service(name, svc.stub_status, host_ports, timeout=0.8 * interval))
-        if record.database and svc.postgres is not None and name in stack.containers:
-            samplers.append(DbSampler.for_service(name, svc.postgres, stack.containers[name], host_ports,
-                                                  timeout=max(0.8 * interval, 0.5)))
-    if record.proxies and stack.toxiproxy_container is not None and stack.info.toxiproxy_api:
-        samplers.append(ProxiesSampler(stack.info.toxiproxy_api, stack.toxiproxy_container,
-                                       timeout=0.8 * interval))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, model_validator
 
 from faultdrill.scenario.common import Name, Seconds, Strict
 
@@ -163,11 +164,13 @@ class Trigger(Strict):
         return self
 
 
-FAULT_KINDS = ("toxic", "proxy", "container", "sql", "exec", "stress")
+FAULT_KINDS = ("toxic", "proxy", "container", "sql", "exec", "stress")  # the built-ins (faultdrill's own entry points)
+TIMING_FIELDS = ("name", "at", "for", "when", "repeat", "ramp", "hidden", "manual")
 
 
-class Fault(Strict):
-    """One fault on the timeline: exactly one of toxic, proxy, container, sql, exec, stress."""
+class Fault(BaseModel):
+    """One fault on the timeline: when and how long, and exactly one kind — a built-in (toxic, proxy,
+    container, sql, exec, stress) or one an installed package provides (``faultdrill list``)."""
 
     name: str = Field(min_length=1, max_length=80)
     at: Seconds = 0.0
@@ -175,36 +178,66 @@ class Fault(Strict):
     when: Trigger | None = None
     repeat: Repeat | None = None
     ramp: Ramp | None = None
-    toxic: Toxic | None = None
-    proxy: ProxyFault | None = None
-    container: ContainerFault | None = None
-    sql: SqlFault | None = None
-    exec: ExecFault | None = None
-    stress: StressFault | None = None
     hidden: bool = Field(False, description="game days: responders see symptoms, not the name, until revealed")
     manual: bool = Field(False, description="game days: started by the facilitator, not the timeline")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # every other key is a fault kind's name; its value is validated by that kind's spec_model
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> Fault:
-        given = [k for k in FAULT_KINDS if getattr(self, k) is not None]
+    def _one_kind(self, info: ValidationInfo) -> Fault:
+        from faultdrill.plugins.registry import FAULTS, registry
+
+        found = registry()
+        given = list(self.model_extra or {})
+        unknown = [k for k in given if k not in found.faults]
+        if unknown:
+            requires = (info.context or {}).get("requires") or []
+            message = found.unknown(FAULTS, unknown[0], requires)
+            raise _error_at(unknown[0], self.model_extra[unknown[0]],  # type: ignore[index]
+                            message + f" (a fault takes {', '.join(TIMING_FIELDS)} and one kind)")
         if len(given) != 1:
-            raise ValueError(f"give exactly one of {', '.join(FAULT_KINDS)} (got {', '.join(given) or 'none'})")
-        if self.ramp is not None:
-            if self.toxic is None or self.for_ is None:
-                raise ValueError("ramp needs a toxic and a duration (for:)")
-            for attr in ("latency", "jitter", "rate"):
-                if getattr(self.ramp, attr) is not None and attr not in TOXIC_ATTRIBUTES[self.toxic.type]:
-                    raise ValueError(f"ramp.{attr} does not apply to a {self.toxic.type} toxic")
-        if self.repeat is not None and self.container is not None and self.container.action in ("kill", "restart"):
-            raise ValueError("repeat does not apply to kill/restart; use pause or stop")
+            raise ValueError(f"give exactly one fault kind (got {', '.join(given) or 'none'}); installed kinds: "
+                             f"{', '.join(sorted(found.faults))}")
+        kind = given[0]
+        spec_model = found.fault_kind(kind).spec_model
+        spec = _spec_wrapper(kind, spec_model).model_validate({kind: self.model_extra[kind]}).spec  # type: ignore[index, attr-defined]
+        self.__pydantic_extra__[kind] = spec  # type: ignore[index]
+        problem = found.fault_kind(kind).timing_problem(spec, self)
+        if problem:
+            raise ValueError(problem)
         return self
+
+    @classmethod
+    def extra_model(cls, key: str) -> type[BaseModel] | None:
+        """The model a kind's key is validated against (for error messages that list its fields)."""
+        from faultdrill.plugins.registry import registry
+
+        entry = registry().faults.get(key)
+        return entry.obj.spec_model if entry is not None else None
 
     @property
     def kind(self) -> str:
-        return next(k for k in FAULT_KINDS if getattr(self, k) is not None)
+        return next(iter(self.model_extra or {}))
+
+    @property
+    def spec(self) -> BaseModel:
+        """The validated fields of the fault's kind (``self.toxic`` for a toxic, and so on)."""
+        return (self.model_extra or {})[self.kind]  # type: ignore[no-any-return]
 
     @property
     def end(self) -> float | None:
         return None if self.for_ is None else self.at + self.for_
+
+
+@functools.cache
+def _spec_wrapper(kind: str, spec_model: type[BaseModel]) -> type[BaseModel]:
+    """A model with one field under the kind's name, so the spec's errors carry it in their location."""
+    wrapper: type[BaseModel] = create_model(f"{kind}_fault", __config__=ConfigDict(extra="forbid"),
+                                            spec=(spec_model, Field(alias=kind)))
+    return wrapper
+
+
+def _error_at(key: str, value: object, message: str) -> ValidationError:
+    return ValidationError.from_exception_data(
+        "Fault", [{"type": "value_error", "loc": (key,), "input": value, "ctx": {"error": ValueError(message)}}])

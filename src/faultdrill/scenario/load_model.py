@@ -109,7 +109,7 @@ class ThinkTime(Strict):
 
 
 class Load(Strict):
-    journeys: str = Field(description="builtin:NAME or a path to a locustfile")
+    journeys: str = Field(description="pack:NAME (an installed journey pack; builtin:NAME too) or a path to a locustfile")
     host: str
     mode: Literal["closed", "open"] = "closed"
     shape: list[Stage] | None = Field(None, min_length=1)

@@ -57,8 +57,10 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
                                              "name, description, stack, proxies, load, faults, checks, record")])
     if compose_stack.is_compose_stack(data.get("stack")):
         data = {**data, "stack": compose_stack.resolve(data["stack"], base_dir, source, lines)}
-    try:
-        scenario = Scenario.model_validate(data)
+    raw_requires = data.get("requires")
+    requires = [str(r) for r in raw_requires] if isinstance(raw_requires, list) else []
+    try:  # the fault kinds a file names that are not installed say which package it requires
+        scenario = Scenario.model_validate(data, context={"requires": requires})
     except ValidationError as exc:
         raise ScenarioError(source, [_problem(err, lines) for err in exc.errors()]) from None
     problems = list(semantic_problems(scenario, lines, base_dir))
@@ -75,21 +77,22 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
 
 
 # --------------------------------------------------------------------------- pydantic errors
-def _problem(err: ErrorDetails, lines: dict[Loc, int]) -> Problem:
+def _problem(err: ErrorDetails, lines: dict[Loc, int], model: type[BaseModel] = Scenario, prefix: int = 0) -> Problem:
+    """One pydantic error as a Problem; ``model`` is what ``err``'s location from ``prefix`` on is in."""
     loc = _clean_loc(err["loc"], lines)
     kind = err["type"]
     message = err["msg"].removeprefix("Value error, ")
     allowed = None
     if kind == "extra_forbidden" and loc:
-        model = _model_at(Scenario, loc[:-1])
+        parent = _model_at(model, loc[prefix:-1])
         message = f"unknown field {loc[-1]!r}"
-        if model is not None:
-            allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
+        if parent is not None:
+            allowed = ", ".join(f.alias or n for n, f in parent.model_fields.items())
     elif kind == "missing":
         message = "required field is missing"
-        model = _model_at(Scenario, loc[:-1])
-        if model is not None and loc and isinstance(loc[-1], str) and loc[-1] in model.model_fields:
-            allowed = model.model_fields[loc[-1]].description
+        found = _model_at(model, loc[prefix:-1])
+        if found is not None and loc and isinstance(loc[-1], str) and loc[-1] in found.model_fields:
+            allowed = found.model_fields[loc[-1]].description
     elif "input" in err and kind not in ("model_type", "dict_type", "list_type") and not isinstance(err["input"], (dict, list)):
         if repr(err["input"]) not in message:
             message = f"{message} (got {err['input']!r})"
@@ -118,7 +121,8 @@ def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
         current = _strip(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
-            current = None if field is None else field.annotation
+            extra_model = getattr(current, "extra_model", None)  # a fault's kind: its plugin's model
+            current = field.annotation if field is not None else (extra_model(part) if extra_model else None)
         elif typing.get_origin(current) in (list, tuple) and isinstance(part, int):
             current = typing.get_args(current)[0]
         elif typing.get_origin(current) is dict and isinstance(part, str):
@@ -155,6 +159,7 @@ def semantic_problems(scenario: Scenario, lines: dict[Loc, int], base_dir: Path 
     yield from _load_problems(scenario, at, base_dir)
     yield from _fault_problems(scenario, at)
     yield from _check_problems(scenario, at)
+    yield from _plugin_problems(scenario, at, lines)
 
 
 At = Callable[..., tuple[int | None, str]]  # a location in the file -> (line, dotted path)
@@ -206,9 +211,9 @@ def _load_problems(scenario: Scenario, at: At, base_dir: Path | None) -> Iterabl
     if not REF_RE.search(scenario.load.host):
         yield from _host_problems(scenario, *at("load", "host"))
     journeys = scenario.load.journeys
-    if not journeys.startswith("builtin:") and base_dir is not None and not (base_dir / journeys).is_file():
+    if not journeys.startswith(("builtin:", "pack:")) and base_dir is not None and not (base_dir / journeys).is_file():
         yield Problem(*at("load", "journeys"), f"no locustfile at {(base_dir / journeys)}",
-                      "builtin:NAME or a path to a locustfile, relative to the scenario file")
+                      "pack:NAME (an installed journey pack) or a path to a locustfile, relative to the scenario file")
 
 
 def _fault_problems(scenario: Scenario, at: At) -> Iterable[Problem]:
@@ -264,24 +269,49 @@ def _cycle_problems(scenario: Scenario, lines: dict[Loc, int]) -> Iterable[Probl
 
 
 def _fault_target_problems(fault: Fault, scenario: Scenario, at: At) -> Iterable[Problem]:
-    """The proxy or service a fault acts on must exist, and be able to take that fault."""
-    services, proxies = scenario.stack.services, scenario.proxies
+    """What the fault's kind says about this scenario (the proxy or service it acts on must exist, …)."""
+    from faultdrill.plugins.registry import registry
+
     kind = fault.kind
-    spec = getattr(fault, kind)
-    if kind in ("toxic", "proxy"):
-        if spec.proxy not in proxies:
-            yield Problem(*at(kind, "proxy"), f"no proxy named {spec.proxy!r}",
-                          ", ".join(proxies) or "declare it under proxies: first")
-        if kind == "proxy" and spec.upstream and spec.upstream.rpartition(":")[0] not in services:
-            yield Problem(*at(kind, "upstream"), f"upstream host {spec.upstream.rpartition(':')[0]!r} is not a service",
-                          ", ".join(services))
+    try:  # a plugin's own check: its bug is reported as such, not as a traceback
+        found = list(registry().fault_kind(kind).problems(fault.spec, scenario))
+    except Exception as exc:
+        package = registry().faults[kind].package
+        yield Problem(*at(kind), f"the {kind!r} fault kind ({package}) failed checking it: {type(exc).__name__}: {exc}",
+                      f"a bug in {package}: report it to its authors")
         return
-    if spec.service not in services:
-        yield Problem(*at(kind, "service"), f"no service named {spec.service!r}", ", ".join(services))
-    elif kind == "sql" and services[spec.service].postgres is None and not (spec.user and spec.database):
-        yield Problem(*at(kind, "service"), f"service {spec.service!r} is not marked as a database",
-                      f"add postgres: {{user: ..., database: ...}} to stack.services.{spec.service}, "
-                      "or give sql.user and sql.database")
+    for loc, message, allowed in found:
+        yield Problem(*at(kind, *loc), message, allowed)
+
+
+def _plugin_problems(scenario: Scenario, at: At, lines: dict[Loc, int]) -> Iterable[Problem]:
+    """Packages the scenario requires, sampler kinds it names (and their options), its journey pack."""
+    from faultdrill.plugins.registry import JOURNEYS, SAMPLERS, installed, pip_argument, registry
+
+    found = registry()
+    for i, requirement in enumerate(scenario.requires):
+        if not installed(requirement):
+            yield Problem(*at("requires", i), f"package {requirement!r} is not installed",
+                          f"pip install {pip_argument(requirement)}")
+    for name, raw in scenario.record.samplers.items():
+        if name not in found.samplers:
+            yield Problem(*at("record", "samplers", name), found.unknown(SAMPLERS, name, scenario.requires))
+            continue
+        kind = found.sampler_kind(name)
+        try:
+            options = kind.options_model.model_validate(raw or {})
+        except ValidationError as exc:
+            for err in exc.errors():
+                yield _problem({**err, "loc": ("record", "samplers", name, *err["loc"])}, lines,
+                               model=kind.options_model, prefix=3)
+            continue
+        for loc, message, allowed in kind.problems(options, scenario):
+            yield Problem(*at("record", "samplers", name, *loc), message, allowed)
+    journeys = scenario.load.journeys
+    for prefix in ("builtin:", "pack:"):
+        if journeys.startswith(prefix) and journeys.removeprefix(prefix) not in found.journeys:
+            yield Problem(*at("load", "journeys"), found.unknown(JOURNEYS, journeys.removeprefix(prefix),
+                                                                 scenario.requires))
 
 
 def _series_problems(metric: str, scenario: Scenario, line: int | None, field: str) -> Iterable[Problem]:

@@ -7,7 +7,7 @@ Sections live in their own modules: ``load_model`` (traffic), ``fault_model`` (f
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -174,6 +174,8 @@ class Record(Strict):
     database: bool = Field(True, description="probe services that declare postgres:")
     proxies: bool = Field(True, description="per-proxy traffic from Toxiproxy")
     ingress: bool = Field(True, description="nginx stub_status of services that declare stub_status:")
+    samplers: dict[str, dict[str, Any] | None] = Field(
+        {}, description="installed sampler kinds to run, each with its options (faultdrill list)")
 
     @field_validator("interval")
     @classmethod
@@ -205,6 +207,7 @@ class Scenario(Strict):
     abort: list[Abort] = []
     alerts: Alerts = Alerts()
     record: Record = Record()
+    requires: list[str] = Field([], description="the packages this scenario's plugins come from (pip requirements)")
 
     @property
     def duration(self) -> float:

@@ -1,7 +1,9 @@
-"""Built-in user journeys, named ``builtin:NAME`` in a scenario's ``load.journeys``.
+"""Journey packs: modules of Locust users, named ``pack:NAME`` (or ``builtin:NAME``) in ``load.journeys``.
 
-Importing this package does not import Locust (which monkey-patches with gevent):
-the orchestrator reads ``BUILTIN`` to validate names; only the load child loads the classes.
+A pack is registered under the ``faultdrill.journeys`` entry-point group (faultdrill's own ``smoke``
+and ``ticketing`` too) as the module's dotted path; the module lists its users in ``USER_CLASSES``.
+Importing this package does not import Locust (which monkey-patches with gevent): the orchestrator
+validates names against the registry without importing the modules; only the load child does.
 """
 
 from __future__ import annotations
@@ -12,11 +14,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from locust import User
 
-BUILTIN = {"smoke": "faultdrill.load.journeys.smoke", "ticketing": "faultdrill.load.journeys.ticketing"}
+PREFIXES = ("pack:", "builtin:")  # builtin: is the older spelling; both name any installed pack
 
 
-def builtin_user_classes(name: str) -> list[type[User]]:
-    if name not in BUILTIN:
-        raise ValueError(f"no built-in journeys named {name!r}; known: {', '.join(sorted(BUILTIN))}")
-    module = importlib.import_module(BUILTIN[name])
-    return list(module.USER_CLASSES)
+def pack_name(journeys: str) -> str | None:
+    """The pack a ``load.journeys`` value names, or None for a locustfile path."""
+    for prefix in PREFIXES:
+        if journeys.startswith(prefix):
+            return journeys.removeprefix(prefix)
+    return None
+
+
+def pack_user_classes(name: str) -> list[type[User]]:
+    from faultdrill.plugins.registry import registry
+
+    module = importlib.import_module(registry().journey_module(name))
+    classes = list(getattr(module, "USER_CLASSES", []))
+    if not classes:
+        raise ValueError(f"journey pack {name!r} ({module.__name__}) lists no USER_CLASSES")
+    return classes
+

@@ -1,0 +1,1 @@
+"""faultdrill-dns: a DNS override fault kind and a resolved-hosts sampler (an example extension)."""
