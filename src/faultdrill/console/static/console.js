@@ -18,7 +18,7 @@
   var hello = null, drawnSig = "", drawnWidth = 0, lastFrame = null, source = null;
   var figure = { key: "live", title: "", duration: 60, bands: [], markers: [], charts: [] };
   var events = [];
-  var state = { frames: 0, seconds: {}, lastT: -1, ended: false };
+  var state = { frames: 0, seconds: {}, lastT: -1, ended: false, figure: figure };
   window.faultdrillConsole = state;
 
   function $(id) { return document.getElementById(id); }
@@ -121,11 +121,46 @@
     box.className = "breached bad";
     var ul = el("ul");
     frame.breached.forEach(function (b) {
-      var value = b.value == null ? "" : " — now " + num(b.value, b.value < 10 ? 2 : 0);
+      var unit = /_ms$/.test(b.metric) ? " ms" : "";
+      var shown = /rate$/.test(b.metric) && b.value != null ? num(100 * b.value, 1) + " %" : num(b.value, b.value < 10 ? 2 : 0) + unit;
+      var value = b.value == null ? "" : " — now " + shown;
       ul.appendChild(el("li", "BREACHED: " + b.check + " (" + b.metric + ")" + value +
         (b.since != null ? ", since t = " + Math.round(b.since) + " s" : "")));
     });
     box.appendChild(ul);
+  }
+
+  function latest(key, label) {
+    var c = figure.charts.filter(function (x) { return x.key === key; })[0];
+    var l = c && c.lines.filter(function (x) { return x.label === label; })[0];
+    if (!l) return null;
+    for (var i = l.ys.length - 1; i >= 0; i--) if (l.ys[i] != null) return l.ys[i];
+    return null;
+  }
+
+  // the legend shows values under the cursor; this line always says what the last second was
+  function now(frame) {
+    if (frame.t < 0) return;
+    var box = $("now"), ms = function (v) { return v == null ? "–" : v >= 1000 ? (v / 1000).toFixed(1) + " s" : num(v, v < 10 ? 1 : 0) + " ms"; };
+    var items = [["last second", "t = " + frame.t + " s"], ["p95", ms(latest("story-latency", "p95 successful"))],
+                 ["p50", ms(latest("story-latency", "p50 successful"))],
+                 ["requests/s", num(latest("story-traffic", "requests /s"))],
+                 ["errors", num(latest("story-errors", "failed % of attempts"), 1) + " %"],
+                 ["users", num(latest("story-traffic", "users"))]];
+    box.textContent = "";
+    items.forEach(function (it) { var s = el("span"); s.appendChild(el("b", it[0])); s.appendChild(document.createTextNode(" " + it[1])); box.appendChild(s); });
+  }
+
+  function markerList() {
+    var ol = $("markers");
+    ol.textContent = "";
+    figure.markers.forEach(function (m, i) {
+      var li = el("li"), k = el("span", String(i + 1), "k");
+      k.style.background = m.colour;
+      li.appendChild(k);
+      li.appendChild(document.createTextNode("t=" + Math.round(m.t) + " s — " + m.label));
+      ol.appendChild(li);
+    });
   }
 
   function services(frame) {
@@ -155,31 +190,39 @@
     });
   }
 
+  // rows and buttons stay in place from frame to frame (a click is never lost to a redraw);
+  // only their texts change, and a row's buttons when what can be done to its fault changes
   function controls(frame) {
     var body = $("faults").tBodies[0];
-    body.textContent = "";
     frame.faults.forEach(function (f) {
-      var tr = el("tr");
-      tr.setAttribute("data-n", f.n);
-      if (f.active) tr.className = "active";
-      tr.appendChild(el("td", String(f.n)));
-      var name = el("td", f.name);
-      if (f.hidden) name.appendChild(el("span", "hidden", "badge hidden"));
-      else if (f.shown !== f.name) name.appendChild(el("span", "revealed", "badge"));
-      tr.appendChild(name);
-      tr.appendChild(el("td", f.kind + (f.target ? " · " + f.target : "")));
-      tr.appendChild(el("td", (f.active ? "ACTIVE" : f.stopped_at != null ? "healed" : f.manual ? "manual" : "scheduled") +
-                              (f.countdown ? " — " + f.countdown : "")));
-      var td = el("td");
-      [["inject", f.started_at == null], ["heal", f.active], ["reveal", f.hidden]].forEach(function (v) {
-        if (!v[1]) return;
-        var b = el("button", v[0]);
-        b.setAttribute("data-verb", v[0]);
-        b.setAttribute("data-n", f.n);
-        td.appendChild(b);
-      });
-      tr.appendChild(td);
-      body.appendChild(tr);
+      var tr = body.querySelector('tr[data-n="' + f.n + '"]');
+      if (!tr) {
+        tr = el("tr");
+        tr.setAttribute("data-n", f.n);
+        for (var i = 0; i < 5; i++) tr.appendChild(el("td"));
+        body.appendChild(tr);
+      }
+      var cells = tr.children;
+      tr.className = f.active ? "active" : "";
+      cells[0].textContent = String(f.n);
+      cells[1].textContent = f.name;
+      if (f.hidden) cells[1].appendChild(el("span", "hidden", "badge hidden"));
+      else if (f.shown !== f.name) cells[1].appendChild(el("span", "revealed", "badge"));
+      cells[2].textContent = f.kind + (f.target ? " · " + f.target : "");
+      cells[3].textContent = (f.active ? "ACTIVE" : f.stopped_at != null ? "healed" : f.manual ? "manual" : "scheduled") +
+                             (f.countdown ? " — " + f.countdown : "");
+      var verbs = [["inject", f.started_at == null], ["heal", f.active], ["reveal", f.hidden]]
+        .filter(function (v) { return v[1]; }).map(function (v) { return v[0]; });
+      if (cells[4].getAttribute("data-verbs") !== verbs.join(",")) {
+        cells[4].textContent = "";
+        cells[4].setAttribute("data-verbs", verbs.join(","));
+        verbs.forEach(function (verb) {
+          var b = el("button", verb);
+          b.setAttribute("data-verb", verb);
+          b.setAttribute("data-n", f.n);
+          cells[4].appendChild(b);
+        });
+      }
     });
   }
 
@@ -222,7 +265,11 @@
     var changed = mergeCharts(frame.charts);
     clock(frame); breached(frame); services(frame); faultList(frame); timeline(frame.events);
     if (hello && hello.can_control) controls(frame);
-    if (changed || frame.charts.length || frame.events.length || frame.faults.some(function (f) { return f.active; })) drawCharts(frame);
+    if (changed || frame.charts.length || frame.events.length || frame.faults.some(function (f) { return f.active; })) {
+      drawCharts(frame);
+      markerList();
+    }
+    now(frame);
     if (frame.status === "ended") end();
   }
 
