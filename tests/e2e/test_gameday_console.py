@@ -179,6 +179,8 @@ def check_results(results: Path, clients: list[StreamClient], shots: Path) -> No
     run_dir = next(p for p in results.iterdir() if p.is_dir())
     retro = (run_dir / "retrospective.md").read_text()
     assert "**detected** (Ana)" in retro and "| Ana | detected |" in retro
+    assert "(Ana)" in (run_dir / "timeline.html").read_text()
+    assert 'href="timeline.html"' in (run_dir / "report.html").read_text()
 
     # 20 viewers for the whole drill: each got every second the drill recorded, and the drill
     # handed its seconds over on time

@@ -309,3 +309,25 @@ def test_marks_carry_their_authors_name_to_everyone_and_the_retrospective(consol
     events = read_events(console.run_dir.events)
     retro = render_retrospective({"run_id": "run-1"}, events, "gameday")
     assert "**detected** (Ana)" in retro and "**hypothesis** (Bo) — backend is slow" in retro
+
+
+# ---------------------------------------------------------------------------------------------- afterwards
+def test_the_report_links_a_timeline_page_with_the_marks_and_their_authors(tmp_path: Path) -> None:
+    from faultdrill.report.sample import write_sample_run
+    from faultdrill.report.summary import render_all
+
+    run_dir, scenario = write_sample_run(tmp_path / "run", samples=False)
+    with run_dir.events.open("a", encoding="utf-8") as fh:
+        for event in ({"t": 22.0, "wall": "2026-12-01T06:00:22", "kind": "annotation", "annotation": "detected",
+                       "text": "", "by": "Ana"},
+                      {"t": 25.0, "wall": "2026-12-01T06:00:25", "kind": "annotation", "annotation": "hypothesis",
+                       "text": "<script>alert(1)</script> the db", "by": "Bo & co"}):
+            fh.write(json.dumps(event) + "\n")
+    render_all(run_dir, scenario, "completed")
+    report = (run_dir.path / "report.html").read_text()
+    assert 'href="timeline.html"' in report
+    page = (run_dir.path / "timeline.html").read_text()
+    assert "<b>detected</b> (Ana)" in page and "Bo &amp; co" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; the db" in page
+    assert "fault <b>slow db</b> started" in page  # the run's own record: real names
+    assert page.index("22 s") < page.index("25 s")
