@@ -271,11 +271,13 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_gameday(args: argparse.Namespace) -> int:
     from faultdrill.console.access import parse_listen
-    from faultdrill.console.live import ConsoleSettings
+    from faultdrill.console.live import ConsoleSettings, check_listen
     from faultdrill.gameday.session import run_gameday
     from faultdrill.scenario import load_scenario
 
     web = None if args.no_console else ConsoleSettings(*parse_listen(args.listen))
+    if web is not None:
+        check_listen(web)
     loaded = load_scenario(args.scenario)
     view = False if args.no_view else None
     observer = ConsoleObserver(every=10**9 if view is None and console.is_terminal else 5)

@@ -331,3 +331,21 @@ def test_the_report_links_a_timeline_page_with_the_marks_and_their_authors(tmp_p
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; the db" in page
     assert "fault <b>slow db</b> started" in page  # the run's own record: real names
     assert page.index("22 s") < page.index("25 s")
+
+
+def test_a_bad_or_taken_listen_address_is_a_usage_error_before_anything_starts() -> None:
+    import socket
+
+    from faultdrill.console.live import check_listen
+    from tests.helpers import faultdrill
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match="cannot listen there"):
+            check_listen(ConsoleSettings("127.0.0.1", port))
+        done = faultdrill("gameday", str(SCENARIOS / "gameday.yaml"), "--listen", f"127.0.0.1:{port}", timeout=60)
+    assert done.returncode == 2 and "cannot listen there" in done.stderr and "Traceback" not in done.stderr
+    done = faultdrill("gameday", str(SCENARIOS / "gameday.yaml"), "--listen", "0.0.0.0:8800", timeout=60)
+    assert done.returncode == 2 and "wildcard" in done.stderr and "Traceback" not in done.stderr

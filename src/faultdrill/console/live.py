@@ -8,6 +8,7 @@ the terminal's keys and ``faultdrill inject`` use, and run on the drill's own th
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +19,7 @@ from faultdrill.console.access import DEFAULT_HOST, Access, Role, host_names
 from faultdrill.console.feed import ConsoleFeed, LiveCharts, LiveStatus
 from faultdrill.console.redact import FaultInfo
 from faultdrill.console.server import ConsoleServer
+from faultdrill.errors import UsageError
 from faultdrill.report.data import read_json_file
 
 if TYPE_CHECKING:
@@ -35,6 +37,19 @@ SERVICE_FIELDS = {"connections": "connections", "resources.pids": "pids", "resou
 class ConsoleSettings:
     address: str = DEFAULT_HOST
     port: int = 0
+
+
+def check_listen(settings: ConsoleSettings) -> None:
+    """Before anything starts: can the console listen there? (A clear error now, not after the stack is up.)"""
+    family = socket.AF_INET6 if ":" in settings.address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.address, settings.port))
+        except OSError as exc:
+            raise UsageError(f"--listen {settings.address}:{settings.port}: the web console cannot listen there "
+                             f"({exc.strerror or exc})",
+                             hint="pick another port (0 picks a free one), or an address of this machine") from None
 
 
 @lru_cache(maxsize=1)
@@ -80,8 +95,12 @@ class WebConsole:
         self.feed = ConsoleFeed(self.status, live.run_dir.events, charts)
         hello = {"run_id": live.run_dir.run_id, "scenario": live.scenario.name,
                  "description": live.scenario.description or "", "duration": live.duration}
-        server = ConsoleServer(Access(frozenset()), self.feed.log, self.controller.commands.submit, hello, page(),
-                               self.settings.address, self.settings.port)
+        try:
+            server = ConsoleServer(Access(frozenset()), self.feed.log, self.controller.commands.submit, hello,
+                                   page(), self.settings.address, self.settings.port)
+        except OSError as exc:  # taken since the check at the start
+            raise UsageError(f"the web console cannot listen on {self.settings.address}:{self.settings.port} "
+                             f"({exc.strerror or exc})", hint="pick another --listen port, or 0") from None
         self.access = server.access = Access(host_names(self.settings.address, server.port))
         self.server = server.__enter__()
         self.feed.start()

@@ -182,8 +182,8 @@ class ConsoleServer:
                     return
                 try:
                     length = int(self.headers.get("Content-Length") or 0)
-                    if length > MAX_BODY:
-                        raise ValueError(f"body over {MAX_BODY} bytes")
+                    if not 0 <= length <= MAX_BODY:
+                        raise ValueError(f"a body of 0 to {MAX_BODY} bytes, with its Content-Length")
                     body = json.loads(self.rfile.read(length) or b"{}") if length else {}
                     if not isinstance(body, dict):
                         raise ValueError("the body must be a JSON object")

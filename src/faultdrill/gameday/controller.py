@@ -194,6 +194,7 @@ class GameDayController:
                 "run_id": live.run_dir.run_id,
                 "t": round(live.clock.now(), 2),
                 "duration": live.duration,
+                "paused": live.engine.paused,
                 "seconds": [vars(s) for s in list(self.state.seconds)[-60:]],
                 "samples": {k: dict(v) for k, v in self.state.samples.items()},
                 "faults": faults,
