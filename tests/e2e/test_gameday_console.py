@@ -151,6 +151,7 @@ def drive(fac: Any, resp: Any, output: list[str], shots: Path) -> list[StreamCli
     assert wait_for(lambda: (resp.execute_script(P95) or [0, 0])[1] > SLOW_MS, 10)
     reacted = time.monotonic() - injected
     assert reacted <= 3.0, f"the responder's curve took {reacted:.1f} s to show the fault"
+    print(f"the responder's p95 curve showed the hidden fault {reacted:.2f} s after the facilitator's click")
 
     click(resp, "#mark-name")
     resp.find_element("css selector", "#mark-name").send_keys("Ana")
