@@ -349,3 +349,34 @@ def test_a_bad_or_taken_listen_address_is_a_usage_error_before_anything_starts()
     assert done.returncode == 2 and "cannot listen there" in done.stderr and "Traceback" not in done.stderr
     done = faultdrill("gameday", str(SCENARIOS / "gameday.yaml"), "--listen", "0.0.0.0:8800", timeout=60)
     assert done.returncode == 2 and "wildcard" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_paused_timeline_starts_and_ends_no_scheduled_fault_but_hands_still_can(tmp_path: Path) -> None:
+    from tests.unit.test_fault_engine import FakeClock
+
+    data = yaml.safe_load((SCENARIOS / "gameday.yaml").read_text())
+    data["faults"].append({"name": "drain", "at": 5, "for": 10,
+                           "toxic": {"proxy": "backend", "type": "bandwidth", "rate": 10}})
+    scenario = parse_scenario(yaml.safe_dump(data), "gameday", base_dir=SCENARIOS)
+    clock = FakeClock()
+    engine = FaultEngine([ScheduledFault(f, FakeAction(f.name)) for f in scenario.faults],
+                         Journal(tmp_path / "journal.jsonl"), EventLog(tmp_path / "events.jsonl", RunClock()), clock)
+    drain = engine.find("drain")
+    engine.paused = True
+    for t in range(0, 9):
+        clock.t = float(t)
+        engine.tick()
+    assert drain.started_at is None  # its time came and went while paused
+    engine.inject("slow backend")  # by hand still works
+    assert engine.find("slow backend").active
+    engine.paused = False
+    clock.t = 9.0
+    engine.tick()
+    assert drain.active and drain.started_at == 9.0
+    engine.paused = True
+    clock.t = 30.0
+    engine.tick()
+    assert drain.active  # its end waits too
+    engine.paused = False
+    engine.tick()
+    assert not drain.active
