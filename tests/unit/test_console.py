@@ -137,6 +137,9 @@ class Console:
 
     def __init__(self, tmp_path: Path) -> None:
         data = yaml.safe_load((SCENARIOS / "gameday.yaml").read_text())
+        data["description"] = f"Practice: the {SECRET} fault is the one to find."  # a careless description
+        data["checks"].append({"name": f"{SECRET} shows as slow", "metric": "p95_ms", "window": "run",
+                               "max": 100})  # a check named after the hidden fault
         scenario = parse_scenario(yaml.safe_dump(data), "gameday", base_dir=SCENARIOS)
         self.run_dir = RunDir.create(tmp_path, "run-1")
         self.clock = RunClock()
@@ -272,6 +275,7 @@ def test_a_hidden_fault_is_in_no_byte_a_responder_can_fetch_until_revealed(conso
     assert SECRET.encode() not in seen
     assert b"\"kind\":\"container\"" not in seen and b"backend: pause" not in seen  # nor its kind
     assert b"p95 successful" in seen  # the symptom is there: the curves
+    assert b"hidden fault #2 shows as slow" in seen  # and the check it breaks, by its placeholder
     assert SECRET.encode() in console.everything(fac)
 
     assert console.request("POST", "/api/faults/2/reveal", fac, {})[0] == 200

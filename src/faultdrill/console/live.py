@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from faultdrill.console.access import DEFAULT_HOST, Access, Role, host_names
 from faultdrill.console.feed import ConsoleFeed, LiveCharts, LiveStatus
-from faultdrill.console.redact import FaultInfo
+from faultdrill.console.redact import FaultInfo, scrub
 from faultdrill.console.server import ConsoleServer
 from faultdrill.errors import UsageError
 from faultdrill.report.data import read_json_file
@@ -97,7 +97,8 @@ class WebConsole:
                  "description": live.scenario.description or "", "duration": live.duration}
         try:
             server = ConsoleServer(Access(frozenset()), self.feed.log, self.controller.commands.submit, hello,
-                                   page(), self.settings.address, self.settings.port)
+                                   page(), self.settings.address, self.settings.port,
+                                   redact=lambda text: scrub(text, self.status().faults))
         except OSError as exc:  # taken since the check at the start
             raise UsageError(f"the web console cannot listen on {self.settings.address}:{self.settings.port} "
                              f"({exc.strerror or exc})", hint="pick another --listen port, or 0") from None

@@ -58,8 +58,11 @@ class ConsoleServer:
     """Context manager: serves the console on ``address:port`` until the drill ends."""
 
     def __init__(self, access: Access, log: FrameLog, submit: Submit, hello: dict[str, Any], page: bytes,
-                 address: str, port: int) -> None:
+                 address: str, port: int, redact: Callable[[str], str] = lambda text: text) -> None:
+        """``redact``: applied to every answer a responder gets outside the stream (whose frames the feed
+        already redacted) — the same filter, so a hidden name in the scenario's description stays out."""
         self.access, self.log, self.submit, self.hello, self.page = access, log, submit, hello, page
+        self.redact = redact
         self._server = _Server((address, port), self._handler(), v6=":" in address)
         self._thread = threading.Thread(target=self._server.serve_forever, name="console", daemon=True)
         self.streams = 0  # open live streams now
@@ -100,8 +103,11 @@ class ConsoleServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def _json(self, status: int, body: dict[str, Any]) -> None:
-                self._send(status, json.dumps(body).encode(), "application/json")
+            def _json(self, status: int, body: dict[str, Any], role: Role | None = None) -> None:
+                text = json.dumps(body)
+                if role is not Role.FACILITATOR:
+                    text = server.redact(text)
+                self._send(status, text.encode(), "application/json")
 
             def _role(self, allowed: frozenset[Role], query_token: bool = False) -> Role | None:
                 token = None
@@ -129,7 +135,7 @@ class ConsoleServer:
                     role = self._role(READ_ROLES)
                     if role is not None:
                         self._json(200, {**server.hello, "role": role.value,
-                                         "can_control": role in CONTROL_ROLES, "mark_kinds": list(MARK_KINDS)})
+                                         "can_control": role in CONTROL_ROLES, "mark_kinds": list(MARK_KINDS)}, role)
                 elif path == "/api/stream":
                     role = self._role(READ_ROLES, query_token=True)
                     if role is not None:
@@ -192,11 +198,11 @@ class ConsoleServer:
                     self._json(400, {"error": str(exc)})
                     return
                 try:
-                    self._json(200, server.submit(command).result(timeout=COMMAND_TIMEOUT_S))
+                    self._json(200, server.submit(command).result(timeout=COMMAND_TIMEOUT_S), role)
                 except TimeoutError:
                     self._json(503, {"error": "the drill did not take the command in time (is it ending?)"})
                 except (ValueError, KeyError) as exc:
-                    self._json(409, {"error": str(exc)})
+                    self._json(409, {"error": str(exc)}, role)
 
         return Handler
 

@@ -130,9 +130,10 @@
     box.appendChild(ul);
   }
 
-  function latest(key, label) {
+  // the last known value of a line (the first of ``labels`` the chart has; open and closed models differ)
+  function latest(key, labels) {
     var c = figure.charts.filter(function (x) { return x.key === key; })[0];
-    var l = c && c.lines.filter(function (x) { return x.label === label; })[0];
+    var l = c && c.lines.filter(function (x) { return labels.indexOf(x.label) >= 0; })[0];
     if (!l) return null;
     for (var i = l.ys.length - 1; i >= 0; i--) if (l.ys[i] != null) return l.ys[i];
     return null;
@@ -142,11 +143,13 @@
   function now(frame) {
     if (frame.t < 0) return;
     var box = $("now"), ms = function (v) { return v == null ? "–" : v >= 1000 ? (v / 1000).toFixed(1) + " s" : num(v, v < 10 ? 1 : 0) + " ms"; };
-    var items = [["last second", "t = " + frame.t + " s"], ["p95", ms(latest("story-latency", "p95 successful"))],
-                 ["p50", ms(latest("story-latency", "p50 successful"))],
-                 ["requests/s", num(latest("story-traffic", "requests /s"))],
-                 ["errors", num(latest("story-errors", "failed % of attempts"), 1) + " %"],
-                 ["users", num(latest("story-traffic", "users"))]];
+    var errors = latest("story-errors", ["failed % of attempts", "failed or dropped % of attempts"]);
+    var items = [["last second", "t = " + frame.t + " s"], ["p95", ms(latest("story-latency", ["p95 successful"]))],
+                 ["p50", ms(latest("story-latency", ["p50 successful"]))],
+                 ["requests/s", num(latest("story-traffic", ["requests /s", "sent /s"]))],
+                 ["errors", errors == null ? "–" : num(errors, 1) + " %"]];
+    var users = latest("story-traffic", ["users"]);
+    if (users != null) items.push(["users", num(users)]);
     box.textContent = "";
     items.forEach(function (it) { var s = el("span"); s.appendChild(el("b", it[0])); s.appendChild(document.createTextNode(" " + it[1])); box.appendChild(s); });
   }
