@@ -170,6 +170,10 @@ def drive(fac: Any, resp: Any, output: list[str], shots: Path) -> list[StreamCli
 
     click(fac, 'button[data-verb="reveal"][data-n="2"]')
     assert wait_for(lambda: SECRET in text_of(resp, "#fault-list"), 10)
+    click(fac, "#pause")  # everyone sees the facilitator pause the timeline, and resume it
+    assert wait_for(lambda: "paused" in text_of(resp, "#state"), 10)
+    click(fac, "#pause")
+    assert wait_for(lambda: text_of(resp, "#state") == "live", 10)
     click(fac, 'button[data-verb="heal"][data-n="2"]')
     assert wait_for(lambda: "No check breached" in text_of(resp, "#breached"), 20)  # recovered
     click(fac, "#stop")

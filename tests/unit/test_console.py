@@ -262,6 +262,8 @@ def test_only_the_facilitator_changes_state_and_only_from_the_console_itself(con
     assert not console.engine.paused
     kinds = [e["kind"] for e in read_events(console.run_dir.events)]
     assert "timeline.paused" in kinds and "timeline.resumed" in kinds
+    retro = render_retrospective({"run_id": "run-1"}, read_events(console.run_dir.events), "gameday")
+    assert "the facilitator paused the timeline" in retro and "the facilitator resumed the timeline" in retro
 
 
 def test_a_hidden_fault_is_in_no_byte_a_responder_can_fetch_until_revealed(console: Console) -> None:

@@ -45,6 +45,8 @@ def timeline_rows(events: list[dict[str, Any]]) -> list[tuple[float, str, str]]:
         elif kind == "annotation":
             what = (f"responders: **{e['annotation']}**" + (f" ({e['by']})" if e.get("by") else "")
                     + (f" — {e['text']}" if e.get("text") else ""))
+        elif kind in ("timeline.paused", "timeline.resumed"):
+            what = f"the facilitator {kind.split('.')[1]} the timeline"
         elif kind in ("run.start", "run.end", "run.stopped", "run.aborted", "run.interrupted"):
             what = kind.replace("run.", "drill ") + (f": {e.get('reason') or e.get('detail') or ''}".rstrip(": "))
         else:

@@ -244,6 +244,8 @@
       case "run.end": return ["", "drill ended"];
       case "run.stopped": return ["", "drill stopped: " + (e.reason || "")];
       case "run.aborted": return ["breach", "drill aborted: " + (e.detail || e.rule || "")];
+      case "load.warning": return ["", "load generator: " + e.warning];
+      case "fault.heal_failed": return ["breach", "could not heal " + e.fault + ": " + e.error];
       default: return ["", e.kind];
     }
   }
@@ -251,8 +253,9 @@
   function timeline(newEvents) {
     var ol = $("timeline");
     newEvents.forEach(function (e) {
+      if (/^(stack|gameday)\./.test(e.kind)) return;  // before the run clock started, or the console's own
       var d = describe(e), li = el("li", null, d[0]);
-      li.appendChild(el("span", "t=" + Math.round(e.t) + "s", "t"));
+      li.appendChild(el("span", e.t == null ? "" : "t=" + Math.round(e.t) + "s", "t"));
       li.appendChild(document.createTextNode(d[1]));
       ol.insertBefore(li, ol.firstChild);
     });
@@ -342,7 +345,10 @@
       $("role").textContent = h.role;
       $("role").className = "role " + h.role;
       document.title = "game day — " + h.role + " — " + h.scenario;
-      if (h.can_control) { $("control").hidden = false; $("visible-faults").hidden = true; }
+      if (h.can_control) {  // the facilitator's controls come first on the facilitator's screen
+        $("control").hidden = false; $("visible-faults").hidden = true;
+        $("right").insertBefore($("control"), $("marks"));
+      }
       connect();
     }, function (err) { $("role").textContent = "refused"; say("mark-msg", err.message, true); });
   }
