@@ -12,7 +12,7 @@ from faultdrill.analysis.live import BreachTracker
 from faultdrill.drill import LiveDrill
 from faultdrill.gameday.alerts import AlertSender
 from faultdrill.gameday.control import Command, Commands, ControlServer
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.histograms import LoadSecond, percentile_ms
 
 if TYPE_CHECKING:
     from faultdrill.console.live import ConsoleSettings, WebConsole

@@ -49,16 +49,16 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import replace  # noqa: E402
-from typing import Any
+from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
 import gevent.event  # noqa: E402
 from locust import LoadTestShape  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from faultdrill.histograms import LoadSecond  # noqa: E402
 from faultdrill.load.config import ChildConfig  # noqa: E402
 from faultdrill.load.failures import classify_failure  # noqa: E402 - re-exported (the original home)
-from faultdrill.load.histograms import LoadSecond  # noqa: E402
 from faultdrill.load.netcount import ConnTracker  # noqa: E402
 from faultdrill.load.recording import Buckets, CpuMeter, Merger  # noqa: E402
 from faultdrill.load.shape import closed_target  # noqa: E402
@@ -73,11 +73,11 @@ SECOND_MSG, DONE_MSG, START_MSG = "fd_second", "fd_done", "fd_start"
 
 def make_shape(config_of: Callable[[], ChildConfig]) -> LoadTestShape:
     class RunClockShape(LoadTestShape):
-        def tick(self):  # type: ignore[override]
+        def tick(self) -> tuple[int, float] | None:
             config = config_of()
             return closed_target(config.segments, time.monotonic() - config.t0, config.duration)
 
-    return RunClockShape()
+    return RunClockShape()  # type: ignore[no-untyped-call]  # Locust's LoadTestShape.__init__ is unannotated
 
 
 def emit(message: dict[str, Any]) -> None:
@@ -134,7 +134,7 @@ class Generator:
         self.cpu = CpuMeter()
 
     def _on_request(self, request_type: str, name: str, response_time: float | None, response_length: int,
-                    response: Any = None, context: dict | None = None, exception: BaseException | None = None,
+                    response: Any = None, context: dict[str, Any] | None = None, exception: BaseException | None = None,
                     **_kw: Any) -> None:
         label = name if " " in name else f"{request_type} {name}"
         profile = (context or {}).get("fd_profile") or self.tracker.profile()
@@ -184,7 +184,7 @@ class Generator:
 
     def users(self, runner: Any) -> int:
         """Concurrent users: Locust's count (closed model), arrivals in flight (open model)."""
-        return self.open_loop.in_flight if self.open_loop is not None else runner.user_count
+        return int(self.open_loop.in_flight if self.open_loop is not None else runner.user_count)
 
     def record(self, second: int, users: int) -> LoadSecond:
         c = self.config
@@ -277,7 +277,7 @@ def run_worker(config: ChildConfig) -> None:
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def run_master(config: ChildConfig, link: ParentLink) -> None:
@@ -347,7 +347,9 @@ def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str
             runner.start_shape()
         emit({"type": "started", "pid": os.getpid(), "workers": config.workers})
         merger.started_t = max(time.monotonic() - t0, 1e-6)
-        all_exited = lambda: all(p.poll() is not None for p in procs)  # noqa: E731
+        def all_exited() -> bool:
+            return all(p.poll() is not None for p in procs)
+
         gen.each_second(lambda _t: pump(), extra_stop=all_exited)
         if config.mode == "closed":
             runner.stop()

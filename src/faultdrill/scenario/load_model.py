@@ -173,7 +173,7 @@ class Load(Strict):
         if self.steps is not None:
             return steps(self.steps.values(), self.steps.every, ramp=self.steps.ramp)
         assert self.shape is not None
-        return [Segment(st.until, float(st.rate if self.mode == "open" else st.users or 0), st.ramp, st.spawn_rate)
+        return [Segment(st.until, float((st.rate if self.mode == "open" else st.users) or 0), st.ramp, st.spawn_rate)
                 for st in self.shape]
 
     @property
