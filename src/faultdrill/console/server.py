@@ -48,10 +48,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], v6: bool) -> None:
+    def __init__(self, address: tuple[str, int], console: ConsoleServer, v6: bool) -> None:
         if v6:
             self.address_family = socket.AF_INET6
-        super().__init__(address, handler)
+        self.console = console
+        super().__init__(address, ConsoleHandler)
 
 
 class ConsoleServer:
@@ -63,7 +64,7 @@ class ConsoleServer:
         already redacted) — the same filter, so a hidden name in the scenario's description stays out."""
         self.access, self.log, self.submit, self.hello, self.page = access, log, submit, hello, page
         self.redact = redact
-        self._server = _Server((address, port), self._handler(), v6=":" in address)
+        self._server = _Server((address, port), self, v6=":" in address)
         self._thread = threading.Thread(target=self._server.serve_forever, name="console", daemon=True)
         self.streams = 0  # open live streams now
         self._streams_lock = threading.Lock()
@@ -85,126 +86,129 @@ class ConsoleServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+class ConsoleHandler(BaseHTTPRequestHandler):
+    """One request: checked (Host, Origin, token, role) before anything else."""
 
-            def log_message(self, fmt: str, *args: object) -> None:  # never log: URLs may carry a token
-                pass
+    server: _Server
+    protocol_version = "HTTP/1.1"
 
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in SECURITY_HEADERS:
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
+    @property
+    def console(self) -> ConsoleServer:
+        return self.server.console
 
-            def _json(self, status: int, body: dict[str, Any], role: Role | None = None) -> None:
-                text = json.dumps(body)
-                if role is not Role.FACILITATOR:
-                    text = server.redact(text)
-                self._send(status, text.encode(), "application/json")
+    def log_message(self, fmt: str, *args: object) -> None:  # never log: URLs may carry a token
+        pass
 
-            def _role(self, allowed: frozenset[Role], query_token: bool = False) -> Role | None:
-                token = None
-                auth = self.headers.get("Authorization", "")
-                if auth.startswith("Bearer "):
-                    token = auth[len("Bearer "):]
-                elif query_token:
-                    given = parse_qs(urlsplit(self.path).query).get("token")
-                    token = given[0] if given else None
-                verdict = server.access.check(self.headers.get("Host"), self.headers.get("Origin"), token, allowed)
-                if isinstance(verdict, Role):
-                    return verdict
-                status, reason = verdict
-                self._json(status, {"error": reason})
-                return None
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in SECURITY_HEADERS:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
 
-            def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                if path in ("/", "/console"):
-                    if not server.access.host_ok(self.headers.get("Host")):
-                        self._json(421, {"error": "this console answers only to its own address"})
-                        return
-                    self._send(200, server.page, "text/html; charset=utf-8")
-                elif path == "/api/hello":
-                    role = self._role(READ_ROLES)
-                    if role is not None:
-                        self._json(200, {**server.hello, "role": role.value,
-                                         "can_control": role in CONTROL_ROLES, "mark_kinds": list(MARK_KINDS)}, role)
-                elif path == "/api/stream":
-                    role = self._role(READ_ROLES, query_token=True)
-                    if role is not None:
-                        self._stream(role)
-                else:
-                    self._json(404, {"error": f"no such path {path}"})
+    def _json(self, status: int, body: dict[str, Any], role: Role | None = None) -> None:
+        text = json.dumps(body)
+        if role is not Role.FACILITATOR:
+            text = self.console.redact(text)
+        self._send(status, text.encode(), "application/json")
 
-            def _stream(self, role: Role) -> None:
-                try:
-                    last = int(self.headers.get("Last-Event-ID") or 0)
-                except ValueError:
-                    last = 0
-                self.connection.settimeout(CLIENT_TIMEOUT_S)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                for name, value in SECURITY_HEADERS:
-                    self.send_header(name, value)
-                self.end_headers()
-                self.close_connection = True
-                server.count_stream(+1)
-                try:
-                    self.wfile.write(b"retry: 1000\n\n")
-                    while True:
-                        frames, closed = server.log.since(role, last, STREAM_WAIT_S)
-                        chunks = [b"id: %d\nevent: frame\ndata: %s\n\n" % (i, data) for i, data in frames]
-                        if frames:
-                            last = frames[-1][0]
-                        if closed and not frames:
-                            self.wfile.write(b"event: end\ndata: {}\n\n")
-                            self.wfile.flush()
-                            return
-                        self.wfile.write(b"".join(chunks) or b": keep-alive\n\n")
-                        self.wfile.flush()
-                except OSError:
-                    return  # the viewer left, or was too slow: its loss, not the drill's
-                finally:
-                    server.count_stream(-1)
+    def _role(self, allowed: frozenset[Role], query_token: bool = False) -> Role | None:
+        token = None
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            token = auth[len("Bearer "):]
+        elif query_token:
+            given = parse_qs(urlsplit(self.path).query).get("token")
+            token = given[0] if given else None
+        verdict = self.console.access.check(self.headers.get("Host"), self.headers.get("Origin"), token, allowed)
+        if isinstance(verdict, Role):
+            return verdict
+        status, reason = verdict
+        self._json(status, {"error": reason})
+        return None
 
-            def do_POST(self) -> None:
-                path = [p for p in urlsplit(self.path).path.split("/") if p]
-                if path == ["api", "marks"]:
-                    role = self._role(MARK_ROLES)
-                elif path[:2] == ["api", "faults"] or path in (["api", "pause"], ["api", "stop"]):
-                    role = self._role(CONTROL_ROLES)
-                else:
-                    self._json(404, {"error": f"no such path {self.path}"})
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path in ("/", "/console"):
+            if not self.console.access.host_ok(self.headers.get("Host")):
+                self._json(421, {"error": "this console answers only to its own address"})
+                return
+            self._send(200, self.console.page, "text/html; charset=utf-8")
+        elif path == "/api/hello":
+            role = self._role(READ_ROLES)
+            if role is not None:
+                self._json(200, {**self.console.hello, "role": role.value,
+                                 "can_control": role in CONTROL_ROLES, "mark_kinds": list(MARK_KINDS)}, role)
+        elif path == "/api/stream":
+            role = self._role(READ_ROLES, query_token=True)
+            if role is not None:
+                self._stream(role)
+        else:
+            self._json(404, {"error": f"no such path {path}"})
+
+    def _stream(self, role: Role) -> None:
+        try:
+            last = int(self.headers.get("Last-Event-ID") or 0)
+        except ValueError:
+            last = 0
+        self.connection.settimeout(CLIENT_TIMEOUT_S)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        for name, value in SECURITY_HEADERS:
+            self.send_header(name, value)
+        self.end_headers()
+        self.close_connection = True
+        self.console.count_stream(+1)
+        try:
+            self.wfile.write(b"retry: 1000\n\n")
+            while True:
+                frames, closed = self.console.log.since(role, last, STREAM_WAIT_S)
+                chunks = [b"id: %d\nevent: frame\ndata: %s\n\n" % (i, data) for i, data in frames]
+                if frames:
+                    last = frames[-1][0]
+                if closed and not frames:
+                    self.wfile.write(b"event: end\ndata: {}\n\n")
+                    self.wfile.flush()
                     return
-                if role is None:
-                    return
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                    if not 0 <= length <= MAX_BODY:
-                        raise ValueError(f"a body of 0 to {MAX_BODY} bytes, with its Content-Length")
-                    body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-                    if not isinstance(body, dict):
-                        raise ValueError("the body must be a JSON object")
-                    command = command_for(path, body, role)
-                except ValueError as exc:
-                    self._json(400, {"error": str(exc)})
-                    return
-                try:
-                    self._json(200, server.submit(command).result(timeout=COMMAND_TIMEOUT_S), role)
-                except TimeoutError:
-                    self._json(503, {"error": "the drill did not take the command in time (is it ending?)"})
-                except (ValueError, KeyError) as exc:
-                    self._json(409, {"error": str(exc)}, role)
+                self.wfile.write(b"".join(chunks) or b": keep-alive\n\n")
+                self.wfile.flush()
+        except OSError:
+            return  # the viewer left, or was too slow: its loss, not the drill's
+        finally:
+            self.console.count_stream(-1)
 
-        return Handler
+    def do_POST(self) -> None:
+        path = [p for p in urlsplit(self.path).path.split("/") if p]
+        if path == ["api", "marks"]:
+            role = self._role(MARK_ROLES)
+        elif path[:2] == ["api", "faults"] or path in (["api", "pause"], ["api", "stop"]):
+            role = self._role(CONTROL_ROLES)
+        else:
+            self._json(404, {"error": f"no such path {self.path}"})
+            return
+        if role is None:
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if not 0 <= length <= MAX_BODY:
+                raise ValueError(f"a body of 0 to {MAX_BODY} bytes, with its Content-Length")
+            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            command = command_for(path, body, role)
+        except ValueError as exc:
+            self._json(400, {"error": str(exc)})
+            return
+        try:
+            self._json(200, self.console.submit(command).result(timeout=COMMAND_TIMEOUT_S), role)
+        except TimeoutError:
+            self._json(503, {"error": "the drill did not take the command in time (is it ending?)"})
+        except (ValueError, KeyError) as exc:
+            self._json(409, {"error": str(exc)}, role)
 
 
 def command_for(path: list[str], body: dict[str, Any], role: Role) -> Command:
