@@ -332,6 +332,7 @@ def test_the_report_links_a_timeline_page_with_the_marks_and_their_authors(tmp_p
     render_all(run_dir, scenario, "completed")
     report = (run_dir.path / "report.html").read_text()
     assert 'href="timeline.html"' in report
+    assert "detected (Ana)" in report and "hypothesis (Bo &amp; co): &lt;script&gt;" in report  # the story's marks
     page = (run_dir.path / "timeline.html").read_text()
     assert "<b>detected</b> (Ana)" in page and "Bo &amp; co" in page
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; the db" in page
