@@ -273,7 +273,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_gameday(args: argparse.Namespace) -> int:
     from faultdrill.console.access import parse_listen
-    from faultdrill.console.live import ConsoleSettings, check_listen
+    from faultdrill.console.live import ConsoleSettings, check_hideable, check_listen
     from faultdrill.gameday.session import run_gameday
     from faultdrill.scenario import load_scenario
 
@@ -281,6 +281,8 @@ def cmd_gameday(args: argparse.Namespace) -> int:
     if web is not None:
         check_listen(web)
     loaded = load_scenario(args.scenario)
+    if web is not None:
+        check_hideable(loaded.scenario, str(args.scenario))
     view = False if args.no_view else None
     observer = ConsoleObserver(every=10**9 if view is None and console.is_terminal else 5)
     outcome, retro = run_gameday(loaded, args.results, observer, console, view, web)

@@ -387,3 +387,18 @@ def test_a_paused_timeline_starts_and_ends_no_scheduled_fault_but_hands_still_ca
     engine.paused = False
     engine.tick()
     assert not drain.active
+
+
+def test_a_hidden_fault_named_like_a_service_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    from tests.helpers import faultdrill
+
+    data = yaml.safe_load((SCENARIOS / "gameday.yaml").read_text())
+    data["faults"][1]["name"] = "backend"  # the services table would show it
+    scenario = SCENARIOS / f".gameday-unhideable-{tmp_path.name}.yaml"
+    scenario.write_text(yaml.safe_dump(data))
+    try:
+        done = faultdrill("gameday", str(scenario), "--no-view", "--results", str(tmp_path), timeout=60)
+    finally:
+        scenario.unlink(missing_ok=True)
+    assert done.returncode == 2 and "hidden fault 'backend' is named like 'backend'" in done.stderr
+    assert "Traceback" not in done.stderr and not any(tmp_path.iterdir())  # nothing started

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from faultdrill.console.access import DEFAULT_HOST, Access, Role, host_names
 from faultdrill.console.feed import ConsoleFeed, LiveCharts, LiveStatus
-from faultdrill.console.redact import FaultInfo, scrub
+from faultdrill.console.redact import FaultInfo, scrub, unhideable
 from faultdrill.console.server import ConsoleServer
 from faultdrill.errors import UsageError
 from faultdrill.report.data import read_json_file
+from faultdrill.scenario.model import Scenario
 
 if TYPE_CHECKING:
     from faultdrill.drill import LiveDrill
@@ -50,6 +51,15 @@ def check_listen(settings: ConsoleSettings) -> None:
             raise UsageError(f"--listen {settings.address}:{settings.port}: the web console cannot listen there "
                              f"({exc.strerror or exc})",
                              hint="pick another port (0 picks a free one), or an address of this machine") from None
+
+
+def check_hideable(scenario: Scenario, source: str) -> None:
+    """Before anything starts: every hidden fault can be hidden from the responders' console."""
+    faults = scenario.faults
+    problems = unhideable([f.name for f in faults], [f.hidden for f in faults],
+                          [*scenario.stack.services, *scenario.proxies])
+    if problems:
+        raise UsageError(f"{source}: {problems[0]}", hint="or run without the web console (--no-console)")
 
 
 @lru_cache(maxsize=1)

@@ -105,3 +105,15 @@ def scrub(text: str, faults: Sequence[FaultInfo]) -> str:
         if f.hidden and f.name:
             text = text.replace(json.dumps(f.name)[1:-1], f.shown)
     return text
+
+
+def unhideable(fault_names: Sequence[str], hidden: Sequence[bool], visible_names: Sequence[str]) -> list[str]:
+    """Hidden faults whose name a responder must see anyway — inside a service's or proxy's name, which the
+    console shows (services table, saturation lines). Such a fault cannot be hidden: say so before starting."""
+    out = []
+    for name, is_hidden in zip(fault_names, hidden):
+        clashes = sorted(v for v in visible_names if name and name in v)
+        if is_hidden and clashes:
+            out.append(f"hidden fault {name!r} is named like {', '.join(map(repr, clashes))}, which responders see "
+                       "in the web console: give the fault a name of its own")
+    return out
