@@ -38,6 +38,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
      ["recorder_bench.py", "--seconds", "8"]),
     ("Reaper: start cost, and a lost harness cleaned up (needs Docker)", ["reaper_start.py"],
      ["reaper_start.py", "--rounds", "1"]),
+    ("Web console: a frame a second, 50 late joiners", ["console_feed.py"], ["console_feed.py", "--rounds", "1"]),
 ]
 
 

@@ -39,8 +39,7 @@ def browser_paths() -> tuple[str, str]:
     return str(binary), str(driver)
 
 
-@contextmanager
-def open_page(path: Path, width: int = 1400, height: int = 1000) -> Iterator[Any]:
+def _driver(width: int, height: int, loopback: bool, network_log: bool) -> Any:
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -49,15 +48,35 @@ def open_page(path: Path, width: int = 1400, height: int = 1000) -> Iterator[Any
     binary, driver_path = browser_paths()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
+    # offline: every fetch goes to a proxy that is not there (loopback too, unless the page is served on it)
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
                 "--disable-sync", "--hide-scrollbars", f"--window-size={width},{height}",
-                "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"):  # offline: any fetch fails
+                "--proxy-server=127.0.0.1:9", *(() if loopback else ("--proxy-bypass-list=<-loopback>",))):
         options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    if network_log:  # Chrome's performance log: every network event, live-stream messages included
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(driver_path))
+
+
+@contextmanager
+def open_page(path: Path, width: int = 1400, height: int = 1000) -> Iterator[Any]:
+    driver = _driver(width, height, loopback=False, network_log=False)
     try:
         driver.set_page_load_timeout(60)
         driver.get(path.resolve().as_uri())
+        yield driver
+    finally:
+        driver.quit()
+
+
+@contextmanager
+def open_url(url: str, width: int = 1400, height: int = 1000, network_log: bool = False) -> Iterator[Any]:
+    """A page served on 127.0.0.1 (the game day's web console); nothing else is reachable."""
+    driver = _driver(width, height, loopback=True, network_log=network_log)
+    try:
+        driver.set_page_load_timeout(60)
+        driver.get(url)
         yield driver
     finally:
         driver.quit()

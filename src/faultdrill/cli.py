@@ -299,13 +299,20 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_gameday(args: argparse.Namespace) -> int:
+    from faultdrill.console.access import parse_listen
+    from faultdrill.console.live import ConsoleSettings, check_hideable, check_listen
     from faultdrill.gameday.session import run_gameday
     from faultdrill.scenario import load_scenario
 
+    web = None if args.no_console else ConsoleSettings(*parse_listen(args.listen))
+    if web is not None:
+        check_listen(web)
     loaded = load_scenario(args.scenario)
+    if web is not None:
+        check_hideable(loaded.scenario, str(args.scenario))
     view = False if args.no_view else None
     observer = ConsoleObserver(every=10**9 if view is None and console.is_terminal else 5)
-    outcome, retro = run_gameday(loaded, args.results, observer, console, view)
+    outcome, retro = run_gameday(loaded, args.results, observer, console, view, web)
     code = _report_outcome(outcome)
     if retro is not None:
         console.print(f"retrospective draft: {retro}", markup=False)
@@ -426,10 +433,15 @@ def build_parser() -> argparse.ArgumentParser:
             description="A game day: the drill runs with a live terminal view (keys: select a fault 1-9, "
                         "i inject, h heal, r reveal; d/a/s/m/v mark detected/alerted/assessed/mitigated/resolved; "
                         "q end). A second terminal can use `faultdrill inject|heal|reveal|annotate|stop RUN_ID`. "
-                        "Ends with retrospective.md in the run directory.")
+                        "Also serves a web console (facilitator and responder links printed at the start; "
+                        "--listen to share it). Ends with retrospective.md and timeline.html in the run directory.")
     p.add_argument("scenario", type=Path)
     p.add_argument("--results", type=Path, default=None)
     p.add_argument("--no-view", action="store_true", help="no live view (e.g. steered only from another terminal)")
+    p.add_argument("--listen", default="127.0.0.1:0", metavar="ADDR:PORT",
+                   help="where the web console listens (default 127.0.0.1, a free port); a team network address "
+                        "to share it, e.g. 10.0.0.5:8800 — always behind the run's two tokens")
+    p.add_argument("--no-console", action="store_true", help="no web console")
 
     for verb, help_ in (("inject", "start a fault in a live drill"), ("heal", "heal a fault in a live drill"),
                         ("reveal", "reveal a hidden fault's name to responders")):
@@ -439,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--results", type=Path, default=Path("results"))
     p = add("annotate", cmd_control, "stamp a responder's mark on the run clock")
     p.add_argument("run_id")
-    p.add_argument("kind", choices=["detected", "alerted", "assessed", "mitigated", "resolved", "note"])
+    p.add_argument("kind", choices=["detected", "alerted", "hypothesis", "assessed", "mitigated", "resolved", "note"])
     p.add_argument("text", nargs="*", help="free text")
     p.add_argument("--results", type=Path, default=Path("results"))
     for verb, help_ in (("stop", "end a live drill (heal, tear down, report)"), ("status", "a live drill's state as JSON")):

@@ -47,6 +47,7 @@ class Page(HTMLParser):
         self.images: list[str] = []
         self.headings: list[str] = []
         self.fetches: list[str] = []
+        self.links: list[str] = []
         self._heading: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -55,6 +56,9 @@ class Page(HTMLParser):
             self.images.append(values.get("src") or "")
         if tag in ("h1", "h2", "h3"):
             self._heading = []
+        if tag == "a" and values.get("href"):  # a link the reader may follow, not something the page loads
+            self.links.append(str(values["href"]))
+            return
         for attr in ("src", "href"):
             if tag != "img" and values.get(attr):
                 self.fetches.append(str(values[attr]))
@@ -92,6 +96,8 @@ def test_every_image_is_an_embedded_png_that_shows_something(report_html: Path) 
     page = Page()
     page.feed(report_html.read_text(encoding="utf-8"))
     assert page.fetches == [], "a self-contained report fetches nothing"
+    assert page.links == ["timeline.html"], "its only link is the run's timeline page, written beside it"
+    assert (report_html.parent / "timeline.html").is_file()
     assert len(page.images) >= 10
     for src in page.images:
         assert src.startswith("data:image/png;base64,"), src[:60]

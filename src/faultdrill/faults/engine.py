@@ -82,6 +82,7 @@ class FaultEngine:
     now: Callable[[], float]
     load: LoadState = field(default_factory=LoadState)
     revealed: set[str] = field(default_factory=set)  # hidden faults whose names responders may now see
+    paused: bool = False  # a game day's facilitator paused the timeline: no scheduled start, end, flap or ramp
 
     def observe_load(self, second: LoadSecond) -> None:
         total = second.total()
@@ -89,6 +90,8 @@ class FaultEngine:
 
     # ------------------------------------------------------------------ the timeline
     def tick(self) -> None:
+        if self.paused:  # faults by hand still start and heal (inject / heal); the schedule waits
+            return
         t = self.now()
         for item in self.scheduled:
             fault = item.fault

@@ -25,17 +25,18 @@ from urllib import request as urlrequest
 
 from faultdrill.errors import UsageError
 
-ANNOTATION_KINDS = ("detected", "alerted", "assessed", "mitigated", "resolved", "note")
+ANNOTATION_KINDS = ("detected", "alerted", "hypothesis", "assessed", "mitigated", "resolved", "note")
 COMMAND_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
 class Command:
-    verb: str  # inject | heal | reveal | annotate | stop
+    verb: str  # inject | heal | reveal | annotate | pause | resume | stop
     fault: str | None = None
     kind: str | None = None
     text: str = ""
     source: str = "control"
+    by: str = ""  # who marked (an annotation from the web console carries its author's name)
 
 
 class Commands:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faultdrill.analysis.live import BreachTracker
 from faultdrill.drill import LiveDrill
 from faultdrill.gameday.alerts import AlertSender
 from faultdrill.gameday.control import Command, Commands, ControlServer
 from faultdrill.histograms import LoadSecond, percentile_ms
+
+if TYPE_CHECKING:
+    from faultdrill.console.live import ConsoleSettings, WebConsole
 
 HISTORY_S = 300
 
@@ -38,8 +42,14 @@ class LiveState:
 
 
 class GameDayController:
-    def __init__(self, with_endpoint: bool = True) -> None:
+    def __init__(self, with_endpoint: bool = True, console: ConsoleSettings | None = None,
+                 announce: Callable[[str], None] = print) -> None:
+        """``console``: also serve the web console (facilitator and responder views) there; its two
+        links go to ``announce`` once (the terminal), nowhere else."""
         self.with_endpoint = with_endpoint
+        self.console_settings = console
+        self.announce = announce
+        self.console: WebConsole | None = None
         self.commands = Commands()
         self.state = LiveState()
         self.lock = threading.Lock()
@@ -57,9 +67,21 @@ class GameDayController:
         if self.with_endpoint:
             self.server = ControlServer(self.commands, self.snapshot, live.run_dir.path).__enter__()
             live.events.emit("gameday.control", url=self.server.url)
+        if self.console_settings is not None:
+            from faultdrill.console.live import WebConsole
+
+            self.console = WebConsole(self.console_settings, self, self.announce)
+            self.console.start(live)
 
     def tick(self) -> None:
-        self.commands.run_pending(self.execute)
+        self.commands.run_pending(self._execute_and_show)
+
+    def _execute_and_show(self, command: Command) -> dict[str, Any]:
+        try:
+            return self.execute(command)
+        finally:
+            if self.console is not None:  # viewers see what a command did at once, not at the next second
+                self.console.wake()
 
     def on_second(self, second: LoadSecond) -> None:
         total = second.total()
@@ -70,6 +92,8 @@ class GameDayController:
             self.state.seconds.append(view)
             transitions = self.tracker.observe_load(second) if self.tracker else []
         self._transitions(transitions)
+        if self.console is not None and self.console.feed is not None:
+            self.console.feed.add_second(second)
 
     def on_samples(self, t: float, points: dict[str, float | None]) -> None:
         with self.lock:
@@ -82,8 +106,13 @@ class GameDayController:
                 for metric, value in points.items():
                     transitions += self.tracker.observe_sample(metric, t, value)
         self._transitions(transitions)
+        if self.console is not None and self.console.feed is not None:
+            self.console.feed.add_samples(t, points)
 
     def close(self) -> None:
+        if self.console is not None:
+            self.console.close()
+            self.console = None
         if self.server is not None:
             self.server.__exit__(None, None, None)
             self.server = None
@@ -120,10 +149,18 @@ class GameDayController:
             live.events.emit("fault.revealed", fault=name)
             return {"ok": True, "fault": name}
         if command.verb == "annotate":
-            event = live.events.emit("annotation", annotation=command.kind, text=command.text, source=command.source)
+            by = {"by": command.by} if command.by else {}
+            event = live.events.emit("annotation", annotation=command.kind, text=command.text, source=command.source,
+                                     **by)
             with self.lock:
                 self.state.annotations.append(event)
             return {"ok": True, "t": event["t"]}
+        if command.verb in ("pause", "resume"):
+            paused = command.verb == "pause"
+            if live.engine.paused != paused:
+                live.engine.paused = paused
+                live.events.emit("timeline.paused" if paused else "timeline.resumed", source=command.source)
+            return {"ok": True, "paused": paused, "t": round(live.clock.now(), 3)}
         if command.verb == "stop":
             live.request_stop(command.text or "stopped by the facilitator")
             return {"ok": True}
@@ -157,6 +194,7 @@ class GameDayController:
                 "run_id": live.run_dir.run_id,
                 "t": round(live.clock.now(), 2),
                 "duration": live.duration,
+                "paused": live.engine.paused,
                 "seconds": [vars(s) for s in list(self.state.seconds)[-60:]],
                 "samples": {k: dict(v) for k, v in self.state.samples.items()},
                 "faults": faults,

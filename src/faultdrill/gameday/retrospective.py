@@ -43,7 +43,10 @@ def timeline_rows(events: list[dict[str, Any]]) -> list[tuple[float, str, str]]:
         elif kind == "alert.fired":
             what = f"alert fired: {e['check']}"
         elif kind == "annotation":
-            what = f"responders: **{e['annotation']}**" + (f" — {e['text']}" if e.get("text") else "")
+            what = (f"responders: **{e['annotation']}**" + (f" ({e['by']})" if e.get("by") else "")
+                    + (f" — {e['text']}" if e.get("text") else ""))
+        elif kind in ("timeline.paused", "timeline.resumed"):
+            what = f"the facilitator {kind.split('.')[1]} the timeline"
         elif kind in ("run.start", "run.end", "run.stopped", "run.aborted", "run.interrupted"):
             what = kind.replace("run.", "drill ") + (f": {e.get('reason') or e.get('detail') or ''}".rstrip(": "))
         else:
@@ -74,6 +77,19 @@ def key_times(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def marks_section(events: list[dict[str, Any]]) -> list[str]:
+    """Who marked what, when: the responders' own record (web console, keys, ``faultdrill annotate``)."""
+    marks = [e for e in events if e.get("kind") == "annotation" and e.get("t") is not None]
+    if not marks:
+        return []
+    out = ["", "## Responders' marks", "", "| t | who | mark | note |", "|---:|---|---|---|"]
+    for e in marks:
+        who = e.get("by") or ("facilitator's terminal" if e.get("source") == "keys" else "—")
+        text = str(e.get("text") or "").replace("|", "\\|")
+        out.append(f"| {float(e['t']):.0f} s | {who} | {e.get('annotation')} | {text} |")
+    return out
+
+
 def render_retrospective(summary: dict[str, Any], events: list[dict[str, Any]], scenario_name: str) -> str:
     lines = [f"# Retrospective — {scenario_name}", "",
              f"Run `{summary.get('run_id', '?')}` · status **{summary.get('status', '?')}** · "
@@ -81,6 +97,7 @@ def render_retrospective(summary: dict[str, Any], events: list[dict[str, Any]], 
     lines += ["## Timeline", "", "| t | wall clock | what |", "|---:|---|---|"]
     for t, wall, what in timeline_rows(events):
         lines.append(f"| {t:.0f} s | {wall[11:19] if len(wall) >= 19 else wall} | {what} |")
+    lines += marks_section(events)
     lines += ["", "## Time to detect, mitigate, recover", "",
               "| fault | system detected | alert | humans detected | assessed | mitigated | resolved | recovered after heal |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
+from faultdrill.console.live import ConsoleSettings
 from faultdrill.drill import DrillOptions, DrillOutcome, Observer, run_drill
 from faultdrill.gameday.controller import GameDayController
 from faultdrill.gameday.keys import KeyMap, KeyReader
@@ -39,10 +40,12 @@ def _live_view(controller: GameDayController, console: Console, enabled: bool) -
 
 
 def run_gameday(loaded: LoadedScenario, results: Path | None, observer: Observer, console: Console,
-                view: bool | None = None) -> tuple[DrillOutcome, Path | None]:
-    """Run the drill live. ``view`` defaults to "when the terminal is interactive"."""
+                view: bool | None = None, web: ConsoleSettings | None = None) -> tuple[DrillOutcome, Path | None]:
+    """Run the drill live. ``view`` defaults to "when the terminal is interactive"; ``web``: serve the
+    web console there too (its two links are printed once, on ``console``)."""
     show = console.is_terminal and sys.stdin.isatty() if view is None else view
-    controller = GameDayController()
+    controller = GameDayController(console=web, announce=lambda line: console.print(line, markup=False,
+                                                                                    soft_wrap=True))
     with _live_view(controller, console, show):
         outcome = run_drill(loaded, DrillOptions(results_dir=results, controller=controller), observer)
     retro = write_retrospective(outcome.run_dir, loaded.scenario.name)

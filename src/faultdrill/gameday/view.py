@@ -32,7 +32,8 @@ def render(state: dict[str, Any], selected: int | None = None, message: str = ""
         return Group(Text("starting the stack…"))
     seconds = state["seconds"]
     header = Text.assemble(("faultdrill game day ", "bold"), (state["run_id"], "cyan"),
-                           f"   t = {state['t']:.0f}s / {state['duration']:.0f}s")
+                           f"   t = {state['t']:.0f}s / {state['duration']:.0f}s",
+                           ("   timeline paused", "bold yellow") if state.get("paused") else "")
     rps = [s["ok"] + s["failed"] for s in seconds]
     failed = [s["failed"] for s in seconds]
     p95 = [s["p95"] for s in seconds]

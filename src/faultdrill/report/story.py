@@ -172,10 +172,16 @@ def detection_markers(summary: dict[str, Any]) -> list[Marker]:
     return out
 
 
+def annotation_label(event: dict[str, Any]) -> str:
+    """"detected (Ana): p95 is way up" — the mark, who made it (web console), what they wrote."""
+    by = f" ({event['by']})" if event.get("by") else ""
+    text = f": {event['text']}" if event.get("text") else ""
+    return f"{event.get('annotation') or 'note'}{by}{text}"
+
+
 def annotation_markers(events: Sequence[dict[str, Any]]) -> list[Marker]:
-    """A responder's marks on the run clock (``faultdrill annotate`` during a game day)."""
-    return [Marker(float(e["t"]), f"{e.get('annotation') or 'note'}: {e.get('text') or ''}".strip(": "),
-                   "annotation", MARKER_COLOURS["annotation"])
+    """A responder's marks on the run clock (the web console, keys or ``faultdrill annotate`` during a game day)."""
+    return [Marker(float(e["t"]), annotation_label(e), "annotation", MARKER_COLOURS["annotation"])
             for e in events if e.get("kind") == "annotation" and e.get("t") is not None]
 
 

@@ -23,6 +23,7 @@ from faultdrill.recorder.provenance import write_json
 from faultdrill.recorder.rundir import RunDir
 from faultdrill.report.drawing import Panel, PlotFile, write_panels
 from faultdrill.report.plots import build_panels
+from faultdrill.report.timeline_page import render_timeline
 from faultdrill.scenario.model import Scenario
 
 SCHEMA = "faultdrill.summary/2"
@@ -267,6 +268,9 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
                                                      details=_detail_figures(data, story, scenario.record.interval)),
                              encoding="utf-8")
         report.files["html"] = html_path
+        timeline_path = run_dir.path / "timeline.html"
+        timeline_path.write_text(render_timeline(summary, data.events, scenario.name), encoding="utf-8")
+        report.files["timeline"] = timeline_path
     return report
 
 

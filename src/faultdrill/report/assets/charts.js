@@ -153,11 +153,15 @@
     };
   }
 
-  function build(el, figure, chart, first, width) {
+  function chartData(chart) {
     var tables = chart.lines.map(function (l) { return [l.xs, l.ys]; });
     // NULL_EXPAND (2): a gap spans every alignment filler around it, so no line is drawn across missing
     // data (uPlot clips gaps; without this a gap would only be as wide as the next series' tick)
-    var data = tables.length ? uPlot.join(tables, tables.map(function () { return [0, 2]; })) : [[0], []];
+    return tables.length ? uPlot.join(tables, tables.map(function () { return [0, 2]; })) : [[0], []];
+  }
+
+  function build(el, figure, chart, first, width) {
+    var data = chartData(chart);
     var right = chart.lines.some(function (l) { return l.axis === "right"; });
     var series = [{ label: "t", value: function (u, v) { return v == null ? "–" : v.toFixed(1) + " s"; } }];
     chart.lines.forEach(function (l) {
@@ -233,6 +237,45 @@
     });
     window.faultdrillCharts = plots;  // for a test (or a curious reader's console)
   }
+
+  // The game day's web console draws the same charts live: ``draw`` (re)builds a figure's charts in a
+  // container; ``update`` gives the drawn charts new points (the figure and chart objects are the ones
+  // drawn, changed in place), keeping a reader's zoom, else following the run as it grows.
+  function draw(container, figure, width) {
+    plots.forEach(function (u) { u.destroy(); });
+    plots.length = 0;
+    fullRange = [0, figure.duration];
+    container.textContent = "";
+    figure.charts.forEach(function (chart, i) {
+      var el = document.createElement("div");
+      el.className = "fd-chart";
+      el.setAttribute("data-live-chart", chart.key);
+      var head = document.createElement("div");
+      head.className = "fd-chart-title";
+      head.textContent = chart.title + (chart.note ? " — " + chart.note : "");
+      el.appendChild(head);
+      var holder = document.createElement("div");
+      el.appendChild(holder);
+      container.appendChild(el);
+      build(holder, figure, chart, i === 0, width);
+    });
+    window.faultdrillCharts = plots;
+  }
+
+  function update(figure) {
+    var zoomed = plots.length && (plots[0].scales.x.min > fullRange[0] + 1e-6 || plots[0].scales.x.max < fullRange[1] - 1e-6);
+    var range = zoomed ? { min: plots[0].scales.x.min, max: plots[0].scales.x.max } : null;
+    fullRange = [0, figure.duration];
+    plots.forEach(function (u) {
+      var chart = figure.charts.filter(function (c) { return c.key === u.faultdrill.key; })[0];
+      if (!chart) return;
+      u.setData(chartData(chart), true);
+      syncing = true;
+      try { u.setScale("x", range || { min: fullRange[0], max: fullRange[1] }); } finally { syncing = false; }
+    });
+  }
+
+  window.faultdrillLive = { draw: draw, update: update };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", render);
   else render();
