@@ -250,7 +250,7 @@ CLOCK_EVERY_S = 5.0  # a worker measures its clock offset to the master this oft
 LOST_AFTER_S = 3.0  # a worker that sent no record for this long is lost (it sends one every second)
 
 
-def ticket_runner(env: Environment, host: str, port: int, ticket: str) -> Any:
+def ticket_runner(env: Environment, host: str, port: int, ticket: str, extra: dict[str, Any] | None = None) -> Any:
     """Locust's WorkerRunner whose first message shows the master its ticket (``door.MasterDoor``)."""
     from locust.rpc import Message
     from locust.runners import WorkerRunner
@@ -259,7 +259,7 @@ def ticket_runner(env: Environment, host: str, port: int, ticket: str) -> Any:
 
     class TicketWorkerRunner(WorkerRunner):  # type: ignore[misc]
         def connect_to_master(self) -> None:
-            self.client.send(Message(AUTH_MSG, {"ticket": ticket}, self.client_id))
+            self.client.send(Message(AUTH_MSG, {**(extra or {}), "ticket": ticket}, self.client_id))
             super().connect_to_master()
 
     return env._create_runner(TicketWorkerRunner, master_host=host, master_port=port)
@@ -303,7 +303,9 @@ def run_worker(config: ChildConfig, offset: float = 0.0, clock: ClockKeeper | No
     """A worker process. ``offset`` is the master's clock minus ours (0 on the master's own host): its
     seconds are binned on the master's run clock, whatever this host's clock says."""
     gen = Generator(config)
-    runner = ticket_runner(gen.env, config.master_host, config.master_port, config.ticket)
+    join_clock = clock.join.to_json() if clock is not None and clock.join is not None else None
+    runner = ticket_runner(gen.env, config.master_host, config.master_port, config.ticket,
+                           {"clock": join_clock} if join_clock else None)
     started = gevent.event.Event()
 
     def on_start(msg: Any, **_kw: Any) -> None:  # before any user is dispatched: messages arrive in order

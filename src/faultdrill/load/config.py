@@ -93,7 +93,7 @@ class ChildConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown child config keys {sorted(unknown)}")
-        return cls(segments=segments, think_time=tuple(think) if think else None, **data)  # type: ignore[arg-type]
+        return cls(segments=segments, think_time=tuple(think) if think else None, **data)
 
     @classmethod
     def from_load(cls, load: Any, *, duration: float, host: str, journeys: str, t0: float = 0.0) -> ChildConfig:

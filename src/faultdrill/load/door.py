@@ -22,6 +22,7 @@ from faultdrill.load.join import (
     OPEN_MSGS,
     REFUSED_MSG,
     WELCOME_MSG,
+    ClockEstimate,
     Roster,
     WorkerEntry,
     versions,
@@ -47,7 +48,7 @@ class MasterDoor:
         runner.handle_message = self._handle  # the listener greenlet calls self.handle_message each time
 
     def _send(self, client_id: str, kind: str, data: dict[str, Any]) -> None:
-        self.runner.server.send_to_client(Message(kind, data, client_id))
+        self.runner.server.send_to_client(Message(kind, data, client_id))  # type: ignore[no-untyped-call]
 
     def _handle(self, client_id: str, msg: Any) -> None:
         if msg.type in OPEN_MSGS:
@@ -88,6 +89,12 @@ class MasterDoor:
             log.warning("a connection showed no valid ticket; ignored (%s)", client_id[:60])
             self.strangers.add(client_id)
             return
+        clock = data.get("clock")
+        if isinstance(clock, dict):
+            try:
+                entry.clock = ClockEstimate.from_json(clock)
+            except (KeyError, TypeError, ValueError):
+                log.warning("worker %d sent an unreadable clock estimate: %r", entry.index, clock)
         self.on_joined(entry)
 
     def _stranger(self, client_id: str, msg: Any) -> None:

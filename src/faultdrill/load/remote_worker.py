@@ -55,6 +55,14 @@ class NoMaster(Exception):
     """No master answered: exit 3."""
 
 
+def _message(kind: str, data: dict[str, Any], node_id: str) -> Any:
+    return Message(kind, data, node_id)  # type: ignore[no-untyped-call]
+
+
+def _close(client: Any) -> None:
+    client.close(linger=0)
+
+
 def say(message: str) -> None:
     print(f"faultdrill worker: {message}", file=sys.stderr, flush=True)
 
@@ -70,29 +78,29 @@ def _recv(client: Any, timeout: float) -> Any:
 def join(host: str, port: int, token: str, wait: float) -> tuple[dict[str, Any], ClockEstimate, Any]:
     """The welcome, the clock offset, and the join connection (still open: refusals go back on it)."""
     join_id = f"{socket.gethostname()}_fdjoin_{uuid.uuid4().hex}"
-    client = rpc.Client(host, port, join_id)
-    client.send(Message(JOIN_MSG, {"versions": versions(), "mac": mac(token, join_id),
+    client: Any = rpc.Client(host, port, join_id)  # type: ignore[no-untyped-call]
+    client.send(_message(JOIN_MSG, {"versions": versions(), "mac": mac(token, join_id),
                                    "host": socket.gethostname()}, join_id))
     reply = _recv(client, wait)
     if reply is None:
-        client.close(linger=0)
+        _close(client)
         raise NoMaster(f"no drill answered at {host}:{port} within {wait:g}s (is the drill preparing its load, "
                        "and does its load.workers.listen name an address this machine reaches?)")
     if reply.type == REFUSED_MSG:
-        client.close(linger=0)
+        _close(client)
         raise Refused(f"the drill refused this worker: {reply.data.get('reason')}")
     if reply.type != WELCOME_MSG:
-        client.close(linger=0)
+        _close(client)
         raise Refused(f"unexpected answer from the master: {reply.type}")
     samples = []
     for _ in range(CLOCK_ROUNDS):
-        client.send(Message(CLOCK_MSG, {"t1": time.monotonic()}, join_id))
+        client.send(_message(CLOCK_MSG, {"t1": time.monotonic()}, join_id))
         answer = _recv(client, 5.0)
         t3 = time.monotonic()
         if answer is not None and answer.type == CLOCK_MSG:
             samples.append(ClockSample(float(answer.data["t1"]), float(answer.data["t2"]), t3))
     if not samples:
-        client.close(linger=0)
+        _close(client)
         raise NoMaster("the master answered the join but none of the clock round trips")
     return dict(reply.data), ClockEstimate.best(samples), client
 
@@ -125,15 +133,15 @@ def run(master: str, token: str, wait: float) -> int:
                 try:
                     config = prepare(welcome, host, Path(tmp))
                 except (Refused, ValueError, KeyError, TypeError) as exc:
-                    client.send(Message(AUTH_MSG, {"refused": f"{socket.gethostname()}: {exc}"}, "x"))
+                    client.send(_message(AUTH_MSG, {"refused": f"{socket.gethostname()}: {exc}"}, "x"))
                     gevent.sleep(0.2)
                     raise Refused(str(exc)) from exc
-                client.close(linger=0)
+                _close(client)
                 say(f"joined the drill at {master} as worker {config.worker_index}; clock offset to the master "
                     f"{clock.offset:+.6f} s ± {clock.uncertainty * 1000:.2f} ms; target {config.host}")
                 run_worker(config, offset=clock.offset, clock=ClockKeeper(clock))
         finally:
-            client.close(linger=0)
+            _close(client)
     except Refused as exc:
         say(str(exc))
         return 2

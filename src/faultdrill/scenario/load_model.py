@@ -167,7 +167,7 @@ class Load(Strict):
         """``workers`` in its full form (an int N is N local workers)."""
         if isinstance(self.workers, WorkerPool):
             return self.workers
-        return WorkerPool(local=self.workers)
+        return WorkerPool.model_validate({"local": self.workers})
 
     @model_validator(mode="after")
     def _consistent(self) -> Load:
@@ -218,7 +218,7 @@ class Load(Strict):
         if self.steps is not None:
             return steps(self.steps.values(), self.steps.every, ramp=self.steps.ramp)
         assert self.shape is not None
-        return [Segment(st.until, float(st.rate if self.mode == "open" else st.users or 0), st.ramp, st.spawn_rate)
+        return [Segment(st.until, float((st.rate if self.mode == "open" else st.users) or 0), st.ramp, st.spawn_rate)
                 for st in self.shape]
 
     @property
