@@ -23,14 +23,13 @@ import pytest
 
 from faultdrill.analysis.checks import judge
 from faultdrill.analysis.windows import Window
+from faultdrill.errors import InfraError
 from faultdrill.load.config import ChildConfig
 from faultdrill.load.histograms import LoadSecond
 from faultdrill.load.localserver import LocalServer
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.shape import Segment
 from faultdrill.scenario.check_model import Check
-
-pytestmark = [pytest.mark.hosts]
 
 TARGET_PORT = 18080  # inside each namespace: every host has its own 127.0.0.1
 TOKEN = "test-token-for-this-run"
@@ -143,6 +142,7 @@ def logs(tmp_path: Path) -> str:
     return "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(tmp_path.glob("*.log")))
 
 
+@pytest.mark.hosts
 def test_two_hosts_one_clock_shifted_merge_exactly(tmp_path: Path) -> None:
     step = [Segment(4, 30), Segment(8, 90)]  # a step at 4 s: shifted bins would move it
     with hosts(2) as h:
@@ -190,6 +190,7 @@ def test_two_hosts_one_clock_shifted_merge_exactly(tmp_path: Path) -> None:
     assert not load.lost_workers
 
 
+@pytest.mark.hosts
 def test_a_worker_killed_mid_run_is_a_fact(tmp_path: Path) -> None:
     flat = [Segment(9, 40)]
     with hosts(2) as h:
@@ -217,3 +218,40 @@ def test_a_worker_killed_mid_run_is_a_fact(tmp_path: Path) -> None:
     check = Check.model_validate({"name": "delivered", "metric": "load_delivered_ratio", "min": 0.9})
     result = judge(check, seconds, {"run": Window("run", ((0.0, 9.0),), "run")})
     assert not result.passed and result.value is not None and 0.5 < result.value < 0.8, result
+
+
+def free_local_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("token, host, said", [
+    ("guess", f"http://127.0.0.1:{TARGET_PORT}", "wrong token"),
+    (TOKEN, "http://192.0.2.10:80", "not loopback and not in load.allow_hosts (checked on this worker too)"),
+])
+def test_a_worker_that_may_not_take_part_says_why_and_the_drill_stops(tmp_path: Path, token: str, host: str,
+                                                                      said: str) -> None:
+    """On 127.0.0.1, no namespaces: a wrong token is refused by the master; a target the drill does not
+    allow is refused by the worker itself (nothing is sent), and the master stops waiting at once."""
+    port = free_local_port()
+    config = ChildConfig(t0=0.0, duration=5, host=host, journeys="builtin:smoke", segments=[Segment(5, 10)],
+                         request_timeout=5.0, mode="open", workers=0, remote_workers=1, remote_wait=30.0,
+                         listen_host="127.0.0.1", listen_port=port, token=TOKEN)
+    worker = subprocess.Popen([sys.executable, "-m", "faultdrill", "worker", "--master", f"127.0.0.1:{port}",
+                               "--token", token, "--wait", "20"], stderr=subprocess.PIPE, text=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(InfraError) as err, \
+                LoadProcess(duration=5, host="", journeys="", log_path=tmp_path / "master.log", config=config):
+            pass
+        assert time.monotonic() - started < 25  # not the whole 30 s wait
+        assert said.split(" (")[0] in str(err.value), str(err.value)
+        _, stderr = worker.communicate(timeout=20)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=5)
+    assert worker.returncode == 2 and said in stderr, stderr

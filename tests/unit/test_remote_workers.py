@@ -235,3 +235,11 @@ def test_the_summary_says_degraded() -> None:
                             "duration_s": 10, "checks": [], "workers_lost": [
                                 {"worker": 1, "host": "b", "at": 4.2, "why": "no record from it for 3s"}]})
     assert "Degraded" in text and "load worker 1 (b)" in text
+
+
+def test_the_worker_command_refuses_bad_usage(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faultdrill.cli import main
+
+    monkeypatch.delenv("FAULTDRILL_WORKER_TOKEN", raising=False)
+    assert main(["worker", "--master", "10.0.0.5:5557"]) == 2  # no token
+    assert main(["worker", "--master", "no-port", "--token", "t"]) == 2
