@@ -8,6 +8,7 @@ hash of their build context, so an unchanged context is never rebuilt.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +80,30 @@ def _short(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- base image
+@contextmanager
+def _one_builder(tag: str) -> Iterator[None]:
+    """Held while ``tag`` is made: two runs (or test processes) starting at once build an image once, the
+    second waits and finds it. An advisory lock on a file per tag, released when its holder dies."""
+    folder = Path(tempfile.gettempdir(), "faultdrill-image-locks")
+    folder.mkdir(exist_ok=True)
+    with open(folder / hashlib.sha256(tag.encode()).hexdigest()[:16], "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_base(client: DockerClient, log: Log = _quiet) -> str:
     if image_exists(client, BASE_TAG):
         return BASE_TAG
+    with _one_builder(BASE_TAG):
+        if not image_exists(client, BASE_TAG):  # another process may have made it while we waited
+            _make_base(client, log)
+    return BASE_TAG
+
+
+def _make_base(client: DockerClient, log: Log) -> None:
     log(f"building the base image {BASE_TAG}")
     if try_pull(client, REGISTRY_BASE, log=log):
         with tempfile.TemporaryDirectory(prefix="faultdrill-base-") as ctx:
@@ -90,11 +113,10 @@ def ensure_base(client: DockerClient, log: Log = _quiet) -> str:
                 f"{' '.join(BASE_PACKAGES)} && rm -rf /var/lib/apt/lists/*\n"
                 "ENV LANG=C.UTF-8\n"
             )
-            _build(client, Path(ctx), BASE_TAG, {}, {labels.ROLE: "image"}, log)
-        return BASE_TAG
+            _build_now(client, Path(ctx), BASE_TAG, {}, {labels.ROLE: "image"}, log, None, None)  # lock held
+        return
     log("no registry reachable: building the base from a local debootstrap of Debian bookworm")
     _debootstrap_base(client, log)
-    return BASE_TAG
 
 
 def _debootstrap_base(client: DockerClient, log: Log) -> None:
@@ -173,6 +195,14 @@ def _slug(name: str) -> str:
 
 def _build(client: DockerClient, context: Path, tag: str, buildargs: dict[str, str],
            image_labels: dict[str, str], log: Log, dockerfile: str | None = None, target: str | None = None) -> None:
+    with _one_builder(tag):
+        if image_exists(client, tag):
+            return  # built by another process while this one waited
+        _build_now(client, context, tag, buildargs, image_labels, log, dockerfile, target)
+
+
+def _build_now(client: DockerClient, context: Path, tag: str, buildargs: dict[str, str],
+               image_labels: dict[str, str], log: Log, dockerfile: str | None, target: str | None) -> None:
     tail: list[str] = []
     extra = {k: v for k, v in (("dockerfile", dockerfile), ("target", target)) if v}
     try:
