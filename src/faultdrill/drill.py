@@ -41,7 +41,7 @@ from faultdrill.scenario.loader import LoadedScenario
 from faultdrill.scenario.model import Scenario
 from faultdrill.signals import interrupts_as_keyboard_interrupt
 from faultdrill.stack.cleanup import clean
-from faultdrill.stack.engine import connect
+from faultdrill.stack.engine import connect, describe_engine
 from faultdrill.stack.reaper import ReaperConfig, ReaperLink, absorb_records, live_reapers
 from faultdrill.stack.stack import TOXIPROXY_ALIAS, DockerStack
 
@@ -110,6 +110,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     with interrupts_as_keyboard_interrupt(on_repeat):
         try:
             client = connect()
+            record["engine"] = describe_engine(client)
             reaper = _start_reaper(client, scenario, run_dir, time.time() - setup_clock.now(), observer)
             _recover_crashed_runs(client, results, run_id, observer, events)
             _on_stack(client, loaded, run_dir, record, events, observer, options, problems, unhealed, reaper)
