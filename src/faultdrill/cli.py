@@ -306,6 +306,29 @@ def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_kubernetes(args: argparse.Namespace) -> int:
+    from faultdrill.export.kubernetes import export, write
+    from faultdrill.scenario import load_scenario
+    from faultdrill.stack.images import build_tag
+
+    loaded = load_scenario(args.scenario)
+
+    def image_of(_name: str, service: object) -> str:
+        image, build = getattr(service, "image", None), getattr(service, "build", None)
+        return image if image else build_tag(loaded.base_dir / str(build))
+
+    manifests = export(loaded.scenario, image_of, master=args.master, workers=args.workers)
+    out = args.out or Path(f"k8s-{loaded.scenario.name}")
+    for path in write(manifests, out):
+        out_print(f"wrote {path}")
+    out_print(f"{len(manifests)} objects; apply with: kubectl apply -f {out}  (push the images first: docs/scale.md)")
+    return ExitCode.OK
+
+
+def out_print(line: str) -> None:
+    out.print(line, markup=False)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Become a load worker (Locust's gevent patching stays out of this process: exec a fresh one)."""
     token = args.token or os.environ.get("FAULTDRILL_WORKER_TOKEN", "")
@@ -463,6 +486,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--master", required=True, metavar="HOST:PORT", help="the drill's load.workers.listen address")
     p.add_argument("--token", default=None, help="the drill's worker token (or FAULTDRILL_WORKER_TOKEN)")
     p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the drill to answer (default 120)")
+
+    export_cmd = add("export", lambda a: _missing(a, "export"), "write a drill out for another platform")
+    export_sub = export_cmd.add_subparsers(dest="export_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    p = export_sub.add_parser("kubernetes", help="the target stack, Toxiproxy and load workers as Kubernetes manifests",
+                              description="Deployments and Services for the stack, Toxiproxy taking over each "
+                                          "proxied dependency's Service name, and faultdrill worker pods joining "
+                                          "the drill's master (docs/scale.md).")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--out", type=Path, default=None, help="directory to write (default ./k8s-<scenario>)")
+    p.add_argument("--master", default=None, metavar="HOST:PORT", help="where workers find the drill's master")
+    p.add_argument("--workers", type=int, default=None, help="worker pods (default: load.workers.remote, or 1)")
+    p.set_defaults(func=cmd_export_kubernetes)
 
     p = add("report", cmd_report, "re-render summary.json and plots from a run directory")
     p.add_argument("run_dir", type=Path)
