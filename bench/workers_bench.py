@@ -16,15 +16,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from figures import DEFAULT_ROUNDS, Figure, at_least, report
-from load_common import PY, drive, now, total, workdir
+from load_common import PY, now, total, workdir
 
 from faultdrill.load.config import ChildConfig
+from faultdrill.load.histograms import LoadSecond
+from faultdrill.load.process import LoadProcess
 from faultdrill.load.shape import Segment
 
 SIDES = (1, 2, 4)
@@ -57,31 +58,33 @@ def target(max_seconds: float) -> Iterator[tuple[str, int]]:
 
 
 def measure(url: str, server_pid: int, d: Path, users: int, seconds: int, workers: int) -> tuple[float, float, float]:
-    """(requests/s, machine CPU busy %, target server CPU % of one core) over the steady seconds."""
+    """(requests/s, machine CPU busy %, target server CPU % of one core) over the same steady seconds."""
     startup = 6 if workers > 1 else 3
     config = ChildConfig(t0=now(), duration=seconds + startup, host=url, journeys=str(d / "hammer.py"),
                          segments=[Segment(seconds + startup, users)], request_timeout=10, workers=workers)
-    marks: dict[str, tuple[float, float, float, float]] = {}
+    out: list[LoadSecond] = []
+    marks: dict[int, tuple[float, float, float]] = {}  # run-clock second -> (busy, all jiffies, server CPU s)
 
-    def mark(name: str) -> None:
+    def on_second(second: LoadSecond) -> None:
+        out.append(second)
         busy, all_ = cpu_busy()
-        marks[name] = (time.monotonic(), busy, all_, proc_cpu_s(server_pid))
+        marks[second.t] = (busy, all_, proc_cpu_s(server_pid))  # taken just after the second ended
 
-    import threading
-
-    timer = threading.Timer(startup, mark, ("from",))
-    timer.start()
-    out = drive(config, d / f"locust-{workers}.log")
-    mark("to")
-    timer.cancel()
+    with LoadProcess(duration=config.duration, host=url, journeys=config.journeys,
+                     log_path=d / f"locust-{workers}.log", config=config) as load:
+        load.start(on_second)
+        load.finished.wait(config.duration + 30)
     busy = [s for s in out if s.total().count]
-    if not busy or "from" not in marks:
+    if not busy:
         return 0.0, float("nan"), float("nan")
     lo = busy[0].t + 2  # skip the ramp-up second(s)
     hi = int(config.duration)
     rps = total(out, lo, hi).count / (hi - lo)
-    (w0, b0, a0, s0), (w1, b1, a1, s1) = marks["from"], marks["to"]
-    return rps, 100.0 * (b1 - b0) / max(a1 - a0, 1.0), 100.0 * (s1 - s0) / max(w1 - w0, 1e-6)
+    first, last = marks.get(lo - 1), marks.get(hi - 1)
+    if first is None or last is None:
+        return rps, float("nan"), float("nan")
+    return (rps, 100.0 * (last[0] - first[0]) / max(last[1] - first[1], 1.0),
+            100.0 * (last[2] - first[2]) / (hi - lo))
 
 
 def main() -> int:
