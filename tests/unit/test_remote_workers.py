@@ -243,3 +243,16 @@ def test_the_worker_command_refuses_bad_usage(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("FAULTDRILL_WORKER_TOKEN", raising=False)
     assert main(["worker", "--master", "10.0.0.5:5557"]) == 2  # no token
     assert main(["worker", "--master", "no-port", "--token", "t"]) == 2
+
+
+def test_only_an_engine_on_its_local_socket_has_its_proc_read_from_here() -> None:
+    from faultdrill.stack.engine import host_reads_ok
+
+    def client(base_url: str) -> SimpleNamespace:
+        return SimpleNamespace(api=SimpleNamespace(base_url=base_url))
+
+    assert host_reads_ok(client("http+docker://localhost"))  # unix socket
+    assert not host_reads_ok(client("http://127.0.0.1:2375"))  # tcp, even on this machine
+    assert not host_reads_ok(client("https://staging:2376"))
+    assert not host_reads_ok(client("http+docker://ssh"))
+    assert host_reads_ok(None)  # a test's fake container without a client
