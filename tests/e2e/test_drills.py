@@ -15,7 +15,9 @@ from faultdrill.testing.plugin import DrillResult, run_for_test
 from tests.e2e import signatures as sig
 from tests.helpers import SCENARIOS, labelled
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+# One lane under pytest-xdist: these drills surge the app to its limits and their checks judge latency, so two
+# at once on two cores would measure each other. The suite's other tests share the other lanes.
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("surge-drills")]
 SCALE = 0.5
 
 

@@ -20,7 +20,9 @@ from faultdrill.scenario import load_scenario, parse_scenario
 from faultdrill.scenario.yaml_source import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES
 from tests.unit.test_scenario_validation import VALID, write
 
-HANG_GUARD_S = 5.0
+# An unbounded parse of these files takes minutes (or all memory); a bounded one is an interpreter start and
+# a refusal: ~1 s, up to ~6 s when the suite's workers share two busy cores. The guard tells the two apart.
+HANG_GUARD_S = 20.0
 
 
 def validate_in_subprocess(path: Path) -> tuple[int, str, float]:
