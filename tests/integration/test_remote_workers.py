@@ -31,6 +31,8 @@ from faultdrill.load.process import LoadProcess
 from faultdrill.load.shape import Segment
 from faultdrill.scenario.check_model import Check
 
+pytestmark = [pytest.mark.xdist_group("remote-workers")]  # one bridge address: these tests take turns
+
 TARGET_PORT = 18080  # inside each namespace: every host has its own 127.0.0.1
 TOKEN = "test-token-for-this-run"
 FAKE_SHIFT_S = 7.0
