@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from docker import DockerClient
 from faultdrill.analysis.live import AbortMonitor
@@ -279,7 +279,7 @@ class Controller(Protocol):
 
 def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog, observer: Observer,
            controller: Controller | None, problems: list[str], unhealed: list[str],
-           reaper: ReaperLink | None = None, record: dict | None = None) -> None:
+           reaper: ReaperLink | None = None, record: dict[str, Any] | None = None) -> None:
     """Load + faults on the run clock; never leaves a fault applied. Faults that could not be healed
     go into ``unhealed`` and sampler gaps into ``problems`` as they are known — also when the drill
     is aborted or interrupted (both lists belong to the caller)."""
@@ -304,9 +304,9 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
             record_workers(record, problems, scenario.load.pool, load)
 
 
-def worker_news(events: EventLog, observer: Observer) -> Callable[[dict], None]:
+def worker_news(events: EventLog, observer: Observer) -> Callable[[dict[str, Any]], None]:
     """A load worker joined or was lost: an event on the timeline (and a line for whoever watches)."""
-    def on_worker(news: dict) -> None:
+    def on_worker(news: dict[str, Any]) -> None:
         kind = f"worker.{news.get('event')}"
         fields = {("lost_at" if k == "t" else k): v for k, v in news.items()
                   if k not in ("type", "event") and v is not None}
@@ -317,7 +317,7 @@ def worker_news(events: EventLog, observer: Observer) -> Callable[[dict], None]:
     return on_worker
 
 
-def record_workers(record: dict, problems: list[str], pool: WorkerPool, load: LoadProcess) -> None:
+def record_workers(record: dict[str, Any], problems: list[str], pool: WorkerPool, load: LoadProcess) -> None:
     """run.json's ``load_workers``: who took part, each remote clock's offset, who was lost."""
     if pool.local + pool.remote <= 1 and not pool.remote:
         return

@@ -257,10 +257,11 @@ def ticket_runner(env: Environment, host: str, port: int, ticket: str, extra: di
 
     from faultdrill.load.join import AUTH_MSG
 
-    class TicketWorkerRunner(WorkerRunner):  # type: ignore[misc]
+    class TicketWorkerRunner(WorkerRunner):
         def connect_to_master(self) -> None:
-            self.client.send(Message(AUTH_MSG, {**(extra or {}), "ticket": ticket}, self.client_id))
-            super().connect_to_master()
+            auth = Message(AUTH_MSG, {**(extra or {}), "ticket": ticket}, self.client_id)  # type: ignore[no-untyped-call]
+            self.client.send(auth)
+            super().connect_to_master()  # type: ignore[no-untyped-call]
 
     return env._create_runner(TicketWorkerRunner, master_host=host, master_port=port)
 
