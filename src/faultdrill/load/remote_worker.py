@@ -78,7 +78,10 @@ def _recv(client: Any, timeout: float) -> Any:
 def join(host: str, port: int, token: str, wait: float) -> tuple[dict[str, Any], ClockEstimate, Any]:
     """The welcome, the clock offset, and the join connection (still open: refusals go back on it)."""
     join_id = f"{socket.gethostname()}_fdjoin_{uuid.uuid4().hex}"
-    client: Any = rpc.Client(host, port, join_id)  # type: ignore[no-untyped-call]
+    try:
+        client: Any = rpc.Client(host, port, join_id)  # type: ignore[no-untyped-call]
+    except Exception as exc:  # zmq refuses a host it cannot resolve, a bad address
+        raise NoMaster(f"cannot connect to {host}:{port}: {type(exc).__name__}: {exc}") from exc
     client.send(_message(JOIN_MSG, {"versions": versions(), "mac": mac(token, join_id),
                                    "host": socket.gethostname()}, join_id))
     reply = _recv(client, wait)
@@ -164,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(args.master, token, args.wait)
+    try:
+        return run(args.master, token, args.wait)
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
 
 
 if __name__ == "__main__":
