@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # tests that share a module's stack stay on one, and the surge drills take one lane in turn (tests/conftest.py).
 TEST_JOBS ?= 3
 
-.PHONY: demo test test-unit docker tools images clean bench
+.PHONY: demo test test-unit lint docker tools images clean bench
 
 $(BIN)/faultdrill: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,14 @@ tools:
 demo: $(BIN)/faultdrill docker   ## run the bundled demo drill
 	$(BIN)/faultdrill demo
 
-test: $(BIN)/faultdrill docker tools   ## every test: unit, conformance, integration (Docker), e2e drills
+lint: $(BIN)/faultdrill          ## ruff and mypy --strict: seconds, so they fail first
+	$(BIN)/ruff check src tests bench examples scripts
+	$(BIN)/mypy --strict src
+
+test: lint $(BIN)/faultdrill docker tools   ## lint, then every test: unit, conformance, integration (Docker), e2e drills
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup
 
-test-unit: $(BIN)/faultdrill     ## the fast tests, no Docker
+test-unit: lint $(BIN)/faultdrill     ## lint and the fast tests, no Docker
 	$(BIN)/python -m pytest tests/unit tests/conformance
 
 images: $(BIN)/faultdrill docker

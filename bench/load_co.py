@@ -18,8 +18,8 @@ import textwrap
 from figures import DEFAULT_ROUNDS, Figure, at_least, report
 from load_common import drive, now, server, total, workdir
 
+from faultdrill.histograms import LoadSecond, percentile_ms
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import LoadSecond, percentile_ms
 from faultdrill.load.shape import Segment
 
 PACED = """

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from faultdrill.histograms import LoadSecond, RequestStats
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import LoadSecond, RequestStats
 from faultdrill.load.process import LoadProcess
 
 PY = sys.executable

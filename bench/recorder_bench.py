@@ -112,7 +112,7 @@ def scenario(base_image: str, interval: float) -> Scenario:
 def host_tcp() -> str:
     """The host's TCP socket counts: the connections sampler's kernel cost grows with them (see sockdiag)."""
     try:
-        line = next(l for l in Path("/proc/net/sockstat").read_text().splitlines() if l.startswith("TCP:"))
+        line = next(ln for ln in Path("/proc/net/sockstat").read_text().splitlines() if ln.startswith("TCP:"))
     except (OSError, StopIteration):
         return "TCP: unknown"
     return line.replace("TCP:", "TCP sockets:").strip()

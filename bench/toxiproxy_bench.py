@@ -278,7 +278,7 @@ def main() -> int:
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of soak at 1,000 connections (0: none)")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 0.5), 30.0)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
 
     figures: dict[str, Figure] = {}

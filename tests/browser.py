@@ -163,7 +163,7 @@ def exercise_story(driver: Any, shots: Path | None = None, label: str = "p95 suc
     page.hover("story-latency", t)
     shown = page.legend_value("story-latency", label)
     assert abs(number_in(shown) - value) <= max(0.01 * value, 0.01), (t, value, shown)
-    followed = [c for c in charts if c["figure"] != charts[0]["figure"]][0]["key"] if details else "story-errors"
+    followed = next(c for c in charts if c["figure"] != charts[0]["figure"])["key"] if details else "story-errors"
     linked_t = float(page.legend_value(followed, "t").split()[0])  # "21.5 s"
     assert abs(linked_t - t) <= 1.5, f"the cursor of {followed} did not follow: {linked_t} vs {t}"
     from selenium.webdriver.common.by import By

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from faultdrill import __version__
 from faultdrill.errors import ExitCode, FaultdrillError, UsageError
+from faultdrill.scenario.docker_options import BuildOptions
 from faultdrill.terminal import ConsoleObserver, console, out, print_outcome
 
 if TYPE_CHECKING:  # the CLI imports the library lazily, per command, to start fast
@@ -81,6 +82,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _endpoints(stack: DockerStack) -> dict[str, str]:
+    assert stack.info is not None and stack.addresses is not None, "the stack is up"
     endpoints = {}
     for name, svc in stack.info.services.items():
         for container_port, host_port in svc["ports"].items():
@@ -180,7 +182,7 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     log = ConsoleObserver().log
     images.ensure_base(client, log)
     paths = args.scenarios or sorted(Path("scenarios").glob("*.yaml"))
-    builds: dict[tuple, tuple] = {}  # one build per context and options, as the run would build it
+    builds: dict[tuple[Path, str, bool], tuple[Path, BuildOptions | None, bool]] = {}  # one build per context and options, as the run would build it
     toxiproxy_settings = None
     for path in paths:
         loaded = load_scenario(path)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from docker import DockerClient
+from faultdrill.analysis.ingress import IngressRates
 from faultdrill.analysis.live import AbortMonitor
 from faultdrill.clock import RunClock
 from faultdrill.errors import DrillAborted, ExitCode, FaultdrillError, InfraError, UsageError
@@ -24,13 +25,13 @@ from faultdrill.faults.actions import action_for
 from faultdrill.faults.engine import FaultEngine, ScheduledFault
 from faultdrill.faults.journal import Journal
 from faultdrill.faults.recovery import dead_runs, mark_crashed, recover_pending
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.histograms import LoadSecond, percentile_ms
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.safety import host_problem
 from faultdrill.recorder.events import EventLog
 from faultdrill.recorder.gaps import summarize as summarize_gaps
 from faultdrill.recorder.load_series import LoadSeriesWriter
-from faultdrill.recorder.points import IngressRates, points_from_rows
+from faultdrill.recorder.points import points_from_rows
 from faultdrill.recorder.provenance import initial_record, write_json
 from faultdrill.recorder.rundir import RunDir, new_run_id
 from faultdrill.recorder.sampling import SamplingRecorder, build_samplers
@@ -145,7 +146,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     return DrillOutcome(run_id, run_dir.path, status, exit_code, report, error, problems)
 
 
-def _on_stack(client: DockerClient, loaded: LoadedScenario, run_dir: RunDir, record: dict, events: EventLog,
+def _on_stack(client: DockerClient, loaded: LoadedScenario, run_dir: RunDir, record: dict[str, Any], events: EventLog,
               observer: Observer, options: DrillOptions, problems: list[str], unhealed: list[str],
               reaper: ReaperLink | None) -> None:
     """The stack up (recorded in run.json, the reaper told where it is), the drill driven on it, the stack down."""
@@ -163,7 +164,7 @@ def _on_stack(client: DockerClient, loaded: LoadedScenario, run_dir: RunDir, rec
     events.emit("stack.removed")
 
 
-def _index_history(results: Path, run_dir: RunDir, record: dict, problems: list[str]) -> None:
+def _index_history(results: Path, run_dir: RunDir, record: dict[str, Any], problems: list[str]) -> None:
     """Add the finished run to ``results/history.sqlite``. Never fails the run: a failure is a problem
     line (printed as a warning, kept in run.json) and ``faultdrill history`` indexes the run later."""
     from faultdrill.history.store import index_run
@@ -175,7 +176,7 @@ def _index_history(results: Path, run_dir: RunDir, record: dict, problems: list[
         write_json(run_dir.run_json, record)
 
 
-def _start_record(loaded: LoadedScenario, run_dir: RunDir, clock: RunClock) -> dict:
+def _start_record(loaded: LoadedScenario, run_dir: RunDir, clock: RunClock) -> dict[str, Any]:
     """``run.json`` as the run starts: provenance, and who owns the run (for crash recovery)."""
     record = initial_record(run_id=run_dir.run_id, scenario_path=loaded.path, scenario_text=loaded.text,
                             scenario_data=loaded.scenario.model_dump(mode="json", by_alias=True),
@@ -194,7 +195,7 @@ def _start_reaper(client: DockerClient, scenario: Scenario, run_dir: RunDir, sta
     return ReaperLink(client, run_dir.run_id, run_dir.path, config, started_wall, observer.log).start()
 
 
-def _finish_reaper(reaper: ReaperLink, record: dict, problems: list[str], events: EventLog) -> None:
+def _finish_reaper(reaper: ReaperLink, record: dict[str, Any], problems: list[str], events: EventLog) -> None:
     """The run cleaned up after itself: the reaper is told so and goes. Its failure is said, never fatal."""
     reaper.finish()
     record["reaper"] = reaper.describe()
@@ -340,7 +341,7 @@ def _on_run_clock(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, e
 
     ingress_rates = IngressRates(scenario.record.interval)
 
-    def on_rows(file_stem: str, t: float, rows: list[dict]) -> None:
+    def on_rows(file_stem: str, t: float, rows: list[dict[str, Any]]) -> None:
         points = points_from_rows(file_stem, rows)
         if file_stem == "ingress":
             points.update(ingress_rates.add(t, points))

@@ -30,11 +30,3 @@ def parse_duration(value: object) -> float:
     if pos != len(text) or not text:
         raise ValueError(f"{value!r} is not a duration; write e.g. 500ms, 30s, 2m, 1m30s")
     return total
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60 or seconds % 60:
-        return f"{seconds:g}s"
-    return f"{seconds / 60:g}m"

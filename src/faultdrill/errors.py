@@ -70,10 +70,6 @@ class InfraError(FaultdrillError):
     exit_code = ExitCode.INFRA
 
 
-class DrillInterrupted(FaultdrillError):
-    exit_code = ExitCode.INTERRUPTED
-
-
 class DrillAborted(FaultdrillError):
     """A stop condition fired: the drill healed its faults and stopped early (exit 1, like a failed check)."""
 

@@ -8,6 +8,7 @@ connections were flat at their limit", "the ingress read fewer requests than the
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from statistics import mean
 from hdrh.histogram import HdrHistogram
 
 from faultdrill.analysis.ingress import ingress_rates
-from faultdrill.load.histograms import LoadSecond, new_histogram, percentile_ms
+from faultdrill.histograms import LoadSecond, new_histogram, percentile_ms
 from faultdrill.recorder.load_series import read_load_seconds
 from faultdrill.report.data import parse_connections, parse_db, parse_ingress, parse_resources
 from faultdrill.report.resource_plots import OPEN_STATES
@@ -62,7 +63,7 @@ def error_share(s: LoadSecond) -> float:
 def errors_dominate_at(items: list[LoadSecond], after: float, share: float = 0.5) -> float | None:
     """The first second from ``after`` on where failed attempts are ``share`` of them, two seconds running."""
     ordered = sorted((s for s in items if s.t >= after), key=lambda s: s.t)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if error_share(a) >= share and error_share(b) >= share:
             return float(a.t)
     return None
@@ -156,5 +157,3 @@ def both_sides(run_dir: Path, start: float, end: float, ingress: str = "ingress"
     rates = ingress_rates(parse_ingress((run_dir / "ingress.csv").read_text()))[ingress]["requests_per_s"]
     read = [v for t, v in rates if start + 1 <= t <= end and v is not None]  # rate at t covers (t-1, t]
     return BothSides(sent, mean(read))
-
-

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 class Hook(BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []  # shared by every request the test server handles
 
     def log_message(self, *args: object) -> None:
         pass

@@ -153,7 +153,7 @@ def test_windows_equal_the_recomputation(run) -> None:  # type: ignore[no-untype
 
 
 def test_checks_equal_the_recomputation_and_the_known_answers(run) -> None:  # type: ignore[no-untyped-def]
-    _, _, seconds, faults, end, summary = run
+    _, _, seconds, faults, _end, summary = run
     checks = {c["name"]: c for c in summary["checks"]}
     slow = pick(seconds, [faults["slow backend"]])
     assert checks["baseline is fast"]["passed"]

@@ -109,7 +109,7 @@ def test_sigint_mid_run_stops_cleanly_with_partial_results(tmp_path: Path) -> No
 def test_a_load_stream_that_cannot_be_recorded_fails_the_drill(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from faultdrill.drill import DrillOptions, run_drill
-    from faultdrill.load.histograms import LoadSecond
+    from faultdrill.histograms import LoadSecond
     from faultdrill.recorder.load_series import LoadSeriesWriter
     from faultdrill.scenario.loader import load_scenario
 

@@ -186,17 +186,17 @@ def test_attaching_to_a_missing_network_or_name_is_an_infra_error(tmp_path: Path
     scenario_path = tmp_path / "attach.yaml"
     scenario_path.write_text(SCENARIO.format(stack="{attach: {network: fdtest-no-such-net}}", host="${proxy.backend.url}"))
     scenario = parse_scenario(scenario_path.read_text(), str(scenario_path), base_dir=tmp_path)
-    with pytest.raises(InfraError, match="no Docker network 'fdtest-no-such-net'"):
-        with DockerStack(client, scenario, tmp_path, f"test-compose-{uuid.uuid4().hex[:6]}"):
-            pass
+    with (pytest.raises(InfraError, match="no Docker network 'fdtest-no-such-net'"),
+          DockerStack(client, scenario, tmp_path, f"test-compose-{uuid.uuid4().hex[:6]}")):
+        pass
     net = client.networks.create(f"fdtest-empty-{uuid.uuid4().hex[:8]}")
     try:
         scenario_path.write_text(SCENARIO.format(stack=f"{{attach: {{network: {net.name}}}}}", host="${proxy.backend.url}"))
         scenario = parse_scenario(scenario_path.read_text(), str(scenario_path), base_dir=tmp_path)
         run_id = f"test-compose-{uuid.uuid4().hex[:6]}"
-        with pytest.raises(InfraError, match=f"on network {net.name}, nothing answers to backend:8000"):
-            with DockerStack(client, scenario, tmp_path, run_id):
-                pass
+        with (pytest.raises(InfraError, match=f"on network {net.name}, nothing answers to backend:8000"),
+              DockerStack(client, scenario, tmp_path, run_id)):
+            pass
         assert labelled(run_id) == []
         net.reload()
         assert net.containers == []
@@ -233,7 +233,7 @@ def test_a_one_shot_dependency_is_waited_for_until_it_exits(tmp_path: Path, clie
             stack.containers["web"].reload()
             assert stack.containers["web"].status == "running"  # started only after migrate exited 0
     else:
-        with pytest.raises(InfraError, match=r"(?s)'migrate' exited with code 3.*migrating"):
-            with DockerStack(client, scenario, tmp_path, run_id):
-                pass
+        with (pytest.raises(InfraError, match=r"(?s)'migrate' exited with code 3.*migrating"),
+              DockerStack(client, scenario, tmp_path, run_id)):
+            pass
     assert labelled(run_id) == []

@@ -174,7 +174,7 @@ def test_ramp_and_flapping_drive_the_live_toxic(stack: DockerStack, tmp_path) ->
     while clock.now() < 5:
         engine.tick()
         if 0.2 < clock.now() < 4:
-            status, elapsed, _ = call(stack)
+            _status, elapsed, _ = call(stack)
             seen.append((clock.now(), elapsed))
         time.sleep(0.1)
     engine.heal_all()

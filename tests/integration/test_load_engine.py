@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from faultdrill.histograms import LoadSecond, RequestStats, percentile_ms
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import LoadSecond, RequestStats, percentile_ms
 from faultdrill.load.localserver import LocalServer, ServerOptions
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.shape import Segment

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
-from faultdrill.load.histograms import percentile_ms
+from faultdrill.histograms import percentile_ms
 from faultdrill.recorder.load_series import read_load_seconds
 from faultdrill.report.sample import write_sample_run
 from faultdrill.report.summary import render_all

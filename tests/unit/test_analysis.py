@@ -5,7 +5,7 @@ from __future__ import annotations
 from faultdrill.analysis.checks import judge
 from faultdrill.analysis.summary import window_stats
 from faultdrill.analysis.windows import FaultInterval, build_windows
-from faultdrill.load.histograms import LoadSecond, RequestStats, decode, encode, merge, percentile_ms, record_ms
+from faultdrill.histograms import LoadSecond, RequestStats, decode, encode, merge, percentile_ms, record_ms
 from faultdrill.scenario.model import Check
 
 

@@ -72,9 +72,9 @@ def test_idle_timeout_keeps_threads_for_reuse():
 
 def test_a_refused_thread_start_raises_and_leaves_the_pool_usable():
     pool = ElasticThreadPool(max_workers=4, idle_timeout_s=0.0)
-    with mock.patch.object(threading.Thread, "start", side_effect=RuntimeError("can't start new thread")):
-        with pytest.raises(ThreadStartError, match="can't start new thread"):
-            pool.submit(lambda: None)
+    with (mock.patch.object(threading.Thread, "start", side_effect=RuntimeError("can't start new thread")),
+          pytest.raises(ThreadStartError, match="can't start new thread")):
+        pool.submit(lambda: None)
     assert pool.live == 0 and pool.start_failures == 1
     assert pool.submit(lambda: "ok").result(timeout=1) == "ok"
 

@@ -58,9 +58,9 @@ def test_wait_mode_hands_the_request_to_a_live_thread_when_none_can_start():
 
 def test_reject_mode_fails_at_once():
     throttle = Throttle(ElasticThreadPool(max_workers=4), "reject")
-    with mock.patch.object(threading.Thread, "start", autospec=True, side_effect=Budget().start):
-        with pytest.raises(ThreadStartError):
-            throttle.submit(lambda: None)
+    with (mock.patch.object(threading.Thread, "start", autospec=True, side_effect=Budget().start),
+          pytest.raises(ThreadStartError)):
+        throttle.submit(lambda: None)
     assert throttle.waiting == 0 and throttle.limit == 4
     throttle.shutdown()
 

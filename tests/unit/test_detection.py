@@ -6,7 +6,7 @@ from faultdrill.analysis.breaches import breach_predicate, runs, sustained_runs
 from faultdrill.analysis.checks import judge
 from faultdrill.analysis.detection import detect
 from faultdrill.analysis.windows import FaultInterval, build_windows
-from faultdrill.load.histograms import LoadSecond, RequestStats
+from faultdrill.histograms import LoadSecond, RequestStats
 from faultdrill.scenario.check_model import Check
 
 
@@ -136,7 +136,7 @@ def test_abort_monitor_fires_after_a_sustained_breach_only() -> None:
 
 
 def test_checks_can_look_at_one_client_profile() -> None:
-    from faultdrill.load.histograms import ConnStats
+    from faultdrill.histograms import ConnStats
 
     def second(t: int) -> LoadSecond:
         legacy, modern = RequestStats(), RequestStats()

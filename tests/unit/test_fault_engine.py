@@ -12,7 +12,7 @@ import pytest
 from faultdrill.clock import RunClock
 from faultdrill.faults.engine import FaultEngine, ScheduledFault, ramp_values
 from faultdrill.faults.journal import Journal, pending
-from faultdrill.load.histograms import LoadSecond, RequestStats
+from faultdrill.histograms import LoadSecond, RequestStats
 from faultdrill.recorder.events import EventLog, read_events
 from faultdrill.scenario.fault_model import Fault
 
@@ -114,7 +114,7 @@ def test_heal_all_heals_what_is_active(tmp_path: Path) -> None:
 
 
 def test_the_journal_is_written_before_the_change(tmp_path: Path) -> None:
-    engine, clock, (action,) = make(tmp_path, {"name": "x", "at": 0, **TOXIC})
+    engine, _clock, (action,) = make(tmp_path, {"name": "x", "at": 0, **TOXIC})
     action.fail_apply = True
     with pytest.raises(RuntimeError):
         engine.tick()

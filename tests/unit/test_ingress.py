@@ -106,7 +106,8 @@ def test_both_sides_panel_draws_clients_and_ingress_in_the_same_seconds() -> Non
 
 
 def test_ingress_series_for_checks_live_and_after_the_run(tmp_path) -> None:
-    from faultdrill.recorder.points import IngressRates, points_from_rows, read_samples
+    from faultdrill.analysis.ingress import IngressRates, with_ingress_rates
+    from faultdrill.recorder.points import points_from_rows, read_samples
 
     rows = [{"service": "ingress", "accepted": "10", "handled": "10", "requests": "20", "active": "2"}]
     points = points_from_rows("ingress", rows)
@@ -117,7 +118,7 @@ def test_ingress_series_for_checks_live_and_after_the_run(tmp_path) -> None:
     assert live.add(1.0, later)["ingress.ingress.requests_per_s"] == 60.0
     (tmp_path / "ingress.csv").write_text("t,wall,service,accepted,handled,requests,active,reading,writing,waiting\n"
                                           "0,w,ingress,10,10,20,2,0,1,1\n1,w,ingress,40,40,80,2,0,1,1\n")
-    samples = read_samples(tmp_path)
+    samples = with_ingress_rates(read_samples(tmp_path))
     assert samples["ingress.ingress.accepted_per_s"] == [(0.0, None), (1.0, 30.0)]
 
 

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from faultdrill.clock import RunClock
-from faultdrill.load.histograms import ConnStats, LoadSecond, OpenStats, RequestStats, merge, percentile_ms, record_ms
+from faultdrill.histograms import ConnStats, LoadSecond, OpenStats, RequestStats, merge, percentile_ms, record_ms
 from faultdrill.load.recording import Buckets, Merger, generator_warnings
 from faultdrill.recorder.load_series import LoadSeriesWriter, read_load_seconds
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -81,7 +82,7 @@ def test_workers_split_the_one_schedule_exactly(levels: list[float], ramps: list
     parts = [list(arrival_times(shape, duration, index=i, stride=workers)) for i in range(workers)]
     assert sorted(t for part in parts for t in part) == whole
     assert abs(len(whole) - cumulative(shape, duration)) <= 1
-    assert all(b >= a for a, b in zip(whole, whole[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(whole))
 
 
 def test_spike_helper() -> None:

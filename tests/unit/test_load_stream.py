@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from faultdrill.histograms import LoadSecond, RequestStats, record_ms
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import LoadSecond, RequestStats, record_ms
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.shape import Segment
 

@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,13 +22,6 @@ from faultdrill.report.summary import SCHEMA, Report, render, render_all, render
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 IMG_SRC = re.compile(r'<img [^>]*src="([^"]*)"')
-
-
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Report]:
-    """A completed run with every recorder file, one fault (20–40 s) and one failing check."""
-    run_dir, scenario = write_sample_run(tmp_path_factory.mktemp("runs") / "full")
-    return run_dir.path, render_all(run_dir, scenario, "completed")
 
 
 def junit(path: Path) -> ET.Element:
@@ -53,7 +47,8 @@ def junit(path: Path) -> ET.Element:
 
 
 # --------------------------------------------------------------------------- summary.json and the drill's API
-def test_render_keeps_the_drills_api_and_writes_the_summary(tmp_path: Path) -> None:
+def test_render_keeps_the_drills_api_and_writes_the_summary(tmp_path: Path, draw_only: Callable[..., None]) -> None:
+    draw_only("latency")
     run_dir, scenario = write_sample_run(tmp_path / "run", samples=False)
     report = render(run_dir, scenario, "completed")
     assert isinstance(report, Report) and report.passed is False
@@ -152,7 +147,8 @@ def test_a_fault_that_never_started_is_listed_as_such(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- panels
-def test_missing_connections_csv_skips_that_panel_and_says_why(tmp_path: Path) -> None:
+def test_missing_connections_csv_skips_that_panel_and_says_why(tmp_path: Path, draw_only: Callable[..., None]) -> None:
+    draw_only("latency", "cpu")
     run_dir, scenario = write_sample_run(tmp_path / "run")
     (run_dir.path / "connections.csv").unlink()
     (run_dir.path / "db.csv").write_text("t,wall,service,sessions_active\n")  # header only: recorded nothing
@@ -235,7 +231,9 @@ def test_app_panels_show_the_series_that_moved_and_skip_the_noise() -> None:
     assert not any("python_gc" in n or "bucket" in n or "info" in n for n in chosen)
 
 
-def test_render_run_rerenders_a_run_directory_whose_build_paths_do_not_resolve_from_it(tmp_path: Path) -> None:
+def test_render_run_rerenders_a_run_directory_whose_build_paths_do_not_resolve_from_it(
+        tmp_path: Path, draw_only: Callable[..., None]) -> None:
+    draw_only("latency")
     run_dir, _ = write_sample_run(tmp_path / "run", status="interrupted", stop_at=30, samples=False)
     copy = run_dir.scenario_copy
     copy.write_text(copy.read_text().replace("image: example/app", "build: ../docker/app"))  # as a real run has
@@ -254,8 +252,8 @@ def test_the_html_uses_no_emoji_a_machine_without_an_emoji_font_cannot_draw(full
 
 
 def test_profiles_and_client_connections_come_from_the_histograms_when_the_load_engine_splits_them(
-        tmp_path: Path) -> None:
-    from faultdrill.load.histograms import LoadSecond, RequestStats
+        tmp_path: Path, draw_only: Callable[..., None]) -> None:
+    from faultdrill.histograms import LoadSecond, RequestStats
 
     if not hasattr(LoadSecond(0, 0), "profiles"):
         pytest.skip("this load engine does not record client profiles in histograms.jsonl")
@@ -276,6 +274,7 @@ def test_profiles_and_client_connections_come_from_the_histograms_when_the_load_
     assert {(r.profile, r.failures) for r in data.profiles if r.t == 30} == {("modern", 0), ("old-android", 10)}
     keys = [p.key for p in build_panels(data).panels]
     assert "profiles" in keys and "client-connections" in keys
+    draw_only("client-connections")
     report = render_all(run_dir, scenario, "completed")
     assert report.problems == [] and (run_dir.path / "client-connections.png").exists()
 
@@ -293,13 +292,11 @@ PASSING_CHECK = "  - {name: fast enough, metric: p95_ms, window: baseline, max: 
     ("crashed", None, 3, "the run crashed (its process died)"),
     ("running", None, 3, "the run did not finish (status 'running' in run.json)"),
 ], ids=["passed", "check-failed", "aborted", "interrupted", "failed", "crashed", "never-finished"])
+@pytest.mark.usefixtures("no_drawing")  # the verdict, not the drawing
 def test_report_exits_with_the_runs_outcome_and_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch, status: str,
+                                                         status: str,
                                                          checks: str | None, code: int, why: str) -> None:
     from faultdrill.cli import main
-    from faultdrill.report import plots, summary
-
-    monkeypatch.setattr(summary, "build_panels", lambda data: plots.PanelSet())  # the verdict, not the drawing
 
     complete = status in ("completed", "aborted")
     run_dir, _ = write_sample_run(tmp_path / "run", status="completed" if complete else "failed", checks=checks,

@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import pytest
 
 from faultdrill.report.data import parse_connections
 from faultdrill.report.plots import connections_panels
@@ -114,6 +115,7 @@ GAP = ("db[db] sampler: no data from t=65 s to t=120 s (55 ticks): "
        "OperationalError: FATAL: remaining connection slots are reserved for superuser")
 
 
+@pytest.mark.usefixtures("no_drawing")  # the text of the report, not its figures
 def test_a_sampler_gap_in_run_json_is_shown_near_the_top_of_the_html_and_the_markdown(tmp_path) -> None:
     import json
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from faultdrill.load.histograms import LoadSecond, OpenStats, RequestStats
+from faultdrill.histograms import LoadSecond, OpenStats, RequestStats
 from faultdrill.report.chart_model import with_gaps
 from faultdrill.report.data import ConnectionRow, MetricRow, ResourceRow, RunData
 from faultdrill.report.figure_png import write_figure_png
 from faultdrill.report.saturation import NORMAL_HIGH_PCT, NORMAL_LOW_PCT, PLAN_PCT
 from faultdrill.report.story import golden_charts, story_figure
+from faultdrill.report.summary import Report
 
 
 def second(t: int, ok: int, failed: int = 0, ms: float = 20.0, dropped: int | None = None,
@@ -124,14 +125,11 @@ def test_the_story_png_is_drawn_from_the_same_model(tmp_path: Path) -> None:
     assert image.shape[1] > 1000 and image.shape[0] > 600
 
 
-def test_every_report_draws_story_png_and_summary_md_opens_with_it(tmp_path: Path) -> None:
-    from faultdrill.report.sample import write_sample_run
-    from faultdrill.report.summary import render_all
-
-    run_dir, scenario = write_sample_run(tmp_path / "run")
-    report = render_all(run_dir, scenario, "completed")
-    assert report.problems == [] and report.files["story"] == run_dir.path / "story.png"
-    md = (run_dir.path / "summary.md").read_text(encoding="utf-8").splitlines()
+def test_every_report_draws_story_png_and_summary_md_opens_with_it(full_run: tuple[Path, Report]) -> None:
+    path, report = full_run
+    assert report.problems == [] and report.files["story"] == path / "story.png"
+    assert (path / "story.png").read_bytes().startswith(b"\x89PNG")
+    md = (path / "summary.md").read_text(encoding="utf-8").splitlines()
     assert md[4].startswith("![What happened") and md[4].endswith("(story.png)")
 
 

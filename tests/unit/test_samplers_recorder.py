@@ -225,9 +225,10 @@ def test_many_short_gaps_of_one_sampler_are_one_problem_line() -> None:
 
 
 def test_a_recorder_started_just_after_the_clock_samples_tick_0(tmp_path: Path) -> None:
+    interval = 0.4  # tick 0 is taken up to interval/2 late: 200 ms, room for a busy machine to start a thread
     clock = RunClock()
     time.sleep(0.01)  # the drill builds the recorder a few ms after its clock starts
-    with SamplingRecorder([FakeSampler("first")], clock, tmp_path, INTERVAL) as recorder:
-        time.sleep(INTERVAL * 2.5)
+    with SamplingRecorder([FakeSampler("first")], clock, tmp_path, interval) as recorder:
+        time.sleep(interval * 1.5)
     assert read_rows(tmp_path / "first.csv")[0]["t"] == "0.000"
     assert recorder.gaps() == []

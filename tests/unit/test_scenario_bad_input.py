@@ -20,9 +20,7 @@ from faultdrill.scenario import load_scenario, parse_scenario
 from faultdrill.scenario.yaml_source import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES
 from tests.unit.test_scenario_validation import VALID, write
 
-# An unbounded parse of these files takes minutes (or all memory); a bounded one is an interpreter start and
-# a refusal: ~1 s, up to ~6 s when the suite's workers share two busy cores. The guard tells the two apart.
-HANG_GUARD_S = 20.0
+HANG_GUARD_S = 20.0  # a hang or a blow-up takes minutes; a busy 2-core machine needs ~8 s to start Python and refuse
 
 
 def validate_in_subprocess(path: Path) -> tuple[int, str, float]:
@@ -82,10 +80,9 @@ def test_ordinary_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- 22: deep nesting
 @pytest.mark.parametrize("style", ["flow", "block"])
 def test_a_file_nested_5000_levels_deep_is_bad_input(tmp_path: Path, style: str) -> None:
-    if style == "flow":
-        text = "name: " + "[" * 5000 + "]" * 5000 + "\n"
-    else:
-        text = "name:\n  " + "- " * 5000 + "1\n"  # compact block sequences, one inside the next
+    flow = "name: " + "[" * 5000 + "]" * 5000 + "\n"
+    block = "name:\n  " + "- " * 5000 + "1\n"  # compact block sequences, one inside the next
+    text = flow if style == "flow" else block
     output = assert_refused_fast(write(tmp_path, text), f"more than {MAX_DEPTH} levels deep", "drill.yaml:")
     assert "RecursionError" not in output
 

@@ -9,7 +9,6 @@ import pytest
 from faultdrill.durations import parse_duration
 from faultdrill.faults.journal import Journal, pending
 from faultdrill.load.safety import host_problem
-from faultdrill.load.shape import StageSpec, target_at
 from faultdrill.recorder.provenance import redact
 from faultdrill.stack.netns import listening_ports, parse_proc_net_tcp, state_counts
 
@@ -24,14 +23,6 @@ def test_durations(text: object, seconds: float) -> None:
 def test_bad_durations_say_what_to_write(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
-
-
-def test_shape_follows_stages_and_ends() -> None:
-    stages = [StageSpec(30, 20, None), StageSpec(120, 300, 50), StageSpec(150, 20, None)]
-    assert target_at(stages, 0, 150) == (20, 20.0)
-    assert target_at(stages, 45, 150) == (300, 50)
-    assert target_at(stages, 149.9, 150) == (20, 20.0)
-    assert target_at(stages, 150, 150) is None
 
 
 def test_redaction_hides_secrets_only() -> None:
@@ -69,7 +60,7 @@ def test_proc_net_tcp_parsing() -> None:
     sockets = parse_proc_net_tcp(TCP + TCP.splitlines()[0] + "\n")
     assert listening_ports(sockets) == {8000}
     assert state_counts(sockets) == {"ESTABLISHED": 1, "TIME_WAIT": 1}
-    est = [s for s in sockets if s.state == "ESTABLISHED"][0]
+    est = next(s for s in sockets if s.state == "ESTABLISHED")
     assert est.remote_ip == "10.18.0.1" and est.remote_port == 0xD2A4
 
 

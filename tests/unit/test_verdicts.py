@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from faultdrill.analysis.checks import judge, judge_all
 from faultdrill.analysis.detection import detect, detect_all
 from faultdrill.analysis.live import AbortMonitor
 from faultdrill.analysis.series import series_for
 from faultdrill.analysis.summary import window_stats
 from faultdrill.analysis.windows import FaultInterval, build_windows, steady_spans
-from faultdrill.load.histograms import LoadSecond, OpenStats, RequestStats
+from faultdrill.histograms import LoadSecond, OpenStats, RequestStats
 from faultdrill.load.shape import spike
 from faultdrill.report.summary import build_summary
 from faultdrill.scenario import parse_scenario
@@ -210,6 +212,7 @@ def test_a_series_that_was_never_recorded_is_named_with_what_was() -> None:
 
 
 # --------------------------------------------------------------------------- 13: an error after the verdict
+@pytest.mark.usefixtures("no_drawing")  # the verdict, not the drawing
 def test_a_report_that_cannot_be_written_fails_the_run_instead_of_exiting_0(tmp_path, monkeypatch) -> None:
     import faultdrill.drill as drill
     from faultdrill.report.sample import write_sample_run

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from statistics import fmean
+from typing import Any
 
 from faultdrill.analysis.breaches import breach_predicate, sustained_runs
 from faultdrill.analysis.series import (
@@ -25,7 +26,7 @@ from faultdrill.analysis.series import (
 )
 from faultdrill.analysis.summary import profile_names, request_names, window_stats
 from faultdrill.analysis.windows import Window, second_in
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.scenario.check_model import (
     CONN_METRICS,
     DELIVERY_METRICS,
@@ -59,7 +60,7 @@ class CheckResult:
     latency_of: str | None = None  # latency metrics: "successful" | "all"
     expectation: bool = False  # confirms a fault shows, rather than an SLO that must hold
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from faultdrill.analysis.breaches import Run, alert_time, breach_predicate, runs, sustained_runs
 from faultdrill.analysis.series import SampleSource, Sampling, Series, sampling_for, series_for
 from faultdrill.analysis.windows import FaultInterval, Window
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.scenario.check_model import Check
 
 MIN_RECOVERY_S = 5.0
@@ -54,7 +55,7 @@ class Detection:
     recovered_after: str | None = None  # the fault whose heal ended the breach
     overlaps: tuple[str, ...] = ()  # other faults that were active during the breach
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -119,7 +120,7 @@ def _slo_row(check: Check, fault: FaultInterval, ctx: _Ctx, bad: Callable[[float
     notes = (["already_breached"] if already else []) + ([note] if note else [])
     return Detection(fault.name, check.name, fault.start, fault.end, detected,
                      None if detected is None else round(detected - fault.start, 3),
-                     recovered, None if healer is None or recovered is None else round(max(0.0, recovered - healer.end), 3),
+                     recovered, None if healer is None or healer.end is None or recovered is None else round(max(0.0, recovered - healer.end), 3),
                      " ".join(notes) or "ok", "slo", None if healer is None else healer.name, overlaps)
 
 

@@ -9,21 +9,28 @@ that goes back (nginx restarted) gives None for that step, never a negative rate
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 Point = tuple[float, float | None]
+Series = list[Point]
 
 COUNTERS = ("accepted", "handled", "requests")
 RATE_NAMES = {f"{c}_per_s": c for c in COUNTERS}  # ingress.SERVICE.accepted_per_s, …
 
 
-class _Reading(Protocol):
-    t: float
-    service: str
-    accepted: float
-    handled: float
-    requests: float
+class _Reading(Protocol):  # read-only, so frozen dataclasses fit
+    @property
+    def t(self) -> float: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def accepted(self) -> float: ...
+    @property
+    def handled(self) -> float: ...
+    @property
+    def requests(self) -> float: ...
 
 
 def counter_rates(points: Sequence[tuple[float, float]], step: float = 1.0) -> list[Point]:
@@ -59,3 +66,39 @@ def mean_rate(points: Sequence[Point], start: float, end: float) -> float | None
     """Mean of the known rates with ``start < t <= end`` (None when none is known)."""
     values = [v for t, v in points if start < t <= end and v is not None]
     return sum(values) / len(values) if values else None
+
+
+class IngressRates:
+    """Live per-second rates of the ingress counters, one tick after another (the drill's live checks)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: dict[str, tuple[float, float]] = {}
+
+    def add(self, t: float, points: Mapping[str, float | None]) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for rate_name, counter in RATE_NAMES.items():
+            for metric, value in points.items():
+                if not (metric.startswith("ingress.") and metric.endswith("." + counter)) or value is None:
+                    continue
+                previous = self._last.get(metric)
+                self._last[metric] = (t, value)
+                pairs = [previous, (t, value)] if previous is not None else [(t, value)]
+                out[metric[: -len(counter)] + rate_name] = counter_rates(pairs, self.interval)[-1][1]
+        return out
+
+
+def with_ingress_rates(series: dict[str, Series]) -> dict[str, Series]:
+    """Add ``ingress.SERVICE.*_per_s`` to recorded series (in place; returned for chaining), each counter's
+    step being its median tick spacing."""
+    for metric in list(series):
+        if not metric.startswith("ingress."):
+            continue
+        for rate_name, counter in RATE_NAMES.items():
+            if metric.endswith("." + counter):
+                points = [(t, v) for t, v in series[metric] if v is not None]
+                ts = [t for t, _ in points]
+                gaps = sorted(b - a for a, b in itertools.pairwise(ts) if b > a)
+                step = gaps[len(gaps) // 2] if gaps else 1.0
+                series[metric[: -len(counter)] + rate_name] = counter_rates(points, step)
+    return series

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from faultdrill.analysis.breaches import GAP_STEPS, breach_predicate, shortest
 from faultdrill.analysis.series import LOAD_SAMPLING, Sampling, idle, sampling_for, second_value
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.scenario.check_model import LOAD_METRICS, Abort, Check
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
 
-from faultdrill.load.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
+from faultdrill.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
 from faultdrill.scenario.check_model import (
     CONN_METRICS,
     DELIVERY_METRICS,

@@ -8,10 +8,11 @@ included. A window with no second in it is ``empty``: every value is None, never
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from faultdrill.analysis.series import dropped_of, stats_of
 from faultdrill.analysis.windows import Window, second_in
-from faultdrill.load.histograms import LoadSecond, OpenStats, RequestStats, max_ms, percentile_ms
+from faultdrill.histograms import LoadSecond, OpenStats, RequestStats, max_ms, percentile_ms
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class WindowStats:
             return None if value is None or self.empty else float(value)
         return getattr(self, name, None)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 

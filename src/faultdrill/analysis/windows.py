@@ -23,8 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from faultdrill.load.shape import Segment
+from typing import Protocol
 
 HEAL_REASONS = ("scheduled", "healed by hand")  # a fault.stop reason that is a real heal
 JUMP_S = 1.0  # a jump in load without a spawn rate takes the generator about a second
@@ -64,6 +63,19 @@ class Window:
     @property
     def end(self) -> float | None:
         return self.spans[-1][1] if self.spans else None
+
+
+class Segment(Protocol):
+    """One step of a load shape, as the windows read it (``load.shape.Segment`` is one)."""
+
+    @property
+    def until(self) -> float: ...
+    @property
+    def level(self) -> float: ...
+    @property
+    def ramp(self) -> bool: ...
+    @property
+    def spawn_rate(self) -> float | None: ...
 
 
 def steady_spans(segments: Sequence[Segment], duration: float, mode: str = "closed") -> list[tuple[float, float]]:

@@ -12,7 +12,7 @@ import re
 import shlex
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from docker.models.containers import Container
 
@@ -174,6 +174,7 @@ class ExecAction(NothingToPrepare):
 
 def exec_checked(container: Container, command: list[str], wait_s: float, env: dict[str, str] | None = None) -> None:
     """Start ``command`` in the container; fail if it exits non-zero within ``wait_s`` (it may run on)."""
+    assert container.client is not None  # a container from the SDK carries its client
     api = container.client.api
     exec_id = api.exec_create(container.id, command, environment=env)["Id"]
     api.exec_start(exec_id, detach=True)
@@ -232,7 +233,7 @@ def terminate_sessions(container: Container, user: str, database: str, app_name:
     env = {"PGPASSWORD": password} if password else None
     result = container.exec_run(["psql", "-U", user, "-d", database, "-Atc", sql], environment=env)
     if result.exit_code != 0:
-        raise InfraError(f"could not end the lock holder in {container.name}: {result.output.decode()[:200]}")
+        raise InfraError(f"could not end the lock holder in {container.name}: {cast(bytes, result.output).decode()[:200]}")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from faultdrill.faults.actions import Action, ToxicAction
 from faultdrill.faults.journal import Journal
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.recorder.events import EventLog
 from faultdrill.scenario.fault_model import Fault, Trigger
 
@@ -66,7 +66,7 @@ def ramp_values(fault: Fault, progress: float) -> tuple[dict[str, int], float | 
         target = getattr(fault.ramp, attr)
         if target is not None:
             a, b = start.get(attr, 0), target * scale
-            attributes[attr] = int(round(a + (b - a) * progress))
+            attributes[attr] = round(a + (b - a) * progress)
     toxicity = None
     if fault.ramp.toxicity is not None:
         toxicity = round(fault.toxic.toxicity + (fault.ramp.toxicity - fault.toxic.toxicity) * progress, 4)

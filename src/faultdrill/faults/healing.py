@@ -18,12 +18,12 @@ from typing import Any
 
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
-from toxiproxy.exceptions import NotFound as ProxyNotFound
 
 import docker
 from docker import DockerClient
 from faultdrill.errors import InfraError
 from faultdrill.faults.actions import exec_checked, heal_container, kill_pid_file, terminate_sessions
+from faultdrill.toxiproxy.client import NotFound as ProxyNotFound
 from faultdrill.toxiproxy.client import ToxiproxyClient, ToxiproxyError, ToxiproxyUnreachable
 
 STOPPED = ("exited", "created", "dead")
@@ -65,9 +65,9 @@ def revert_recorded(action: dict[str, Any], timeout: float = 3.0,
     if action.get("type") in ("toxic", "proxy"):
         with ToxiproxyClient(action["api"], timeout=timeout) as client:
             return _revert_toxiproxy(client, action)
-    client = docker_client or docker.from_env(timeout=int(timeout * 10))
+    engine = docker_client or docker.from_env(timeout=int(timeout * 10))
     try:
-        container = client.containers.get(action["container"])
+        container = engine.containers.get(action["container"])
         return _revert_in_container(container, action)
     except NotFound:
         return Reverted(False, "its container is gone (the fault went with it)")

@@ -28,7 +28,7 @@ class Journal:
         self.path = path
         self.tee = tee  # also given every line once it is on disk (the reaper's live copy)
         self._seq = sum(1 for _ in _lines(path))
-        self._fh = open(path, "a", encoding="utf-8")
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held for the object's life, closed in close()
 
     def record(self, op: str, action: dict[str, Any], t: float | None = None) -> int:
         self._seq += 1

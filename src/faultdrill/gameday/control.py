@@ -13,6 +13,7 @@ import os
 import queue
 import secrets
 import threading
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ class ControlServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def __enter__(self) -> ControlServer:
         self._thread.start()
@@ -147,7 +148,7 @@ class ControlServer:
 def _command_for(path: str, body: dict[str, Any]) -> Command:
     parts = [p for p in path.split("/") if p]
     if len(parts) == 3 and parts[0] == "faults" and parts[2] in ("inject", "heal", "reveal"):
-        return Command(parts[2], fault=urlrequest.unquote(parts[1]))
+        return Command(parts[2], fault=urllib.parse.unquote(parts[1]))
     if parts == ["annotations"]:
         kind = str(body.get("kind", "note"))
         if kind not in ANNOTATION_KINDS:
@@ -179,7 +180,8 @@ class ControlClient:
                                  headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
         try:
             with urlrequest.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read())
+                answer: dict[str, Any] = json.loads(resp.read())
+                return answer
         except urlerror.HTTPError as exc:
             detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
             raise UsageError(f"the drill refused: {detail}") from None
@@ -191,7 +193,7 @@ class ControlClient:
         return self.call("GET", "/state")
 
     def fault(self, verb: str, name: str) -> dict[str, Any]:
-        return self.call("POST", f"/faults/{urlrequest.quote(name, safe='')}/{verb}")
+        return self.call("POST", f"/faults/{urllib.parse.quote(name, safe='')}/{verb}")
 
     def annotate(self, kind: str, text: str = "") -> dict[str, Any]:
         return self.call("POST", "/annotations", {"kind": kind, "text": text})

@@ -11,7 +11,7 @@ from faultdrill.analysis.live import BreachTracker
 from faultdrill.drill import LiveDrill
 from faultdrill.gameday.alerts import AlertSender
 from faultdrill.gameday.control import Command, Commands, ControlServer
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.histograms import LoadSecond, percentile_ms
 
 HISTORY_S = 300
 

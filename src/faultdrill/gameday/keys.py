@@ -52,7 +52,7 @@ class KeyReader:
 class KeyMap:
     """Turns keys into commands; remembers the selected fault (pure apart from ``submit``)."""
 
-    def __init__(self, submit: Callable[[Command], None]) -> None:
+    def __init__(self, submit: Callable[[Command], object]) -> None:
         self.submit = submit
         self.selected: int | None = None
         self.message = ""

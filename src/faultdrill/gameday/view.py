@@ -20,7 +20,7 @@ def sparkline(values: list[float | None], width: int = 60) -> str:
     top = max(known) if known else 0.0
     if top <= 0:
         return "".join("·" if v is None else BLOCKS[0] for v in values)
-    return "".join("·" if v is None else BLOCKS[min(8, int(round(v / top * 8)))] for v in values)
+    return "".join("·" if v is None else BLOCKS[min(8, round(v / top * 8))] for v in values)
 
 
 def _ms(value: float | None) -> str:

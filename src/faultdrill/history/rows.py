@@ -124,7 +124,7 @@ def read_run(path: Path) -> RunRow:
     elif run_err and summary is None:
         status, note = "error", run_err
     run = run or {}
-    scen = run.get("scenario") if isinstance(run.get("scenario"), dict) else {}
+    scen: dict[str, Any] = run["scenario"] if isinstance(run.get("scenario"), dict) else {}
     summary = summary or {}
     checks = [CheckRow(str(c.get("name")), str(c.get("metric", "")), _window_name(c.get("window")),
                        _num(c.get("value")), str(c.get("outcome") or ("passed" if c.get("passed") else "failed")))

@@ -129,7 +129,7 @@ def open_history(results: Path, *, sync: bool = True) -> Iterator[HistoryStore]:
             store.sync(results)
     except sqlite3.DatabaseError as exc:
         try:
-            conn.close()  # type: ignore[possibly-undefined]
+            conn.close()
         except Exception:
             pass
         notes.append(f"the history index {path} was unreadable ({exc}): rebuilt it from the run directories")

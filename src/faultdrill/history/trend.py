@@ -41,12 +41,6 @@ class Trend:
         return any(v.tripped for v in self.verdicts)
 
 
-def _series_value(store: HistoryStore, run_id: str, gate: SeriesGate) -> float | None:
-    if gate.check:
-        return store.check_values(run_id).get(gate.check, (None, ""))[0]
-    return store.window_value(run_id, gate.gate.window, gate.gate.metric)
-
-
 def build_trend(store: HistoryStore, scenario: str | None, check: str | None, last: int,
                 gates: Sequence[SeriesGate]) -> Trend:
     notes = list(store.notes)
@@ -129,7 +123,7 @@ def trend_lines(trend: Trend) -> list[str]:
     """The trend table as text: one row per run, oldest first; the gates' verdict on the newest row."""
     head = ["when (UTC)", "git sha", "status", *trend.series]
     body = []
-    for i, r in enumerate(trend.runs):
+    for r in trend.runs:
         row = [r.started[:19].replace("T", " "), r.git_sha[:12] or "–", r.status,
                *(_fmt(r.values.get(s)) for s in trend.series)]
         body.append(row)

@@ -56,9 +56,9 @@ import gevent.event  # noqa: E402
 from locust import LoadTestShape  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from faultdrill.histograms import LoadSecond  # noqa: E402
 from faultdrill.load.config import ChildConfig  # noqa: E402
 from faultdrill.load.failures import classify_failure  # noqa: E402 - re-exported (the original home)
-from faultdrill.load.histograms import LoadSecond  # noqa: E402
 from faultdrill.load.netcount import ConnTracker  # noqa: E402
 from faultdrill.load.recording import Buckets, CpuMeter, Merger  # noqa: E402
 from faultdrill.load.shape import closed_target, planned_at  # noqa: E402
@@ -73,11 +73,11 @@ SECOND_MSG, DONE_MSG, START_MSG = "fd_second", "fd_done", "fd_start"
 
 def make_shape(config_of: Callable[[], ChildConfig]) -> LoadTestShape:
     class RunClockShape(LoadTestShape):
-        def tick(self):  # type: ignore[override]
+        def tick(self) -> tuple[int, float] | None:
             config = config_of()
             return closed_target(config.segments, time.monotonic() - config.t0, config.duration)
 
-    return RunClockShape()
+    return RunClockShape()  # type: ignore[no-untyped-call]  # Locust's LoadTestShape.__init__ is unannotated
 
 
 def emit(message: dict[str, Any]) -> None:
@@ -134,7 +134,7 @@ class Generator:
         self.cpu = CpuMeter()
 
     def _on_request(self, request_type: str, name: str, response_time: float | None, response_length: int,
-                    response: Any = None, context: dict | None = None, exception: BaseException | None = None,
+                    response: Any = None, context: dict[str, Any] | None = None, exception: BaseException | None = None,
                     **_kw: Any) -> None:
         label = name if " " in name else f"{request_type} {name}"
         profile = (context or {}).get("fd_profile") or self.tracker.profile()
@@ -184,7 +184,7 @@ class Generator:
 
     def users(self, runner: Any) -> int:
         """Concurrent users: Locust's count (closed model), arrivals in flight (open model)."""
-        return self.open_loop.in_flight if self.open_loop is not None else runner.user_count
+        return int(self.open_loop.in_flight if self.open_loop is not None else runner.user_count)
 
     def record(self, second: int, users: int) -> LoadSecond:
         c = self.config
@@ -259,7 +259,7 @@ def ticket_runner(env: Environment, host: str, port: int, ticket: str, extra: di
 
     class TicketWorkerRunner(WorkerRunner):
         def connect_to_master(self) -> None:
-            auth = Message(AUTH_MSG, {**(extra or {}), "ticket": ticket}, self.client_id)  # type: ignore[no-untyped-call]
+            auth = Message(AUTH_MSG, {**(extra or {}), "ticket": ticket}, self.client_id)
             self.client.send(auth)
             super().connect_to_master()  # type: ignore[no-untyped-call]
 
@@ -412,68 +412,84 @@ def _welcome(config: ChildConfig, port: int) -> Callable[[Any], dict[str, Any]]:
     return welcome
 
 
-def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str]], link: ParentLink,
-                roster: Any) -> None:
-    from faultdrill.load.door import MasterDoor
-    from faultdrill.load.join import ClockEstimate
+class MasterBook:
+    """The master's bookkeeping of its workers during the run: their records merged, their clocks noted,
+    the silent or exited ones declared lost (each a protocol line to the parent)."""
 
-    gen = Generator(config)
-    runner = gen.env.create_master_runner(master_bind_host=config.listen_host, master_bind_port=port)
-    merger = Merger(config.total_workers, last_t=int(config.duration), late_after=config.late_after)
-    open_model = config.mode == "open"
+    def __init__(self, gen: Generator, roster: Any, procs: list[subprocess.Popen[str]]) -> None:
+        c = gen.config
+        self.gen, self.roster, self.procs = gen, roster, procs
+        self.merger = Merger(c.total_workers, last_t=int(c.duration), late_after=c.late_after)
 
-    def on_joined(entry: Any) -> None:
+    def joined(self, entry: Any) -> None:
         emit({"type": "worker", "event": "joined", "worker": entry.index, "host": entry.host,
               "remote": entry.remote, "clock": entry.clock.to_json() if entry.clock else None})
 
-    MasterDoor(runner, roster, _welcome(config, port), started=lambda: merger.started_t > 0, on_joined=on_joined)
+    def start(self, t0: float) -> None:
+        self.merger.started_t = max(time.monotonic() - t0, 1e-6)
+        now = time.monotonic()
+        for entry in self.roster.entries.values():
+            entry.last_seen = now  # silence is counted from the start
 
-    def lose(index: int, why: str) -> None:
-        entry = roster.mark_lost(index, time.monotonic() - gen.config.t0, why)
+    def lose(self, index: int, why: str) -> None:
+        entry = self.roster.mark_lost(index, time.monotonic() - self.gen.config.t0, why)
         if entry is not None:
-            merger.done.add(index)  # no second waits for it any more
+            self.merger.done.add(index)  # no second waits for it any more
             emit({"type": "worker", "event": "lost", "worker": index, "host": entry.host, "remote": entry.remote,
                   "t": round(entry.lost_at, 3), "why": why})
 
-    def watch() -> None:
-        for index, proc in enumerate(procs):
+    def watch(self) -> None:
+        for index, proc in enumerate(self.procs):
             code = proc.poll()
-            if code is not None and not roster.entries[index].done:
-                lose(index, f"its process exited (code {code}) before the drill ended")
-        for entry in roster.overdue(time.monotonic(), LOST_AFTER_S):
-            lose(entry.index, f"no record from it for {LOST_AFTER_S:g}s")
+            if code is not None and not self.roster.entries[index].done:
+                self.lose(index, f"its process exited (code {code}) before the drill ended")
+        for entry in self.roster.overdue(time.monotonic(), LOST_AFTER_S):
+            self.lose(entry.index, f"no record from it for {LOST_AFTER_S:g}s")
 
-    def pump(final: bool = False) -> None:
-        if not final and time.monotonic() < gen.config.t0 + config.duration:  # losses count during the run
-            watch()
-        for second in merger.ready(time.monotonic() - gen.config.t0, final=final):
-            second.planned = planned_at(config.segments, second.t, config.duration, open_model=open_model)
+    def pump(self, final: bool = False) -> None:
+        c = self.gen.config
+        if not final and time.monotonic() < c.t0 + c.duration:  # losses count during the run
+            self.watch()
+        for second in self.merger.ready(time.monotonic() - c.t0, final=final):
+            second.planned = planned_at(c.segments, second.t, c.duration, open_model=c.mode == "open")
             emit(second.to_wire())
 
-    def on_second_msg(msg: Any, **_kw: Any) -> None:
+    def on_second(self, msg: Any, **_kw: Any) -> None:
+        from faultdrill.load.join import ClockEstimate
+
         index = int(msg.data["worker"])
-        roster.seen(index, time.monotonic())
+        self.roster.seen(index, time.monotonic())
         clock = msg.data.get("clock")
-        entry = roster.entries.get(index)
+        entry = self.roster.entries.get(index)
         if clock and entry is not None:
             measured = ClockEstimate.from_json(clock)
             entry.drift.append(measured.offset)
             entry.worst_uncertainty = max(entry.worst_uncertainty, measured.uncertainty)
-        merger.add(index, LoadSecond.from_wire(msg.data["second"]))
-        if merger.started_t:
-            pump()
+        self.merger.add(index, LoadSecond.from_wire(msg.data["second"]))
+        if self.merger.started_t:
+            self.pump()
 
-    def on_done_msg(msg: Any, **_kw: Any) -> None:
+    def on_done(self, msg: Any, **_kw: Any) -> None:
         index = int(msg.data["worker"])
-        merger.done.add(index)
-        if index in roster.entries:
-            roster.entries[index].done = True
+        self.merger.done.add(index)
+        if index in self.roster.entries:
+            self.roster.entries[index].done = True
 
-    def no_worker_left() -> bool:
-        return all(e.done or e.lost_at is not None for e in roster.entries.values())
+    def no_worker_left(self) -> bool:
+        return all(e.done or e.lost_at is not None for e in self.roster.entries.values())
 
-    runner.register_message(SECOND_MSG, on_second_msg)
-    runner.register_message(DONE_MSG, on_done_msg)
+
+def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str]], link: ParentLink,
+                roster: Any) -> None:
+    from faultdrill.load.door import MasterDoor
+
+    gen = Generator(config)
+    runner = gen.env.create_master_runner(master_bind_host=config.listen_host, master_bind_port=port)
+    book = MasterBook(gen, roster, procs)
+    MasterDoor(runner, roster, _welcome(config, port), started=lambda: book.merger.started_t > 0,
+               on_joined=book.joined)
+    runner.register_message(SECOND_MSG, book.on_second)
+    runner.register_message(DONE_MSG, book.on_done)
     try:
         _await_workers(gen, runner, procs, roster)
         t0 = gen.await_start(link)
@@ -484,18 +500,15 @@ def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str
         if config.mode == "closed":
             runner.start_shape()
         emit({"type": "started", "pid": os.getpid(), "workers": config.total_workers})
-        merger.started_t = max(time.monotonic() - t0, 1e-6)
-        now = time.monotonic()
-        for entry in roster.entries.values():
-            entry.last_seen = now  # silence is counted from the start
-        gen.each_second(lambda _t: pump(), extra_stop=no_worker_left)
+        book.start(t0)
+        gen.each_second(lambda _t: book.pump(), extra_stop=book.no_worker_left)
         if config.mode == "closed":
             runner.stop()
         wait_until = min(time.monotonic() + 10, gen.config.hard_deadline)
-        while not no_worker_left() and time.monotonic() < wait_until:
-            pump()
+        while not book.no_worker_left() and time.monotonic() < wait_until:
+            book.pump()
             gevent.sleep(0.05)
-        pump(final=True)
+        book.pump(final=True)
     finally:
         runner.quit()
 

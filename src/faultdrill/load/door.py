@@ -48,7 +48,7 @@ class MasterDoor:
         runner.handle_message = self._handle  # the listener greenlet calls self.handle_message each time
 
     def _send(self, client_id: str, kind: str, data: dict[str, Any]) -> None:
-        self.runner.server.send_to_client(Message(kind, data, client_id))  # type: ignore[no-untyped-call]
+        self.runner.server.send_to_client(Message(kind, data, client_id))
 
     def _handle(self, client_id: str, msg: Any) -> None:
         if msg.type in OPEN_MSGS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import re
 import signal
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 REASONS = {200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 409: "Conflict",
            500: "Internal Server Error", 503: "Service Unavailable"}
@@ -171,7 +173,7 @@ async def _serve_forever(opts: ServerOptions, port: int, max_seconds: float) -> 
     print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(1) else None)
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not cast(io.BufferedReader, sys.stdin.buffer).read1(1) else None)
     try:
         await asyncio.wait_for(stop.wait(), timeout=max_seconds)
     except asyncio.TimeoutError:

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from faultdrill.load.histograms import DEFAULT_PROFILE
+from faultdrill.histograms import DEFAULT_PROFILE
 
 OnCount = Callable[[str, str], None]  # (profile, counter name)
 
@@ -94,12 +94,13 @@ class ConnTracker:
             tracker._remember(sock)
             return result
 
-        sock_cls.connect = connect
-        ssl_cls.do_handshake = do_handshake
+        # patched on the classes, so every socket of every user is counted
+        setattr(sock_cls, "connect", connect)  # noqa: B010
+        setattr(ssl_cls, "do_handshake", do_handshake)  # noqa: B010
 
         def restore() -> None:
-            sock_cls.connect = real_connect
-            ssl_cls.do_handshake = real_handshake
+            setattr(sock_cls, "connect", real_connect)  # noqa: B010
+            setattr(ssl_cls, "do_handshake", real_handshake)  # noqa: B010
 
         self._restore.append(restore)
 

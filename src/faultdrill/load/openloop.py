@@ -32,9 +32,10 @@ from typing import Any
 import gevent
 import gevent.event
 from gevent.pool import Group
+from greenlet import greenlet
 from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
 
-from faultdrill.load.histograms import OpenStats
+from faultdrill.histograms import OpenStats
 from faultdrill.load.netcount import ConnTracker
 from faultdrill.load.shape import Segment, arrival_times
 from faultdrill.load.users import task_functions
@@ -61,14 +62,14 @@ class OpenLoop:
         self.index, self.stride = index, stride
         self.rng = random.Random(seed if seed is None else seed * 1009 + index)
         self.group = Group()  # the users' greenlets
-        self.idle: dict[type, list[gevent.Greenlet]] = {c: [] for c in self.classes}
+        self.idle: dict[type, list[greenlet]] = {c: [] for c in self.classes}
         self.all_users: list[Any] = []
         self.in_flight = 0
         self.all_done = gevent.event.Event()  # set whenever no arrival is running
         self.all_done.set()
         self.journey_errors = 0
         self._delay: dict[Any, float] = {}  # user greenlet -> schedule delay of its current arrival (ms)
-        self._scheduler: gevent.Greenlet | None = None
+        self._scheduler: gevent.Greenlet[..., None] | None = None
 
     # -- the scheduler ---------------------------------------------------------------
     def start(self) -> None:
@@ -102,7 +103,7 @@ class OpenLoop:
             self.all_done.clear()
             run_callback(worker.switch, (intended, task))  # wakes the user's greenlet (see ``_serve``)
 
-    def _new_user(self, cls: type) -> gevent.Greenlet:
+    def _new_user(self, cls: type) -> gevent.Greenlet[..., None]:
         user = cls(self.env)
         self.all_users.append(user)
         worker = self.group.spawn(self._serve, user)

@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from faultdrill.errors import InfraError
+from faultdrill.histograms import LoadSecond
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import LoadSecond
 from faultdrill.load.join import new_token
-from faultdrill.load.shape import StageSpec
 
 OnSecond = Callable[[LoadSecond], None]
 OnWorker = Callable[[dict[str, Any]], None]
@@ -40,23 +39,17 @@ class LoadProcess:
     stopped on exit (and when entering fails).
 
     Pass the scenario's ``Load`` model as ``load=`` to get everything it describes (open mode,
-    ramps/spike/steps, profiles, workers, weights, think time); ``stages`` is then ignored.
-    Without it, ``stages`` drive a closed-model run as before. ``config.t0`` is ignored: the run
-    clock's origin is the one given to ``start``.
+    ramps/spike/steps, profiles, workers, weights, think time), or a ready ``config=``.
+    ``config.t0`` is ignored: the run clock's origin is the one given to ``start``.
     """
 
     def __init__(self, *, duration: float, host: str, journeys: str, log_path: Path,
-                 stages: list[StageSpec] | None = None, request_timeout: float = 10.0, load: Any = None,
-                 config: ChildConfig | None = None, prepare_timeout: float = 60.0,
+                 load: Any = None, config: ChildConfig | None = None, prepare_timeout: float = 60.0,
                  on_worker: OnWorker | None = None) -> None:
         if config is None:
-            if load is not None:
-                config = ChildConfig.from_load(load, duration=duration, host=host, journeys=journeys)
-            elif stages:
-                config = ChildConfig(t0=0.0, duration=duration, host=host, journeys=journeys,
-                                     segments=[s.segment() for s in stages], request_timeout=request_timeout)
-            else:
-                raise ValueError("LoadProcess needs load= (the scenario's Load), stages= or config=")
+            if load is None:
+                raise ValueError("LoadProcess needs load= (the scenario's Load) or config=")
+            config = ChildConfig.from_load(load, duration=duration, host=host, journeys=journeys)
         if config.remote_workers and not config.token:
             config = replace(config, token=os.environ.get(TOKEN_ENV) or new_token())
         self.child_config = config
@@ -89,7 +82,7 @@ class LoadProcess:
 
     def prepare(self) -> None:
         """Start the child and wait until it is ready to send load (``prepare_timeout`` at most)."""
-        self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in __exit__
+        self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - the child's stderr until __exit__
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "faultdrill.load.child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
-from faultdrill.load.histograms import (
+from faultdrill.histograms import (
     DEFAULT_PROFILE,
     HIGHEST_US,
     LOWEST_US,
@@ -224,5 +224,3 @@ class Merger:
             self.pending.pop(self.next, None)
             self.next += 1
         return out
-
-

@@ -56,7 +56,7 @@ class NoMaster(Exception):
 
 
 def _message(kind: str, data: dict[str, Any], node_id: str) -> Any:
-    return Message(kind, data, node_id)  # type: ignore[no-untyped-call]
+    return Message(kind, data, node_id)
 
 
 def _close(client: Any) -> None:
@@ -79,7 +79,7 @@ def join(host: str, port: int, token: str, wait: float) -> tuple[dict[str, Any],
     """The welcome, the clock offset, and the join connection (still open: refusals go back on it)."""
     join_id = f"{socket.gethostname()}_fdjoin_{uuid.uuid4().hex}"
     try:
-        client: Any = rpc.Client(host, port, join_id)  # type: ignore[no-untyped-call]
+        client: Any = rpc.Client(host, port, join_id)
     except Exception as exc:  # zmq refuses a host it cannot resolve, a bad address
         raise NoMaster(f"cannot connect to {host}:{port}: {type(exc).__name__}: {exc}") from exc
     client.send(_message(JOIN_MSG, {"versions": versions(), "mac": mac(token, join_id),

@@ -29,19 +29,6 @@ class Segment:
             raise ValueError(f"a shape level must be a finite number >= 0, got {self.level!r}")
 
 
-@dataclass(frozen=True)
-class StageSpec:
-    """The original closed-model stage (kept for callers that build stages by hand)."""
-
-    until: float
-    users: int
-    spawn_rate: float | None = None
-    ramp: bool = False
-
-    def segment(self) -> Segment:
-        return Segment(self.until, float(self.users), self.ramp, self.spawn_rate)
-
-
 def check_segments(segments: Sequence[Segment]) -> None:
     if not segments:
         raise ValueError("a shape needs at least one segment")
@@ -93,19 +80,6 @@ def closed_target(segments: Sequence[Segment], t: float, duration: float) -> tup
     slope = abs(seg.level - start_level) / (seg.until - start)
     ahead = level_at(segments, min(t + 1.0, seg.until))
     return round(ahead), max(slope, 1.0)
-
-
-def target_at(stages: Sequence[StageSpec], t: float, duration: float) -> tuple[int, float] | None:
-    """The original API, kept as it was: a stage without ``spawn_rate`` changes at ``max(users, 1)``
-    users per second — which makes a drop from 300 to 20 users take 14 s. The load child uses
-    ``closed_target``, which drops at once."""
-    if t >= duration:
-        return None
-    for stage in stages:
-        if t < stage.until:
-            return stage.users, stage.spawn_rate or float(max(stage.users, 1))
-    last = stages[-1]
-    return last.users, last.spawn_rate or float(max(last.users, 1))
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class TlsSettings:
 def client_context(settings: TlsSettings | None, ssl_module: Any = ssl) -> ssl.SSLContext:
     """A client context following ``settings`` (None: the library's modern defaults, no verification)."""
     settings = settings or TlsSettings()
-    ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_CLIENT)
+    ctx: ssl.SSLContext = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_CLIENT)
     if not settings.verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl_module.CERT_NONE
@@ -83,6 +83,6 @@ def requests_adapter(settings: TlsSettings | None) -> Any:
             super().init_poolmanager(*args, **kwargs)
 
         def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            super().cert_verify(conn, url, verify if settings and settings.verify else False, cert)
+            super().cert_verify(conn, url, verify if settings and settings.verify else False, cert)  # type: ignore[no-untyped-call]  # requests' stubs leave it untyped
 
     return ProfileAdapter()

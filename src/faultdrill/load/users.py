@@ -16,6 +16,7 @@ Only the load child imports this module (it imports Locust).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ import gevent
 from locust import User, between
 from locust.user.task import TaskSet
 
-from faultdrill.load.histograms import DEFAULT_PROFILE
+from faultdrill.histograms import DEFAULT_PROFILE
 from faultdrill.load.netcount import ConnTracker
 from faultdrill.load.tls import TlsSettings, context_factory, requests_adapter
 
@@ -74,7 +75,7 @@ class _Tidy:
         if self._fd_tls is not None and client is not None and hasattr(client, "mount"):
             client.mount("https://", requests_adapter(self._fd_tls))  # HttpUser (requests.Session)
 
-    def context(self) -> dict:
+    def context(self) -> dict[str, Any]:
         return {**super().context(), "fd_profile": self._fd_profile}  # type: ignore[misc]
 
     def run(self) -> None:
@@ -139,7 +140,8 @@ def profiled_classes(classes: list[type[User]], profiles: list[ProfileSpec], tra
                 settings = profile.tls or (None if getattr(cls, "insecure", True) else TlsSettings(verify=True))
                 attrs["ssl_context_factory"] = staticmethod(context_factory(settings))
             name = f"{cls.__name__}@{profile.name}" if named else cls.__name__
-            out.append(type(cls)(name, (_Tidy, cls), attrs))
+            meta: Callable[..., type[User]] = type(cls)  # Locust's metaclass makes the subclass
+            out.append(meta(name, (_Tidy, cls), attrs))
     return out
 
 

@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from faultdrill.reaper import record as records
 from faultdrill.reaper.dockerapi import DockerAPI
@@ -62,7 +63,7 @@ def listen(server: socket.socket, session: Session, connect_timeout: float) -> f
             return time.time()
 
 
-def read_journal(path: Path) -> list[dict]:
+def read_journal(path: Path) -> list[dict[str, Any]]:
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:

@@ -70,7 +70,8 @@ class DockerAPI:
         return (self.call("GET", "/volumes", query={"filters": filters}) or {}).get("Volumes") or []
 
     def inspect(self, container: str) -> dict[str, Any]:
-        return self.call("GET", f"/containers/{urllib.parse.quote(container)}/json")
+        result: dict[str, Any] = self.call("GET", f"/containers/{urllib.parse.quote(container)}/json")
+        return result
 
     def post(self, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:
         return self.call("POST", path, body if body is not None else {}, query)
@@ -90,6 +91,7 @@ class DockerAPI:
         while time.monotonic() < deadline:
             info = self.call("GET", f"/exec/{exec_id}/json")
             if not info.get("Running"):
-                return info.get("ExitCode")
+                code = info.get("ExitCode")
+                return int(code) if code is not None else None
             time.sleep(0.1)
         return None

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from faultdrill.reaper.plan import Outcome, Session
@@ -166,19 +167,19 @@ class Reaper:
             name = (container.get("Names") or ["/" + container["Id"][:12]])[0].lstrip("/")
             if name == self.self_name:
                 continue
-            self._remove(f"container {name}", lambda: self.engine.delete(
-                f"/containers/{container['Id']}", {"force": 1, "v": 1}), removed["containers"], name, failed)
+            self._remove(f"container {name}", partial(
+                self.engine.delete, f"/containers/{container['Id']}", {"force": 1, "v": 1}), removed["containers"], name, failed)
         for network in self.engine.labelled("networks", label):
             name = network.get("Name", network["Id"][:12])
             try:
                 self.engine.post(f"/networks/{network['Id']}/disconnect", {"Container": self.self_name, "Force": True})
             except Exception:
                 pass
-            self._remove(f"network {name}", lambda: self.engine.delete(f"/networks/{network['Id']}"),
+            self._remove(f"network {name}", partial(self.engine.delete, f"/networks/{network['Id']}"),
                          removed["networks"], name, failed)
         for volume in self.engine.labelled("volumes", label):
             name = volume["Name"]
-            self._remove(f"volume {name}", lambda: self.engine.delete(f"/volumes/{name}", {"force": 1}),
+            self._remove(f"volume {name}", partial(self.engine.delete, f"/volumes/{name}", {"force": 1}),
                          removed["volumes"], name, failed)
         return removed, failed
 

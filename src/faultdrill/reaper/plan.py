@@ -94,7 +94,7 @@ def summary_line(record: dict[str, Any]) -> str:
         for outcome in healed:
             kind = outcome.get("type", "?")
             if kind == "container":
-                kind = CONTAINER_KINDS.get((outcome.get("action") or {}).get("action"), kind)
+                kind = CONTAINER_KINDS.get(str((outcome.get("action") or {}).get("action")), kind)
             by_kind[kind] = by_kind.get(kind, 0) + 1
         parts.append("healed " + ", ".join(counted(n, *NOUNS.get(k, (f"{k} fault", f"{k} faults")))
                                            for k, n in by_kind.items()))

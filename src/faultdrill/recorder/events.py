@@ -13,7 +13,7 @@ from faultdrill.clock import RunClock
 class EventLog:
     def __init__(self, path: Path, clock: RunClock) -> None:
         self.clock = clock
-        self._fh = open(path, "a", encoding="utf-8")
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held for the object's life, closed in close()
         self._lock = threading.Lock()
 
     def emit(self, kind: str, **fields: Any) -> dict[str, Any]:

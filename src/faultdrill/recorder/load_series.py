@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from faultdrill.clock import RunClock
-from faultdrill.load.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
+from faultdrill.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
 
 OK_COLUMNS = ["ok_p50_ms", "ok_p95_ms", "ok_p99_ms"]  # appended: readers by position keep working
 DELIVERY_COLUMNS = ["planned", "delivered"]  # what the shape asked of the second, what the generators sent
@@ -33,7 +33,7 @@ def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.3f}"
 
 
-def _row(stats: RequestStats) -> list:
+def _row(stats: RequestStats) -> list[int | str]:
     return [stats.count, stats.failures, _fmt(percentile_ms(stats.hist, 50)), _fmt(percentile_ms(stats.hist, 95)),
             _fmt(percentile_ms(stats.hist, 99)), _fmt(max_ms(stats.hist))]
 
@@ -47,7 +47,8 @@ class LoadSeriesWriter:
     def __init__(self, timeseries: Path, requests: Path, histograms: Path, clock: RunClock) -> None:
         self.clock = clock
         self._lock = threading.Lock()
-        self._files = [open(p, "w", encoding="utf-8", newline="") for p in (timeseries, requests, histograms)]  # noqa: SIM115 - closed in close()
+        self._files = [open(p, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+                       for p in (timeseries, requests, histograms)]
         self._ts, self._rq = csv.writer(self._files[0]), csv.writer(self._files[1])
         self._ts.writerow(TIMESERIES_COLUMNS)
         self._rq.writerow(REQUEST_COLUMNS)

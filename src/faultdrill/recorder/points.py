@@ -4,7 +4,8 @@
 ``connections.SERVICE.DIRECTION`` (open) · ``connections.SERVICE.DIRECTION.STATE`` ·
 ``app.SERVICE.METRIC`` (summed over labels) · ``db.SERVICE.FIELD`` · ``proxy.PROXY.FIELD`` ·
 ``ingress.SERVICE.FIELD`` (nginx stub_status as read) and ``ingress.SERVICE.accepted_per_s`` /
-``handled_per_s`` / ``requests_per_s`` (per-second rates between consecutive ticks: ``IngressRates``).
+``handled_per_s`` / ``requests_per_s`` (per-second rates between consecutive ticks, derived in
+``analysis.ingress``: ``IngressRates`` live, ``with_ingress_rates`` after the run).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from faultdrill.analysis.ingress import RATE_NAMES, counter_rates
-from faultdrill.analysis.series import Series
+Series = list[tuple[float, float | None]]  # what ``analysis.series.Series`` is: (t, value) in time order
 
 SOURCES = {"resources": "resources", "connections": "connections", "app_metrics": "app", "db": "db",
            "proxies": "proxy", "ingress": "ingress"}
@@ -59,48 +59,15 @@ def points_from_rows(file_stem: str, rows: Iterable[Mapping[str, object]]) -> di
     if source in ("resources", "db", "proxy", "ingress"):
         for row in rows:
             owner = row.get("proxy") if source == "proxy" else row.get("service")
-            for key, value in row.items():
+            for key, cell in row.items():
                 if key not in KEYS:
-                    out[f"{source}.{owner}.{key}"] = _number(value)
+                    out[f"{source}.{owner}.{key}"] = _number(cell)
     return out
 
 
-class IngressRates:
-    """Live per-second rates of the ingress counters, one tick after another (the drill's live checks)."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last: dict[str, tuple[float, float]] = {}
-
-    def add(self, t: float, points: Mapping[str, float | None]) -> dict[str, float | None]:
-        out: dict[str, float | None] = {}
-        for rate_name, counter in RATE_NAMES.items():
-            for metric, value in points.items():
-                if not (metric.startswith("ingress.") and metric.endswith("." + counter)) or value is None:
-                    continue
-                previous = self._last.get(metric)
-                self._last[metric] = (t, value)
-                pairs = [previous, (t, value)] if previous is not None else [(t, value)]
-                out[metric[: -len(counter)] + rate_name] = counter_rates(pairs, self.interval)[-1][1]
-        return out
-
-
-def _with_ingress_rates(series: dict[str, Series]) -> dict[str, Series]:
-    for metric in list(series):
-        if not metric.startswith("ingress."):
-            continue
-        for rate_name, counter in RATE_NAMES.items():
-            if metric.endswith("." + counter):
-                points = [(t, v) for t, v in series[metric] if v is not None]
-                ts = [t for t, _ in points]
-                gaps = sorted(b - a for a, b in zip(ts, ts[1:]) if b > a)
-                step = gaps[len(gaps) // 2] if gaps else 1.0
-                series[metric[: -len(counter)] + rate_name] = counter_rates(points, step)
-    return series
-
-
 def read_samples(run_dir: Path) -> dict[str, Series]:
-    """Every recorded series of a run directory, by metric name (a crash-cut last line is skipped)."""
+    """Every recorded series of a run directory, by metric name (a crash-cut last line is skipped); the
+    ingress rates are derived from them by ``analysis.ingress.with_ingress_rates``."""
     series: dict[str, Series] = defaultdict(list)
     for stem in SOURCES:
         path = run_dir / f"{stem}.csv"
@@ -115,4 +82,4 @@ def read_samples(run_dir: Path) -> dict[str, Series]:
         for t in sorted(by_t):
             for metric, value in points_from_rows(stem, by_t[t]).items():
                 series[metric].append((t, value))
-    return _with_ingress_rates(dict(series))
+    return dict(series)

@@ -91,7 +91,7 @@ class _SeriesFile:
         self.path = path
         self.columns = columns
         new = not path.exists() or path.stat().st_size == 0
-        self._fh: IO[str] = open(path, "a", encoding="utf-8", newline="")
+        self._fh: IO[str] = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - held for the object's life, closed in close()
         self._writer = csv.DictWriter(self._fh, fieldnames=[*LEADING_COLUMNS, *columns], extrasaction="raise")
         self._lock = threading.Lock()
         if new:
@@ -360,7 +360,7 @@ def _add_samplers(samplers: list[Sampler], stack: DockerStack, record: Record,
         containers[TOXIPROXY_ALIAS] = stack.toxiproxy_container
     proxy_ports = proxy_listen_ports(scenario) if stack.toxiproxy_container is not None else {}
     if record.connections and containers:
-        peers = PeerDirectory(stack.network, {c.id: name for name, c in containers.items()}, proxy_ports,
+        peers = PeerDirectory(stack.network, {str(c.id): name for name, c in containers.items()}, proxy_ports,
                               TOXIPROXY_ALIAS)
         for name, container in containers.items():
             declared = scenario.stack.services[name].ports if name in scenario.stack.services \

@@ -12,7 +12,7 @@ at its midpoint ``t + 0.5``; a sample at its own instant.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 Point = tuple[float, "float | None"]
@@ -135,9 +135,3 @@ def marker_clusters(markers: Sequence[Marker], within: float) -> list[tuple[int,
         else:
             out.append((i, m.t, str(i)))
     return out
-
-
-def regroup(chart: Chart, group: str, suffix: str, colour: str | None = None) -> Chart:
-    """The same chart with every line tagged as one run's (``group``) and its label suffixed."""
-    return replace(chart, lines=tuple(replace(line, label=f"{line.label}{suffix}", group=group,
-                                              colour=colour or line.colour) for line in chart.lines))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.recorder.events import read_events
 from faultdrill.recorder.load_series import read_load_seconds
 from faultdrill.recorder.rundir import RunDir
@@ -305,8 +305,8 @@ def load_run_data(run_dir: RunDir) -> RunData:
     )
 
 
-def group_by(items: Iterable[Any], *attrs: str) -> dict[tuple, list[Any]]:
-    out: dict[tuple, list[Any]] = {}
+def group_by(items: Iterable[Any], *attrs: str) -> dict[tuple[Any, ...], list[Any]]:
+    out: dict[tuple[Any, ...], list[Any]] = {}
     for item in items:
         out.setdefault(tuple(getattr(item, a) for a in attrs), []).append(item)
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.histograms import LoadSecond, percentile_ms
 from faultdrill.report.chart_model import Chart, GuideLine, Line, Point, is_log_scale, with_gaps
 from faultdrill.report.data import DbRow, RunData, group_by
 from faultdrill.report.plots import app_metric_series

@@ -6,6 +6,7 @@ each one as its own PNG and all of them stacked into ``dashboard.png``, every on
 """
 
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,13 +18,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from faultdrill.analysis.windows import FaultInterval
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 
 FAULT_COLOURS = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
-SERVICE_COLOURS = plt.get_cmap("tab10").colors
+Colour = tuple[float, float, float]  # RGB, 0..1
+_TAB10 = plt.get_cmap("tab10")
+SERVICE_COLOURS: tuple[Colour, ...] = tuple(to_rgb(_TAB10(i)) for i in range(_TAB10.N))
 ERROR_KINDS_SHOWN = 6
 APP_SERIES_SHOWN = 5
 CPU_CAPACITY_PCT = 50.0  # the talk's rule of thumb: above 50 %, plan more capacity
@@ -140,7 +144,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
 
-def service_colours(services: Sequence[str]) -> dict[str, tuple]:
+def service_colours(services: Sequence[str]) -> dict[str, Colour]:
     return {name: SERVICE_COLOURS[i % len(SERVICE_COLOURS)] for i, name in enumerate(sorted(services))}
 
 
@@ -157,7 +161,7 @@ def counter_rates(points: Sequence[tuple[float, float]]) -> list[Point]:
     """Per-second rates of a monotonic counter; a reset (the value going down) gives no point."""
     pts = sorted(points)
     out: list[Point] = []
-    for (t0, v0), (t1, v1) in zip(pts, pts[1:]):
+    for (t0, v0), (t1, v1) in itertools.pairwise(pts):
         dt = t1 - t0
         out.append((t1, (v1 - v0) / dt if dt > 0 and v1 >= v0 else None))
     return out
@@ -212,5 +216,3 @@ def latency_axis(ax: Axes, values: Sequence[float]) -> bool:
         ax.set_ylim(bottom=0)
         ax.set_ylabel("latency (ms)")
     return log
-
-

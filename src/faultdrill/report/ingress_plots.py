@@ -12,6 +12,7 @@ requests is the traffic the web tier never saw.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from matplotlib.axes import Axes
@@ -37,7 +38,7 @@ def client_totals(rows: Sequence[ConnCountRow]) -> list[tuple[float, float, floa
 def tick_step(rows: Sequence[IngressRow]) -> float:
     """The recorder's tick interval, read from the rows: the most common spacing (1 s when unclear)."""
     ts = sorted({r.t for r in rows})
-    gaps = [round(b - a, 3) for a, b in zip(ts, ts[1:]) if b > a]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(ts) if b > a]
     return max(set(gaps), key=gaps.count) if gaps else 1.0
 
 

@@ -34,7 +34,7 @@ def _round(value: float | None) -> float | None:
         return None
     if value == 0:
         return 0
-    digits = SIGNIFICANT - int(math.floor(math.log10(abs(value)))) - 1
+    digits = SIGNIFICANT - math.floor(math.log10(abs(value))) - 1
     rounded = round(value, max(digits, 0))
     return int(rounded) if rounded == int(rounded) and abs(rounded) < 1e15 else rounded
 

@@ -9,12 +9,12 @@ A panel whose data is absent is left out, with the reason, in :attr:`PanelSet.sk
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.histograms import LoadSecond, percentile_ms
 from faultdrill.report.data import ConnCountRow, DbRow, MetricRow, ProfileRow, RunData, group_by
 from faultdrill.report.drawing import (
     APP_SERIES_SHOWN,
@@ -290,7 +290,7 @@ def build_panels(data: RunData) -> PanelSet:
     add(profiles_panel(data.profiles))
     add(conn_counts_panel(data.conn_counts))
     add(both_sides_panel(data.conn_counts, data.ingress))
-    optional = (("connections.csv", data.connections, lambda: connections_panels(data.connections, colours)),
+    optional: tuple[tuple[str, Sequence[object], Callable[[], list[Panel]]], ...] = (("connections.csv", data.connections, lambda: connections_panels(data.connections, colours)),
                 ("resources.csv", data.resources,
                  lambda: resource_panels(data.resources, colours, (data.run_info.get("host") or {}).get("cpus"))),
                 ("app_metrics.csv", data.app_metrics, lambda: app_panels(data.app_metrics)),
@@ -307,4 +307,3 @@ def build_panels(data: RunData) -> PanelSet:
         for panel in made:
             add(panel)
     return out
-

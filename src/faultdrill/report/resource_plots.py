@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from matplotlib.axes import Axes
 
 from faultdrill.report.data import ConnectionRow, ResourceRow, group_by
-from faultdrill.report.drawing import CPU_CAPACITY_PCT, MiB, Panel, Point, _plot
+from faultdrill.report.drawing import CPU_CAPACITY_PCT, Colour, MiB, Panel, Point, _plot
 
 
 def sampled_ticks(rows: Sequence[ConnectionRow]) -> tuple[list[float], dict[str, set[float]]]:
@@ -67,7 +67,7 @@ def state_totals(rows: Sequence[ConnectionRow]) -> dict[str, list[Point]]:
             for state, per_t in sums.items()}
 
 
-def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, tuple]) -> list[Panel]:
+def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, Colour]) -> list[Panel]:
     if not rows:
         return []
     lines = connection_lines(rows)
@@ -94,7 +94,7 @@ def connections_panels(rows: Sequence[ConnectionRow], colours: dict[str, tuple])
     return panels
 
 
-def _limit_line(ax: Axes, points: Sequence[Point], colour: tuple | None, label: str) -> None:
+def _limit_line(ax: Axes, points: Sequence[Point], colour: Colour | None, label: str) -> None:
     known = [p for p in points if p[1] is not None and p[1] > 0]
     if known:
         _plot(ax, known, ls="--", lw=1.0, color=colour, alpha=0.8, label=label)
@@ -140,7 +140,7 @@ def cpu_capacity_lines(rows: Sequence[ResourceRow], host_cpus: float | None = No
     return lines
 
 
-def resource_panels(rows: Sequence[ResourceRow], colours: dict[str, tuple],
+def resource_panels(rows: Sequence[ResourceRow], colours: dict[str, Colour],
                     host_cpus: float | None = None) -> list[Panel]:
     by_service = {k[0]: sorted(v, key=lambda r: r.t) for k, v in group_by(rows, "service").items()}
     panels: list[Panel] = []

@@ -14,8 +14,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from faultdrill.load.histograms import LoadSecond, RequestStats
+from faultdrill.histograms import LoadSecond, RequestStats
 from faultdrill.recorder.load_series import REQUEST_COLUMNS, TIMESERIES_COLUMNS
 from faultdrill.recorder.rundir import RunDir
 from faultdrill.scenario import parse_scenario
@@ -121,7 +122,7 @@ def write_sample_run(path: Path, *, shape: SampleShape = SampleShape(), status: 
     return run_dir, scenario
 
 
-def _run_json(run_id: str, name: str, status: str) -> dict:
+def _run_json(run_id: str, name: str, status: str) -> dict[str, Any]:
     return {"run_id": run_id, "status": status,
             "scenario": {"name": name, "path": "scenarios/sample.yaml", "sha256": "ab" * 32},
             "started": WALL0, "ended": None, "argv": ["faultdrill", "run", "scenarios/sample.yaml"],
@@ -195,4 +196,3 @@ def write_recorder_samples(run_dir: RunDir, last: int, shape: SampleShape) -> No
         for t in range(last):
             w.writerow([t, WALL0, "db", 2 if not fault(t) else 9, 8 if not fault(t) else 1, 0 if not fault(t) else 4,
                         0 if not fault(t) else 6, 0.05 if not fault(t) else 3.5, 30 if not fault(t) else 8, 0])
-

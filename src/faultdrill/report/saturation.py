@@ -99,7 +99,7 @@ def app_limit_lines(rows: Sequence[MetricRow], interval: float) -> list[Line]:
     """Per service, the app's own busiest bounded resource as % of its bound: a gauge ``X_limit`` (or
     ``X_max``) paired with ``X_busy`` / ``X_in_use`` / ``X_active`` / ``X`` (e.g. request threads busy
     vs the thread bound). Only the fullest pair per service, so one app adds one line."""
-    out = []
+    out: list[Line] = []
     for (service,), items in sorted(group_by(rows, "service").items()):
         series: dict[str, dict[float, float]] = {}
         for r in items:

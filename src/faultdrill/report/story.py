@@ -17,10 +17,11 @@ A second with nothing to say is a gap, never a zero.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from faultdrill.load.histograms import LoadSecond, percentile_ms
+from faultdrill.histograms import LoadSecond, percentile_ms
 from faultdrill.report.chart_model import Band, Chart, Figure, Line, Marker, Point, is_log_scale, with_gaps
 from faultdrill.report.data import RunData
 from faultdrill.report.saturation import saturation_chart
@@ -82,7 +83,7 @@ def traffic_chart(data: RunData) -> Chart:
         def field(name: str) -> Any:
             return lambda s: None if s.open is None else float(getattr(s.open, name))
 
-        lines = (Line("arrivals due /s", _load_line(seconds, field("intended")), "#1f77b4", width=1.8),
+        lines: tuple[Line, ...] = (Line("arrivals due /s", _load_line(seconds, field("intended")), "#1f77b4", width=1.8),
                  Line("sent /s", _load_line(seconds, field("sent")), "#2ca02c", style="dashed"),
                  Line("dropped /s", _load_line(seconds, field("dropped")), "#d62728", bars=True))
         if extra:  # an arrival can be several HTTP requests: hold the ingress's count against the requests
@@ -119,7 +120,7 @@ def sample_interval(data: RunData) -> float:
             ticks.setdefault(r.service, set()).add(r.t)
         for ts in ticks.values():
             ordered = sorted(ts)
-            for a, b in zip(ordered, ordered[1:]):
+            for a, b in itertools.pairwise(ordered):
                 steps[round(b - a, 3)] = steps.get(round(b - a, 3), 0) + 1
     return max(steps, key=lambda k: (steps[k], -k)) if steps else 1.0
 

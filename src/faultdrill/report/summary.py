@@ -7,19 +7,17 @@ only ever gains keys; a key is never removed, retyped or given a new meaning wit
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from faultdrill.analysis.checks import CheckResult, judge_all
 from faultdrill.analysis.detection import detect_all
+from faultdrill.analysis.ingress import with_ingress_rates
 from faultdrill.analysis.summary import request_names, window_stats
 from faultdrill.analysis.windows import HEAL_REASONS, FaultInterval, build_windows, steady_spans
 from faultdrill.errors import ExitCode
-from faultdrill.load.histograms import LoadSecond
-from faultdrill.recorder.events import read_events
-from faultdrill.recorder.load_series import read_load_seconds
+from faultdrill.histograms import LoadSecond
 from faultdrill.recorder.points import read_samples
 from faultdrill.recorder.provenance import write_json
 from faultdrill.recorder.rundir import RunDir
@@ -237,7 +235,7 @@ def render_all(run_dir: RunDir, scenario: Scenario, status: str, *, plots: bool 
     from faultdrill.report.data import load_run_data
 
     data = load_run_data(run_dir)
-    report = build_summary(scenario, run_dir.run_id, data.seconds, data.events, status, read_samples(run_dir.path))
+    report = build_summary(scenario, run_dir.run_id, data.seconds, data.events, status, with_ingress_rates(read_samples(run_dir.path)))
     summary = report.summary
     if (data.run_info.get("reaped") or {}).get("summary"):  # the harness died and its reaper cleaned up
         summary["reaped"] = data.run_info["reaped"]["summary"]
@@ -342,13 +340,3 @@ def _draw(panels: list[Panel], out_dir: Path, faults: list[FaultInterval], durat
     if "dashboard" in dashboard:
         drawn.append(PlotFile("dashboard", "All panels on one time axis", dashboard["dashboard"]))
     return drawn, problems
-
-
-def load_summary(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def read_run(run_dir: RunDir, scenario: Scenario, status: str) -> Report:
-    """The summary of a run without writing anything (used by ``compare`` when summary.json is missing)."""
-    return build_summary(scenario, run_dir.run_id, read_load_seconds(run_dir.histograms),
-                         read_events(run_dir.events), status)

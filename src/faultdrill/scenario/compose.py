@@ -11,7 +11,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationError
 
@@ -21,6 +21,9 @@ from faultdrill.scenario.compose_load import ComposeFile, read_compose, schema_p
 from faultdrill.scenario.compose_translate import translate
 from faultdrill.scenario.compose_unsupported import unsupported
 from faultdrill.scenario.yaml_source import Loc, dotted
+
+if TYPE_CHECKING:  # imported when used (init_from_compose), not on every scenario load
+    from faultdrill.scenario.compose_init import InitPlan
 
 
 class ComposeStack(Strict):
@@ -151,7 +154,7 @@ class InitResult:
 def init_from_compose(compose_path: Path, out: Path | None = None, *, force: bool = False) -> InitResult:
     """Write a starting scenario (and its locustfile) for a compose file; it validates as written."""
     from faultdrill.errors import UsageError
-    from faultdrill.scenario.compose_init import InitPlan, plan_init, render  # noqa: F401
+    from faultdrill.scenario.compose_init import plan_init, render
     from faultdrill.scenario.loader import parse_scenario
 
     compose, translated = load_compose(compose_path)

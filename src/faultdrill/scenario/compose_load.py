@@ -93,7 +93,8 @@ def _line(lines: dict[Loc, int], loc: Loc) -> int | None:
 @lru_cache(maxsize=1)
 def compose_schema() -> dict[str, Any]:
     text = resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json").read_text("utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def schema_problems(compose: ComposeFile) -> list[Problem]:

@@ -8,7 +8,7 @@ so the stack does not depend on where the scenario file lives.
 from __future__ import annotations
 
 import re
-import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from faultdrill.durations import parse_duration
 from faultdrill.errors import Problem
 from faultdrill.scenario.common import NAME_RE
 from faultdrill.scenario.compose_load import ComposeFile
+from faultdrill.scenario.yaml_source import Loc
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?\s*$", re.IGNORECASE)
 _MEM_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -28,7 +29,7 @@ class Translation:
         self.compose = compose
         self.problems: list[Problem] = []
 
-    def refuse(self, loc: tuple, message: str, allowed: str | None = None) -> None:
+    def refuse(self, loc: Loc, message: str, allowed: str | None = None) -> None:
         self.problems.append(self.compose.problem(loc, message, allowed))
 
 
@@ -62,10 +63,10 @@ def translate(compose: ComposeFile, names: list[str]) -> tuple[dict[str, Any], l
     return {"services": out_services, "volumes": volumes, "transparent": True, "source": str(compose.path)}, t.problems
 
 
-def _literal_dollars(t: Translation, here: tuple, svc: dict[str, Any]) -> None:
+def _literal_dollars(t: Translation, here: Loc, svc: dict[str, Any]) -> None:
     """``$${X}`` in compose is a literal ``${X}``, which faultdrill's own ``${...}`` references would read."""
     command = svc.get("command")
-    texts = [(("environment", k), v) for k, v in svc.get("env", {}).items()]
+    texts: list[tuple[Loc, Any]] = [(("environment", k), v) for k, v in svc.get("env", {}).items()]
     texts += [(("command",), c) for c in ([command] if isinstance(command, str) else command or [])]
     for loc, text in texts:
         if "${" in str(text):
@@ -93,7 +94,7 @@ def _one_network(t: Translation, names: list[str]) -> None:
         for net in _networks_of(t.compose.data["services"][name]):
             used.setdefault(net, name)
     if len(used) > 1:
-        first, *others = sorted(used)
+        _first, *others = sorted(used)
         service = used[others[0]]
         t.refuse(("services", service, "networks"),
                  f"the services use {len(used)} networks ({', '.join(sorted(used))}); faultdrill runs a stack on one network",
@@ -155,9 +156,10 @@ def _image_or_build(t: Translation, here: tuple[Any, ...], svc: dict[str, Any], 
         if spec.get("dockerfile"):
             options["dockerfile"] = spec["dockerfile"]
         if spec.get("args"):
-            args = spec["args"]
-            if isinstance(args, list):
-                args = dict(a.split("=", 1) if "=" in a else (a, t.compose.env.get(a, "")) for a in args)
+            raw: Any = spec["args"]
+            args: dict[str, Any] = raw
+            if isinstance(raw, list):
+                args = dict(_key_value(a, t.compose.env) for a in raw)
             options["args"] = {k: _text(v) for k, v in args.items() if v is not None}
         if spec.get("target"):
             options["target"] = spec["target"]
@@ -178,7 +180,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _environment(t: Translation, here: tuple, svc: dict[str, Any]) -> dict[str, str]:
+def _key_value(item: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """``KEY=value``, or a bare ``KEY`` taken from the compose environment (``.env``)."""
+    key, sep, value = item.partition("=")
+    return (key, value) if sep else (item, env.get(item, ""))
+
+
+def _environment(t: Translation, here: Loc, svc: dict[str, Any]) -> dict[str, str]:
     env: dict[str, str] = {}
     files = svc.get("env_file") or []
     for i, item in enumerate([files] if isinstance(files, str) else files):
@@ -225,7 +233,7 @@ def _ports(svc: dict[str, Any]) -> list[int]:
     return out
 
 
-def _health(t: Translation, here: tuple, spec: dict[str, Any] | None) -> dict[str, Any] | None:
+def _health(t: Translation, here: Loc, spec: dict[str, Any] | None) -> dict[str, Any] | None:
     if not spec or spec.get("disable"):
         return None
     test = spec.get("test")
@@ -268,7 +276,7 @@ def _aliases(svc: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(aliases))
 
 
-def _limits(t: Translation, here: tuple, svc: dict[str, Any], out: dict[str, Any]) -> None:
+def _limits(t: Translation, here: Loc, svc: dict[str, Any], out: dict[str, Any]) -> None:
     limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
     cpus = limits.get("cpus", svc.get("cpus"))
     memory = limits.get("memory", svc.get("mem_limit"))
@@ -294,7 +302,7 @@ def memory_bytes(value: Any) -> int | None:
     return int(float(match.group(1)) * _MEM_UNITS[match.group(2).lower()])
 
 
-def _mount(t: Translation, loc: tuple, spec: Any) -> dict[str, Any] | None:
+def _mount(t: Translation, loc: Loc, spec: Any) -> dict[str, Any] | None:
     volumes = t.compose.data.get("volumes") or {}
     if isinstance(spec, str):
         parts = spec.split(":")
@@ -317,7 +325,3 @@ def _mount(t: Translation, loc: tuple, spec: Any) -> dict[str, Any] | None:
         t.refuse(loc, f"volume {source!r} is not declared under the top-level volumes:", ", ".join(volumes) or "none")
         return None
     return {"type": kind, "source": source, "target": target, "read_only": read_only}
-
-
-def split_command(value: Any) -> list[str]:
-    return shlex.split(value) if isinstance(value, str) else list(value)

@@ -12,6 +12,7 @@ from typing import Any
 
 from faultdrill.errors import Problem
 from faultdrill.scenario.compose_load import ComposeFile
+from faultdrill.scenario.yaml_source import Loc
 
 TOP_SUPPORTED = {"version", "name", "services", "volumes", "networks"}
 SERVICE_SUPPORTED = {
@@ -42,7 +43,7 @@ def unsupported(compose: ComposeFile, services: Iterable[str]) -> list[Problem]:
     data = compose.data
     problems: list[Problem] = []
 
-    def refuse(loc: tuple, what: str, advice: str | None = None) -> None:
+    def refuse(loc: Loc, what: str, advice: str | None = None) -> None:
         key = str(loc[-1])
         problems.append(compose.problem(loc, f"{what} is not supported by faultdrill",
                                         advice or ADVICE.get(key, DEFAULT_ADVICE)))
@@ -53,7 +54,7 @@ def unsupported(compose: ComposeFile, services: Iterable[str]) -> list[Problem]:
     for name in services:
         svc = data["services"][name]
         here = ("services", name)
-        for key, value in svc.items():
+        for key in svc:
             if str(key).startswith("x-"):
                 continue
             if key not in SERVICE_SUPPORTED:
@@ -85,20 +86,20 @@ def unsupported(compose: ComposeFile, services: Iterable[str]) -> list[Problem]:
     return problems
 
 
-def _build(svc: dict[str, Any], here: tuple, refuse: Any) -> None:
+def _build(svc: dict[str, Any], here: Loc, refuse: Any) -> None:
     if isinstance(svc.get("build"), dict):
         for key in svc["build"]:
             if key not in BUILD_SUPPORTED:
                 refuse(here + ("build", key), f"build option {key!r}", "context, dockerfile, args and target are")
 
 
-def _healthcheck(svc: dict[str, Any], here: tuple, refuse: Any) -> None:
+def _healthcheck(svc: dict[str, Any], here: Loc, refuse: Any) -> None:
     for key in svc.get("healthcheck") or {}:
         if key not in HEALTH_SUPPORTED:
             refuse(here + ("healthcheck", key), f"healthcheck option {key!r}")
 
 
-def _deploy(svc: dict[str, Any], here: tuple, refuse: Any) -> None:
+def _deploy(svc: dict[str, Any], here: Loc, refuse: Any) -> None:
     deploy = svc.get("deploy") or {}
     for key in deploy:
         if key == "replicas" and deploy[key] == 1:
@@ -118,7 +119,7 @@ def _deploy(svc: dict[str, Any], here: tuple, refuse: Any) -> None:
                    "cpus, memory and pids are honoured")
 
 
-def _depends_on(svc: dict[str, Any], here: tuple, refuse: Any) -> None:
+def _depends_on(svc: dict[str, Any], here: Loc, refuse: Any) -> None:
     deps = svc.get("depends_on")
     if not isinstance(deps, dict):
         return
@@ -128,7 +129,7 @@ def _depends_on(svc: dict[str, Any], here: tuple, refuse: Any) -> None:
                    f"take {dep!r} into the drill (stack.services) or drop the dependency with stack.override")
 
 
-def _networks(svc: dict[str, Any], here: tuple, refuse: Any) -> None:
+def _networks(svc: dict[str, Any], here: Loc, refuse: Any) -> None:
     nets = svc.get("networks")
     if not isinstance(nets, dict):
         return
@@ -138,7 +139,7 @@ def _networks(svc: dict[str, Any], here: tuple, refuse: Any) -> None:
                 refuse(here + ("networks", net, key), f"network option {key!r}", "aliases are honoured")
 
 
-def _ports(svc: dict[str, Any], here: tuple, refuse: Any) -> None:
+def _ports(svc: dict[str, Any], here: Loc, refuse: Any) -> None:
     for i, port in enumerate(svc.get("ports") or []):
         text = str(port.get("protocol", "tcp")) if isinstance(port, dict) else str(port)
         if isinstance(port, dict):

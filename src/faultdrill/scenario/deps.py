@@ -6,6 +6,7 @@ A service waits for what it ``depends_on`` and for whatever its env or command r
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 
 from faultdrill.scenario.model import REF_RE, Scenario, Service
@@ -86,6 +87,6 @@ def describe_cycle(cycle: list[str], needs: Mapping[str, Mapping[str, str]]) -> 
         text = f"service {cycle[0]!r} depends on itself ({cycle[0]} → {cycle[0]})"
     else:
         text = f"services wait for each other in a cycle: {' → '.join(cycle)}"
-    through = [f"{a} needs {b} through {needs[a][b]}" for a, b in zip(cycle, cycle[1:])
+    through = [f"{a} needs {b} through {needs[a][b]}" for a, b in itertools.pairwise(cycle)
                if needs[a][b] != DEPENDS_ON]
     return text + (f" ({'; '.join(through)})" if through else "")

@@ -45,12 +45,11 @@ class Toxic(Strict):
                 raise ValueError(f"{attr} does not apply to a {self.type} toxic; it takes: {', '.join(allowed)}")
         if self.type == "latency" and self.latency is None:
             raise ValueError("a latency toxic needs latency: e.g. latency: 200ms")
-        if self.type == "bandwidth":
-            if self.rate is None or self.rate <= 0:
-                raise ValueError(
-                    "bandwidth needs rate > 0 (KB/s); rate 0 stalls the stream forever "
-                    "— use a timeout toxic to drop data instead"
-                )
+        if self.type == "bandwidth" and (self.rate is None or self.rate <= 0):
+            raise ValueError(
+                "bandwidth needs rate > 0 (KB/s); rate 0 stalls the stream forever "
+                "— use a timeout toxic to drop data instead"
+            )
         if self.type == "slicer":
             if not self.average_size or self.average_size <= 0:
                 raise ValueError("slicer needs average_size > 0 (bytes)")
@@ -68,9 +67,9 @@ class Toxic(Strict):
             if value is None:
                 continue
             if attr in ("latency", "jitter", "timeout") or (attr == "delay" and self.type == "slow_close"):
-                out[attr] = int(round(value * 1000))
+                out[attr] = round(value * 1000)
             elif attr == "delay":  # slicer: microseconds
-                out[attr] = int(round(value * 1_000_000))
+                out[attr] = round(value * 1_000_000)
             else:
                 out[attr] = int(value)
         return out

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from faultdrill.errors import Problem, ScenarioError
 from faultdrill.scenario import compose as compose_stack
@@ -74,7 +75,7 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
 
 
 # --------------------------------------------------------------------------- pydantic errors
-def _problem(err: dict[str, Any], lines: dict[Loc, int]) -> Problem:
+def _problem(err: ErrorDetails, lines: dict[Loc, int]) -> Problem:
     loc = _clean_loc(err["loc"], lines)
     kind = err["type"]
     message = err["msg"].removeprefix("Value error, ")
@@ -97,7 +98,7 @@ def _problem(err: dict[str, Any], lines: dict[Loc, int]) -> Problem:
     return Problem(_line_for(loc, lines), _dotted(loc), message, allowed)
 
 
-def _clean_loc(raw: tuple, lines: dict[Loc, int]) -> Loc:
+def _clean_loc(raw: tuple[str | int, ...], lines: dict[Loc, int]) -> Loc:
     """Drop pydantic's union/validator tags from a location, keeping real keys (even odd-looking ones)."""
     kept: Loc = ()
     for part in raw:
@@ -204,10 +205,10 @@ def _load_problems(scenario: Scenario, at: At, base_dir: Path | None) -> Iterabl
     yield from _ref_problems(scenario.load.host, "host", scenario, *at("load", "host"))
     if not REF_RE.search(scenario.load.host):
         yield from _host_problems(scenario, *at("load", "host"))
-    if not scenario.load.journeys.startswith("builtin:") and base_dir is not None:
-        if not (base_dir / scenario.load.journeys).is_file():
-            yield Problem(*at("load", "journeys"), f"no locustfile at {(base_dir / scenario.load.journeys)}",
-                          "builtin:NAME or a path to a locustfile, relative to the scenario file")
+    journeys = scenario.load.journeys
+    if not journeys.startswith("builtin:") and base_dir is not None and not (base_dir / journeys).is_file():
+        yield Problem(*at("load", "journeys"), f"no locustfile at {(base_dir / journeys)}",
+                      "builtin:NAME or a path to a locustfile, relative to the scenario file")
 
 
 def _fault_problems(scenario: Scenario, at: At) -> Iterable[Problem]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from faultdrill.scenario.model import Scenario
+from faultdrill.scenario.yaml_source import Loc
 
 DIRECT_PREFIX = "fd-direct-"
 TOXIPROXY_API_PORT = 8474
@@ -86,7 +87,7 @@ def wiring(scenario: Scenario, listen_ports: dict[str, int], toxiproxy_host: str
     return out
 
 
-def problems(scenario: Scenario) -> Iterable[tuple[tuple, str, str]]:
+def problems(scenario: Scenario) -> Iterable[tuple[Loc, str, str]]:
     """(location, what is wrong, what to do) for transparent proxies that cannot be wired."""
     if scenario.stack.attach is not None:
         for name, proxy in scenario.proxies.items():

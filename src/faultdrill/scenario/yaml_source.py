@@ -56,8 +56,10 @@ class BoundedLoader(yaml.SafeLoader):
                 return self._compose_alias(parent, index)
             self._depth += 1
             if self._depth > MAX_DEPTH:
-                raise _Refused(self._too_deep(self.peek_event().start_mark.line + 1))
+                event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it bare
+                raise _Refused(self._too_deep(event.start_mark.line + 1))
             node = super().compose_node(parent, index)
+            assert node is not None  # None only at the stream's end, never asked for a value
             self._depth -= 1
             self._shape[id(node)] = self._measure(node)
             return node
@@ -66,9 +68,10 @@ class BoundedLoader(yaml.SafeLoader):
                 self._path.pop()
 
     def _compose_alias(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it bare
         line = event.start_mark.line + 1
         node = super().compose_node(parent, index)  # PyYAML refuses an undefined alias
+        assert node is not None
         shape = self._shape.get(id(node))
         if shape is None:
             raise _Refused(Problem(line, self._field(), f"alias *{event.anchor} refers to a value it is part of "

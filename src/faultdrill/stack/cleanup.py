@@ -24,14 +24,14 @@ class Cleaned:
         return len(self.containers) + len(self.networks) + len(self.volumes)
 
 
-def _filter(run_id: str | None) -> dict[str, list[str]]:
+def _filter(run_id: str | None) -> dict[str, str | list[str] | bool]:
     return {"label": [f"{labels.RUN}={run_id}" if run_id else labels.RUN]}
 
 
 def leftovers(client: DockerClient, run_id: str | None = None) -> Cleaned:
     found = Cleaned()
-    found.containers = [c.name for c in client.containers.list(all=True, filters=_filter(run_id))]
-    found.networks = [n.name for n in client.networks.list(filters=_filter(run_id))]
+    found.containers = [str(c.name) for c in client.containers.list(all=True, filters=_filter(run_id))]
+    found.networks = [str(n.name) for n in client.networks.list(filters=_filter(run_id))]
     found.volumes = [v.name for v in client.volumes.list(filters=_filter(run_id))]
     return found
 

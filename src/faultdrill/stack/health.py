@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import cast
 
 import requests
 from docker.errors import APIError, NotFound
@@ -56,13 +57,15 @@ def _probe(container: Container, check: HealthCheck, host_ports: dict[int, int],
             return status < 400, f"GET {check.http} answered {status}"
         return http
     if check.cmd is not None:
+        argv = check.cmd
+
         def cmd() -> tuple[bool, str]:
             try:
-                result = container.exec_run(check.cmd)
+                result = container.exec_run(argv)
             except APIError as exc:
-                return False, f"{' '.join(check.cmd)}: {exc.explanation}"
-            output = result.output.decode("utf-8", "replace").strip().splitlines()
-            return result.exit_code == 0, f"{' '.join(check.cmd)} exited {result.exit_code} {output[-1:] or ''}"
+                return False, f"{' '.join(argv)}: {exc.explanation}"
+            output = cast(bytes, result.output).decode("utf-8", "replace").strip().splitlines()  # not streamed
+            return result.exit_code == 0, f"{' '.join(argv)} exited {result.exit_code} {output[-1:] or ''}"
         return cmd
     port = check.tcp
 

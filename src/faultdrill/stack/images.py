@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 
@@ -209,7 +210,7 @@ def _build(client: DockerClient, context: Path, tag: str, buildargs: dict[str, s
 def _build_now(client: DockerClient, context: Path, tag: str, buildargs: dict[str, str],
                image_labels: dict[str, str], log: Log, dockerfile: str | None, target: str | None) -> None:
     tail: list[str] = []
-    extra = {k: v for k, v in (("dockerfile", dockerfile), ("target", target)) if v}
+    extra: dict[str, Any] = {k: v for k, v in (("dockerfile", dockerfile), ("target", target)) if v}
     try:
         for chunk in client.api.build(path=str(context), tag=tag, buildargs=buildargs, labels=image_labels,
                                       rm=True, forcerm=True, decode=True, pull=False, **extra):
@@ -274,11 +275,3 @@ def _build_builtin_toxiproxy(client: DockerClient, log: Log) -> str:
         log(f"building {tag}")
         _build(client, ctx, tag, {"BASE_IMAGE": base}, {labels.ROLE: "image", labels.CONTENT: tag}, log)
         return tag
-
-
-def iter_build_contexts(contexts: list[Path]) -> Iterator[Path]:
-    seen: set[Path] = set()
-    for ctx in contexts:
-        if ctx not in seen:
-            seen.add(ctx)
-            yield ctx

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from dataclasses import dataclass
+from typing import cast
 
 from docker.models.containers import Container
 
@@ -66,7 +67,7 @@ def read_sockets(container: Container) -> list[Socket]:
             texts = []
     if not texts:
         result = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], demux=False)
-        texts = [result.output.decode("ascii", "replace")] if result.exit_code == 0 else []
+        texts = [cast(bytes, result.output).decode("ascii", "replace")] if result.exit_code == 0 else []
     sockets: list[Socket] = []
     for text in texts:
         sockets += parse_proc_net_tcp(text)

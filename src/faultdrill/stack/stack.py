@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
+from docker.models.volumes import Volume
 
 from docker import DockerClient
 from faultdrill.errors import InfraError
@@ -41,10 +43,10 @@ class StackInfo:
     toxiproxy_kind: str
     toxiproxy_image: str
     toxiproxy_api: str
-    services: dict[str, dict] = field(default_factory=dict)
-    proxies: dict[str, dict] = field(default_factory=dict)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    proxies: dict[str, dict[str, Any]] = field(default_factory=dict)
     startup_seconds: float = 0.0
-    wiring: list[dict] = field(default_factory=list)  # who reaches what through which proxy
+    wiring: list[dict[str, Any]] = field(default_factory=list)  # who reaches what through which proxy
     source: str | None = None  # the compose file, for a compose stack
     source_sha256: str | None = None
 
@@ -64,7 +66,7 @@ class DockerStack:
         self.addresses: Addresses | None = None
         self.info: StackInfo | None = None
         self.volume_names: dict[str, str] = {}
-        self.created_volumes: list = []
+        self.created_volumes: list[Volume] = []
         self.owns_network = False  # False for an attached stack's network: the user's, never removed
 
     # ------------------------------------------------------------------ lifecycle
@@ -97,7 +99,7 @@ class DockerStack:
         services = {name: ServiceAddress(name, {}, tuple(svc.ports))
                     for name, svc in self.scenario.stack.services.items()}
         self.addresses = Addresses(self.run_id, TOXIPROXY_ALIAS, services, proxy_addresses)
-        self.info = StackInfo(self.run_id, self.network.name, tp_image.kind if tp_image else "none",
+        self.info = StackInfo(self.run_id, str(self.network.name), tp_image.kind if tp_image else "none",
                               tp_image.image if tp_image else "", api_url,
                               wiring=[w.as_dict() for w in transparent.wiring(self.scenario, listen_ports, TOXIPROXY_ALIAS)],
                               source=self.scenario.stack.source, source_sha256=_sha256(self.scenario.stack.source))
@@ -159,7 +161,7 @@ class DockerStack:
         except InfraError as exc:
             raise InfraError(f"{exc}\n--- last log lines of toxiproxy ---\n{container_log_tail(container)}") from None
         proxy_addresses = {}
-        for name, proxy in self.scenario.proxies.items():
+        for name in self.scenario.proxies:
             self.toxiproxy.create_proxy(name, f"0.0.0.0:{listen_ports[name]}", transparent.upstream(self.scenario, name))
             proxy_addresses[name] = ProxyAddress(name, listen_ports[name], host_ports[listen_ports[name]])
         return api_url, proxy_addresses
@@ -197,16 +199,17 @@ class DockerStack:
         self.info.services[name]["healthy_after_s"] = round(waited, 2)
         self.log(f"{name} healthy after {waited:.1f}s")
 
-    def _run(self, image: str, name: str, aliases: list[str], *, command: list[str] | str | None, ports: dict,
-             environment: dict[str, str], role: str, start: bool = True, **limits: object) -> Container:
+    def _run(self, image: str, name: str, aliases: list[str], *, command: list[str] | str | None, ports: dict[str, tuple[str, int]],
+             environment: dict[str, str], role: str, start: bool = True, **limits: Any) -> Container:
         assert self.network is not None
         endpoint = self.client.api.create_endpoint_config(aliases=aliases)
-        create = self.client.containers.run if start else self.client.containers.create
+        # run(detach=True) and create() both answer the Container (the SDK's overloads cannot say which is picked)
+        create: Callable[..., Container] = self.client.containers.run if start else self.client.containers.create
         try:
-            return create(  # type: ignore[operator]
+            return create(
                 image, command=command, name=f"fd-{self.run_id}-{name}", detach=True,
                 environment=environment, ports=ports, labels=labels.run_labels(self.run_id, role, name),
-                network=self.network.name, networking_config={self.network.name: endpoint},
+                network=self.network.name, networking_config={str(self.network.name): endpoint},
                 **{k: v for k, v in limits.items() if v is not None})
         except docker.errors.APIError as exc:
             raise InfraError(f"cannot start {name!r} from {image}: {exc.explanation or exc}") from None
@@ -254,9 +257,6 @@ class DockerStack:
         self.created_volumes = []
 
     # ------------------------------------------------------------------ for the rest of the run
-    def service_container(self, name: str) -> Container:
-        return self.containers[name]
-
 
 def _check_upstreams(network: Network, scenario: Scenario) -> None:
     """Every proxy's upstream host must answer on the attached network (a container name or alias)."""
@@ -264,7 +264,7 @@ def _check_upstreams(network: Network, scenario: Scenario) -> None:
     names: set[str] = set()
     for container_id in (network.attrs.get("Containers") or {}):
         try:
-            info = network.client.api.inspect_container(container_id)
+            info = network.client.api.inspect_container(container_id)  # type: ignore[union-attr]  # a listed network has its client
         except docker.errors.NotFound:
             continue
         names.add(info["Name"].lstrip("/"))

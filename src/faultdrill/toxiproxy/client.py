@@ -1,11 +1,9 @@
-"""The one adapter between faultdrill and a Toxiproxy API.
+"""The one client of a Toxiproxy API: the official server and faultdrill's compatible one alike.
 
-toxiproxy-python (0.1.1) keeps the server's host and port as class attributes, so two
-servers cannot be used at once, and it sets no request timeouts and cannot update a
-toxic. This adapter keeps its error vocabulary (``ProxyExists``, ``NotFound``,
-``InvalidToxic``, raised by its ``validate_response``) and makes every call itself,
-per instance, with a timeout. It works the same against the official server and
-faultdrill's compatible one.
+Every call is made per instance (two servers can be used at once) with a timeout, and a toxic can be
+updated in place. The answers the API gives in status codes are exceptions with Toxiproxy's own
+names: 409 ``ProxyExists``, 404 ``NotFound``, 400 ``InvalidToxic`` (the names of its Ruby and Python
+clients, which this replaces; the Python one, 0.1.1, had class-level host/port and no timeouts).
 """
 
 from __future__ import annotations
@@ -15,12 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from toxiproxy.api import validate_response
-from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from faultdrill.errors import InfraError
 
-__all__ = ["InvalidToxic", "NotFound", "ProxyExists", "ToxiproxyClient", "ToxiproxyError", "ToxiproxyUnreachable"]
+__all__ = ["InvalidToxic", "NotFound", "ProxyExists", "ToxiproxyClient", "ToxiproxyError", "ToxiproxyRefused",
+           "ToxiproxyUnreachable"]
 
 
 class ToxiproxyError(InfraError):
@@ -29,6 +26,25 @@ class ToxiproxyError(InfraError):
 
 class ToxiproxyUnreachable(ToxiproxyError):
     """Nothing answers at the API address (connection refused): no server, so no proxies or toxics either."""
+
+
+class ToxiproxyRefused(Exception):
+    """The API answered a request with a refusal that callers act on (not an infrastructure failure)."""
+
+
+class ProxyExists(ToxiproxyRefused):
+    """409: a proxy of that name (or a toxic of that name on the proxy) exists already."""
+
+
+class NotFound(ToxiproxyRefused):
+    """404: no such proxy or toxic."""
+
+
+class InvalidToxic(ToxiproxyRefused):
+    """400: the server refused the request's fields (e.g. an unknown toxic type)."""
+
+
+_REFUSALS: dict[int, type[ToxiproxyRefused]] = {409: ProxyExists, 404: NotFound, 400: InvalidToxic}
 
 
 @dataclass(frozen=True)
@@ -67,7 +83,9 @@ class ToxiproxyClient:
             raise ToxiproxyUnreachable(f"Toxiproxy API {method} {path}: nothing answers at {self.api_url} ({exc})") from None
         except requests.RequestException as exc:
             raise ToxiproxyError(f"Toxiproxy API {method} {path} failed: {exc}") from None
-        validate_response(response)  # raises ProxyExists / NotFound / InvalidToxic
+        refusal = _REFUSALS.get(response.status_code)
+        if refusal is not None:
+            raise refusal(response.text.strip() or f"{response.status_code} on {method} {path}")
         if response.status_code >= 400:
             raise ToxiproxyError(f"Toxiproxy API {method} {path}: {response.status_code} {response.text.strip()}")
         if response.status_code == 204 or not response.content:
@@ -108,13 +126,11 @@ class ToxiproxyClient:
     def update_proxy(self, name: str, **fields: Any) -> ProxyInfo:
         return _proxy(self._call("POST", f"/proxies/{name}", fields))
 
-    def delete_proxy(self, name: str) -> None:
-        self._call("DELETE", f"/proxies/{name}")
-
     def add_toxic(self, proxy: str, name: str, type: str, attributes: dict[str, int],
                   stream: str = "downstream", toxicity: float = 1.0) -> dict[str, Any]:
-        return self._call("POST", f"/proxies/{proxy}/toxics", {
+        toxic: dict[str, Any] = self._call("POST", f"/proxies/{proxy}/toxics", {
             "name": name, "type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes})
+        return toxic
 
     def update_toxic(self, proxy: str, name: str, attributes: dict[str, int] | None = None,
                      toxicity: float | None = None) -> dict[str, Any]:
@@ -123,7 +139,8 @@ class ToxiproxyClient:
             body["attributes"] = attributes
         if toxicity is not None:
             body["toxicity"] = toxicity
-        return self._call("POST", f"/proxies/{proxy}/toxics/{name}", body)
+        toxic: dict[str, Any] = self._call("POST", f"/proxies/{proxy}/toxics/{name}", body)
+        return toxic
 
     def remove_toxic(self, proxy: str, name: str, missing_ok: bool = True) -> None:
         try:

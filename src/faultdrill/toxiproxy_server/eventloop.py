@@ -45,4 +45,5 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     if factory is None:
         return asyncio.run(coro)
     with asyncio.Runner(loop_factory=factory) as runner:  # type: ignore[attr-defined,unused-ignore]
-        return runner.run(coro)
+        result: T = runner.run(coro)
+        return result

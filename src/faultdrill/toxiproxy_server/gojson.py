@@ -138,15 +138,15 @@ def as_int(value: Any, field: str, go_type: str = "int64") -> int | None:
 def as_float32(value: Any, field: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if math.isfinite(float(value)) and abs(float(value)) <= _FLOAT32_MAX:
-            return float32(float(value))
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(float(value)) and abs(float(value)) <= _FLOAT32_MAX):
+        return float32(float(value))
     raise _type_error(value, field, "float32", literal=True)
 
 
 def float32(value: float) -> float:
     """Round a Python float to the nearest IEEE single."""
-    return struct.unpack("<f", struct.pack("<f", value))[0]
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
 
 
 def format_float32(value: float) -> str:

@@ -116,5 +116,5 @@ def _counter(lines: list[str], name: str, help_text: str, values: dict[LinkLabel
         return
     lines.append(f"# HELP {name} {help_text}")
     lines.append(f"# TYPE {name} counter")
-    for labels in sorted(values, key=lambda l: (l.direction, l.listener, l.proxy, l.upstream)):
+    for labels in sorted(values, key=lambda lb: (lb.direction, lb.listener, lb.proxy, lb.upstream)):
         lines.append(f"{name}{{{labels.render()}}} {values[labels]}")

@@ -7,11 +7,10 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from . import eventloop
 from .api import Api
@@ -174,12 +173,6 @@ class ToxiproxyServer:
         if thread.is_alive():
             raise RuntimeError(f"toxiproxy server thread did not stop within {timeout} s")
         self._thread = None
-
-    def run_coroutine(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        """Run a coroutine on the server's loop (for white-box tests and the harness)."""
-        if self._loop is None:
-            raise RuntimeError("ToxiproxyServer is not running")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def __enter__(self) -> ToxiproxyServer:
         return self.start()

@@ -98,5 +98,5 @@ async def open_connection(host: str | None, port: int, *, limit: int) -> tuple[L
     loop = asyncio.get_running_loop()
     reader = LinkReader(limit=limit)
     protocol = LinkProtocol(reader)
-    transport, _ = await loop.create_connection(lambda: protocol, host, port)
+    transport, _ = await loop.create_connection(lambda: protocol, host, port)  # type: ignore[arg-type]  # None: every local interface (asyncio allows it; typeshed says str)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)

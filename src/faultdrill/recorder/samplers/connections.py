@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from docker.models.containers import Container
 from docker.models.networks import Network
@@ -66,7 +67,7 @@ def connection_rows(service: str, sockets: Iterable[Socket], peer_name: PeerName
             for d, e, st in sorted(keys, key=_order)]
 
 
-def _order(key: Key) -> tuple:
+def _order(key: Key) -> tuple[bool, int, str, str]:
     direction, endpoint, state = key
     return (direction != "inbound", int(endpoint) if endpoint.isdigit() else 0, endpoint, state)
 
@@ -115,7 +116,7 @@ class PeerDirectory:
             self._by_ip = ips_by_service(self.network.attrs, self.names_by_id)
 
 
-def ips_by_service(network_attrs: dict, names_by_id: dict[str, str]) -> dict[str, str]:
+def ips_by_service(network_attrs: dict[str, Any], names_by_id: dict[str, str]) -> dict[str, str]:
     """Pure: the ``Containers`` section of a network's attrs -> {ip: service name}."""
     out: dict[str, str] = {}
     for cid, entry in (network_attrs.get("Containers") or {}).items():
@@ -185,7 +186,7 @@ class NetnsReader:
             if self._ns_ino is None:
                 # a remote engine's pid may be some unrelated local process: only trust our own container's
                 with open(f"/proc/{pid}/cgroup", encoding="utf-8") as fh:
-                    if self.container.id not in fh.read():
+                    if str(self.container.id) not in fh.read():
                         return False
                 self._ns_ino = ino
         except OSError:
@@ -227,7 +228,7 @@ class NetnsReader:
 
     def _from_exec(self) -> list[Socket]:
         result = self.container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], demux=False)
-        text = (result.output or b"").decode("ascii", "replace")
+        text = cast(bytes, result.output or b"").decode("ascii", "replace")
         if result.exit_code != 0 and "local_address" not in text:  # tcp6 may be missing: tcp alone is fine
             raise RuntimeError(f"cannot read the TCP table with docker exec cat (exit {result.exit_code}): "
                                f"{text.strip()[:200]}")

@@ -23,7 +23,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import psycopg
 from docker.models.containers import Container
@@ -136,7 +136,7 @@ class PsqlExecProbe:
 
     def query(self) -> tuple[float, ...]:
         result = self.container.exec_run(self.cmd, environment=self.env, demux=True)
-        out, err = (result.output or (b"", b""))
+        out, err = cast("tuple[bytes | None, bytes | None]", result.output or (b"", b""))  # demux=True: (stdout, stderr)
         if result.exit_code != 0:
             detail = (err or out or b"").decode("utf-8", "replace").strip().splitlines()
             raise SamplerUnavailable(f"psql in the container exited {result.exit_code}: "
@@ -150,7 +150,7 @@ class PsqlExecProbe:
         pass
 
 
-def container_ips(attrs: dict) -> list[str]:
+def container_ips(attrs: dict[str, Any]) -> list[str]:
     """The container's IPv4 addresses on its networks, from inspect attrs (pure)."""
     networks = ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).values()
     return [n["IPAddress"] for n in networks if n.get("IPAddress")]

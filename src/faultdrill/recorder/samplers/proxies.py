@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import requests
 from docker.models.containers import Container
@@ -38,7 +39,7 @@ METRICS_RETRY_S = 30.0
 # --------------------------------------------------------------------------- pure
 def parse_proxy_metrics(text: str) -> dict[str, dict[str, float]]:
     """``/metrics`` text -> {proxy: {"bytes_up", "bytes_down", "connections"}} with what is there."""
-    samples: dict[str, list] = defaultdict(list)
+    samples: dict[str, list[Any]] = defaultdict(list)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[sample.name].append(sample)
@@ -62,7 +63,7 @@ def listen_port(listen: str) -> int | None:
         return None
 
 
-def format_toxics(toxics: Iterable[dict]) -> str:
+def format_toxics(toxics: Iterable[dict[str, Any]]) -> str:
     """``name(type/stream)`` for each toxic, ``;``-separated; empty when there are none."""
     return ";".join(f"{t.get('name', '?')}({t.get('type', '?')}/{t.get('stream', '?')})" for t in toxics)
 

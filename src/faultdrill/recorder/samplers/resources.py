@@ -48,7 +48,7 @@ def cpu_percent(stats: dict[str, Any]) -> float | None:
     cpus = cpu.get("online_cpus") or len(cpu.get("cpu_usage", {}).get("percpu_usage") or []) or 1
     if system_delta <= 0 or cpu_delta < 0:
         return None
-    return round(cpu_delta / system_delta * cpus * 100.0, 2)
+    return round(float(cpu_delta) / float(system_delta) * cpus * 100.0, 2)
 
 
 def memory_bytes(stats: dict[str, Any]) -> int | None:
@@ -174,7 +174,7 @@ class ResourcesSampler:
         self._client, self._own_client = _stats_client(docker_client, pool=len(containers) + 4)
         self._stop = threading.Event()
         self.host_cpus = _engine_cpus(self._client)
-        self._feeds = [_StatsFeed(name, c.id, self._client.api, self._stop) for name, c in containers.items()]
+        self._feeds = [_StatsFeed(name, str(c.id), self._client.api, self._stop) for name, c in containers.items()]
         for feed in self._feeds:
             feed.thread.start()
 
