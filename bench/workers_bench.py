@@ -23,8 +23,8 @@ from pathlib import Path
 from figures import DEFAULT_ROUNDS, Figure, at_least, report
 from load_common import PY, now, total, workdir
 
+from faultdrill.histograms import LoadSecond
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import LoadSecond
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.shape import Segment
 

@@ -24,8 +24,8 @@ import pytest
 from faultdrill.analysis.checks import judge
 from faultdrill.analysis.windows import Window
 from faultdrill.errors import InfraError
+from faultdrill.histograms import LoadSecond
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import LoadSecond
 from faultdrill.load.localserver import LocalServer
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.shape import Segment

@@ -16,8 +16,8 @@ from faultdrill.analysis.checks import judge
 from faultdrill.analysis.live import AbortMonitor
 from faultdrill.analysis.windows import Window
 from faultdrill.drill import record_workers, worker_news
+from faultdrill.histograms import LoadSecond, OpenStats, RequestStats
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.histograms import LoadSecond, OpenStats, RequestStats
 from faultdrill.load.join import (
     ClockEstimate,
     ClockSample,
