@@ -309,7 +309,7 @@ def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export_kubernetes(args: argparse.Namespace) -> int:
-    from faultdrill.export.kubernetes import export, write
+    from faultdrill.export.kubernetes import export, not_mapped, write
     from faultdrill.scenario import load_scenario
     from faultdrill.stack.images import build_tag
 
@@ -323,6 +323,8 @@ def cmd_export_kubernetes(args: argparse.Namespace) -> int:
     out = args.out or Path(f"k8s-{loaded.scenario.name}")
     for path in write(manifests, out):
         out_print(f"wrote {path}")
+    for line in not_mapped(loaded.scenario):
+        out_print(f"  note: {line}")
     out_print(f"{len(manifests)} objects; apply with: kubectl apply -f {out}  (push the images first: docs/scale.md)")
     return ExitCode.OK
 

@@ -56,3 +56,10 @@ def test_toxiproxy_takes_over_the_dependencys_service_name(tmp_path: Path) -> No
     assert workers["replicas"] == 3
     assert workers["template"]["spec"]["containers"][0]["command"][:4] == ["faultdrill", "worker", "--master",
                                                                          "10.0.0.5:5557"]
+
+
+def test_what_is_not_exported_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exported(REPO / "scenarios" / "ticketing-mail-outage.yaml", tmp_path)
+    said = capsys.readouterr().out
+    assert "app.pids_limit: not exported" in said and "podPidsLimit" in said
+    assert "ingress.stub_status: not exported" in said

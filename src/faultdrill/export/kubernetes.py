@@ -201,6 +201,29 @@ class Exporter:
         ]
 
 
+NOT_MAPPED = {  # service fields the manifests do not carry, and what to do instead
+    "pids_limit": "a pod pids limit is the kubelet's podPidsLimit (node-wide), not a pod field",
+    "docker": "entrypoint, volumes, restart and other Docker options: add them to the Deployment by hand",
+    "aliases": "more names: add Services selecting the same pods",
+    "metrics": "the recorder scrapes 127.0.0.1 ports: on a cluster use a ServiceMonitor or port-forward",
+    "postgres": "the DB probe connects from the drill's host: port-forward the database Service",
+    "stub_status": "the ingress counters are scraped from the drill's host: port-forward them",
+}
+
+
+def not_mapped(scenario: Scenario) -> list[str]:
+    """One line per service field the export leaves out (never silently)."""
+    out = []
+    for name, service in scenario.stack.services.items():
+        for field_name, why in NOT_MAPPED.items():
+            value = getattr(service, field_name)
+            if value not in (None, [], {}):
+                out.append(f"{name}.{field_name}: not exported — {why}")
+    if scenario.stack.attach is not None:
+        out.append("stack.attach: an already-running stack is not exported — only the proxies and workers are")
+    return out
+
+
 def export(scenario: Scenario, image_of: ImageOf, *, master: str | None = None, workers: int | None = None
            ) -> list[Manifest]:
     pool = scenario.load.pool
