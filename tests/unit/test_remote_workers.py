@@ -256,3 +256,26 @@ def test_only_an_engine_on_its_local_socket_has_its_proc_read_from_here() -> Non
     assert not host_reads_ok(client("https://staging:2376"))
     assert not host_reads_ok(client("http+docker://ssh"))
     assert host_reads_ok(None)  # a test's fake container without a client
+
+
+def test_the_plots_draw_the_plan_beside_what_was_delivered() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from faultdrill.report.plots import open_model_panel, users_panel
+
+    seconds = [open_second(t, 40 if t < 4 else 20, 40) for t in range(8)]
+    panel = open_model_panel(seconds)
+    assert panel is not None
+    fig, ax = plt.subplots()
+    panel.draw(ax)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "planned by the shape / s" in labels
+    closed = [LoadSecond(t, 4 if t < 4 else 2, planned=4) for t in range(8)]
+    fig2, ax2 = plt.subplots()
+    users_panel(closed).draw(ax2)
+    assert "planned by the shape" in [line.get_label() for line in ax2.get_lines()]
+    plt.close(fig)
+    plt.close(fig2)
