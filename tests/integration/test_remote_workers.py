@@ -230,20 +230,30 @@ def free_local_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("token, host, said", [
-    ("guess", f"http://127.0.0.1:{TARGET_PORT}", "wrong token"),
-    (TOKEN, "http://192.0.2.10:80", "not loopback and not in load.allow_hosts (checked on this worker too)"),
-])
+OLDER = "import faultdrill\nfaultdrill.__version__ = '0.0.9'\n"  # a worker machine with another release
+
+
+@pytest.mark.parametrize("token, host, site, said", [
+    ("guess", f"http://127.0.0.1:{TARGET_PORT}", "", "wrong token"),
+    (TOKEN, f"http://127.0.0.1:{TARGET_PORT}", OLDER, "version mismatch: this worker runs faultdrill 0.0.9"),
+    (TOKEN, "http://192.0.2.10:80", "", "not loopback and not in load.allow_hosts (checked on this worker too)"),
+], ids=["token", "version", "allow_hosts"])
 def test_a_worker_that_may_not_take_part_says_why_and_the_drill_stops(tmp_path: Path, token: str, host: str,
-                                                                      said: str) -> None:
-    """On 127.0.0.1, no namespaces: a wrong token is refused by the master; a target the drill does not
-    allow is refused by the worker itself (nothing is sent), and the master stops waiting at once."""
+                                                                      site: str, said: str) -> None:
+    """On 127.0.0.1, no namespaces: a wrong token or another faultdrill version is refused by the master; a
+    target the drill does not allow is refused by the worker itself (nothing is sent), and the master stops
+    waiting at once."""
+    env = dict(os.environ)
+    if site:  # the worker's interpreter loads it first (sitecustomize): its faultdrill reports another version
+        (tmp_path / "site").mkdir()
+        (tmp_path / "site" / "sitecustomize.py").write_text(site)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path / "site"), env.get("PYTHONPATH")]))
     port = free_local_port()
     config = ChildConfig(t0=0.0, duration=5, host=host, journeys="builtin:smoke", segments=[Segment(5, 10)],
                          request_timeout=5.0, mode="open", workers=0, remote_workers=1, remote_wait=30.0,
                          listen_host="127.0.0.1", listen_port=port, token=TOKEN)
     worker = subprocess.Popen([sys.executable, "-m", "faultdrill", "worker", "--master", f"127.0.0.1:{port}",
-                               "--token", token, "--wait", "20"], stderr=subprocess.PIPE, text=True)
+                               "--token", token, "--wait", "20"], stderr=subprocess.PIPE, text=True, env=env)
     try:
         started = time.monotonic()
         with pytest.raises(InfraError) as err, \
