@@ -279,3 +279,23 @@ def test_the_plots_draw_the_plan_beside_what_was_delivered() -> None:
     assert "planned by the shape" in [line.get_label() for line in ax2.get_lines()]
     plt.close(fig)
     plt.close(fig2)
+
+
+def test_a_bad_workers_section_is_one_problem_on_its_own_line(tmp_path: Path) -> None:
+    import yaml
+
+    from faultdrill.errors import ScenarioError
+    from faultdrill.scenario import load_scenario
+
+    repo = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((repo / "scenarios" / "smoke.yaml").read_text())
+    data["load"]["workers"] = {"remote": 1, "hosts": 3}
+    (tmp_path / "docker").symlink_to(repo / "docker")
+    scenario = tmp_path / "sub" / "bad.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(scenario)
+    problems = err.value.problems
+    assert len(problems) == 1 and "unknown field 'hosts'" in str(err.value), str(err.value)
+    assert "local, remote, wait, listen" in str(err.value)

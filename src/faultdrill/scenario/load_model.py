@@ -13,9 +13,9 @@ stage's level), ``spike`` or ``steps``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from faultdrill.load.shape import Segment, spike, steps
 from faultdrill.scenario.common import Name, Seconds, Strict
@@ -142,6 +142,11 @@ class WorkerPool(Strict):
         return int(self.listen.rpartition(":")[2])
 
 
+def _workers_form(value: object) -> str:
+    """``workers: 4`` or ``workers: {local, remote, …}``: only the form written is validated (one error, not two)."""
+    return "workers[pool]" if isinstance(value, (dict, WorkerPool)) else "int"
+
+
 class Load(Strict):
     journeys: str = Field(description="builtin:NAME or a path to a locustfile")
     host: str
@@ -152,7 +157,8 @@ class Load(Strict):
     duration: Seconds | None = None
     allow_hosts: list[str] = Field([], description="non-local hosts this drill may load (explicit opt-in)")
     request_timeout: Seconds = 10.0
-    workers: int | WorkerPool = Field(
+    workers: Annotated[Annotated[int, Tag("int")] | Annotated[WorkerPool, Tag("workers[pool]")],
+                       Discriminator(_workers_form)] = Field(
         1, description="load generator processes (Locust master/worker when > 1), or "
                        "{local: N, remote: M, wait: 60s, listen: HOST:PORT} with workers on other machines")
     profiles: list[Profile] = Field([], description="client profiles, e.g. a share of legacy-TLS clients")
