@@ -267,3 +267,51 @@ def test_a_worker_that_may_not_take_part_says_why_and_the_drill_stops(tmp_path: 
             worker.kill()
             worker.wait(timeout=5)
     assert worker.returncode == 2 and said in stderr, stderr
+
+
+STRANGER = """
+import sys
+from gevent import monkey; monkey.patch_all()
+from locust import HttpUser, task
+from locust.env import Environment
+
+class Anyone(HttpUser):
+    @task
+    def home(self):
+        self.client.get("/")
+
+env = Environment(user_classes=[Anyone])
+runner = env.create_worker_runner(sys.argv[1], int(sys.argv[2]))  # plain Locust: no ticket; retries its connect
+print("connected as a worker", flush=True)  # never reached while the master ignores it
+"""
+
+
+def test_a_plain_locust_worker_without_a_ticket_never_joins(tmp_path: Path) -> None:
+    """Locust's transport has no authentication of its own: a worker that did not join with the token is
+    ignored by the master's door (and told to quit); it is never acknowledged nor given load, and the drill
+    runs with the worker that did join."""
+    port = free_local_port()
+    with LocalServer() as server:
+        config = ChildConfig(t0=0.0, duration=4, host=server.url, journeys="builtin:smoke", segments=[Segment(4, 20)],
+                             request_timeout=5.0, mode="open", workers=0, remote_workers=1, remote_wait=30.0,
+                             listen_host="127.0.0.1", listen_port=port, token=TOKEN)
+        stranger = subprocess.Popen([sys.executable, "-c", STRANGER, "127.0.0.1", str(port)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        worker = subprocess.Popen([sys.executable, "-m", "faultdrill", "worker", "--master", f"127.0.0.1:{port}",
+                                   "--token", TOKEN, "--wait", "20"], stderr=subprocess.DEVNULL)
+        seconds: list[LoadSecond] = []
+        try:
+            with LoadProcess(duration=4, host="", journeys="", log_path=tmp_path / "master.log",
+                             config=config) as load:
+                drive(load, seconds, 4)
+            assert worker.wait(timeout=20) == 0
+        finally:
+            for proc in (stranger, worker):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=5)
+    said, _ = stranger.communicate(timeout=5)
+    assert "connected as a worker" not in said, said
+    assert sum(s.total().count for s in seconds) == 80 == server.stats.requests  # the joined worker's alone
+    assert all(s.workers == 1 for s in seconds if s.total().count)
+    assert "did not join this drill" in (tmp_path / "master.log").read_text()
