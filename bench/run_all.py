@@ -31,6 +31,8 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("Load driver overhead vs bare Locust", ["load_overhead.py"], ["load_overhead.py", "--seconds", "6"]),
     ("Open-model capacity vs bare Locust's closed loop", ["load_capacity.py"], ["load_capacity.py", "--step", "2"]),
     ("Load scale-out: 2 workers vs 1", ["load_scale.py"], ["load_scale.py", "--seconds", "6"]),
+    ("Local workers 1 / 2 / 4: scale-out ratio, per-worker efficiency, CPU", ["workers_bench.py"],
+     ["workers_bench.py", "--seconds", "6", "--rounds", "1"]),
     ("Per-second fidelity: 50 -> 500 rps step", ["load_fidelity.py"], ["load_fidelity.py", "--rounds", "1"]),
     ("Coordinated omission: 1 s stall every 5 s", ["load_co.py"], ["load_co.py", "--rounds", "1"]),
     ("Run start: second 0 is a full second", ["load_start.py"], ["load_start.py", "--rounds", "1"]),

@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _skip_docker_tests_without_an_engine(items: list[pytest.Item]) -> None:
     if os.environ.get("CI"):
         return
+    _skip_hosts(items)
     if not any(item.get_closest_marker("docker") for item in items):
         return
     try:
@@ -48,6 +49,21 @@ def _skip_docker_tests_without_an_engine(items: list[pytest.Item]) -> None:
         for item in items:
             if item.get_closest_marker("docker"):
                 item.add_marker(skip)
+
+
+def _skip_hosts(items: list[pytest.Item]) -> None:
+    """``hosts`` tests (workers in their own network namespaces) need root, ip(8) and faketime."""
+    import shutil
+
+    missing = [tool for tool in ("ip", "faketime") if shutil.which(tool) is None]
+    if os.geteuid() != 0:
+        missing.append("root")
+    if not missing:
+        return
+    skip = pytest.mark.skip(reason=f"needs {', '.join(missing)} outside CI (scripts/ensure-test-tools.sh); CI fails")
+    for item in items:
+        if item.get_closest_marker("hosts"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -342,6 +342,46 @@ def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_kubernetes(args: argparse.Namespace) -> int:
+    from faultdrill.export.kubernetes import export, not_mapped, write
+    from faultdrill.scenario import load_scenario
+    from faultdrill.stack.images import build_tag
+
+    loaded = load_scenario(args.scenario)
+
+    def image_of(_name: str, service: object) -> str:
+        image, build = getattr(service, "image", None), getattr(service, "build", None)
+        return image if image else build_tag(loaded.base_dir / str(build))
+
+    manifests = export(loaded.scenario, image_of, master=args.master, workers=args.workers)
+    out = args.out or Path(f"k8s-{loaded.scenario.name}")
+    for path in write(manifests, out):
+        out_print(f"wrote {path}")
+    for line in not_mapped(loaded.scenario):
+        out_print(f"  note: {line}")
+    out_print(f"{len(manifests)} objects; apply with: kubectl apply -f {out}  (push the images first: docs/scale.md)")
+    return ExitCode.OK
+
+
+def out_print(line: str) -> None:
+    out.print(line, markup=False)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Become a load worker (Locust's gevent patching stays out of this process: exec a fresh one)."""
+    token = args.token or os.environ.get("FAULTDRILL_WORKER_TOKEN", "")
+    if not token:
+        raise UsageError("faultdrill worker needs the drill's token",
+                         hint="--token T, or FAULTDRILL_WORKER_TOKEN (the drill prints it while it waits for workers)")
+    host, sep, port = args.master.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UsageError(f"--master must be HOST:PORT, got {args.master!r}", hint="e.g. --master 10.0.0.5:5557")
+    env = dict(os.environ, FAULTDRILL_WORKER_TOKEN=token, PYTHONUNBUFFERED="1")
+    os.execve(sys.executable, [sys.executable, "-m", "faultdrill.load.remote_worker", "--master", args.master,
+                               "--wait", str(args.wait)], env)
+    return ExitCode.INFRA  # not reached
+
+
 # --------------------------------------------------------------------------- parser
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -486,6 +526,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="METRIC[@WINDOW]:±N[%%|ms] (p95:+20%%, error_rate@fault:+0.01, rps:-10%%) or "
                         "check=NAME:±N[%%]; exit 1 when the newest run is beyond it and outside the noise band")
     p.add_argument("--png", type=Path, default=None, help="trend plot to write (default RESULTS/history-<scenario>.png)")
+
+    p = add("worker", cmd_worker, "join a drill from this machine as a load worker (load.workers.remote)",
+            description="Join a drill's load from this machine: the drill ships its journeys and run config, "
+                        "checks versions and the token, and this machine's clock offset is measured. Exit codes: "
+                        "0 took part · 2 refused (token, versions, target not allowed) · 3 no drill answered.")
+    p.add_argument("--master", required=True, metavar="HOST:PORT", help="the drill's load.workers.listen address")
+    p.add_argument("--token", default=None, help="the drill's worker token (or FAULTDRILL_WORKER_TOKEN)")
+    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the drill to answer (default 120)")
+
+    export_cmd = add("export", lambda a: _missing(a, "export"), "write a drill out for another platform")
+    export_sub = export_cmd.add_subparsers(dest="export_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    p = export_sub.add_parser("kubernetes", help="the target stack, Toxiproxy and load workers as Kubernetes manifests",
+                              description="Deployments and Services for the stack, Toxiproxy taking over each "
+                                          "proxied dependency's Service name, and faultdrill worker pods joining "
+                                          "the drill's master (docs/scale.md).")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--out", type=Path, default=None, help="directory to write (default ./k8s-<scenario>)")
+    p.add_argument("--master", default=None, metavar="HOST:PORT", help="where workers find the drill's master")
+    p.add_argument("--workers", type=int, default=None, help="worker pods (default: load.workers.remote, or 1)")
+    p.set_defaults(func=cmd_export_kubernetes)
 
     p = add("report", cmd_report, "re-render summary.json and plots from a run directory")
     p.add_argument("run_dir", type=Path)

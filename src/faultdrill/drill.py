@@ -11,6 +11,7 @@ import os
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,11 +37,12 @@ from faultdrill.recorder.rundir import RunDir, new_run_id
 from faultdrill.recorder.sampling import SamplingRecorder, build_samplers
 from faultdrill.recorder.scenario_copy import write_scenario_copy
 from faultdrill.report.summary import Report, render
+from faultdrill.scenario.load_model import WorkerPool
 from faultdrill.scenario.loader import LoadedScenario
 from faultdrill.scenario.model import Scenario
 from faultdrill.signals import interrupts_as_keyboard_interrupt
 from faultdrill.stack.cleanup import clean
-from faultdrill.stack.engine import connect
+from faultdrill.stack.engine import connect, describe_engine
 from faultdrill.stack.reaper import ReaperConfig, ReaperLink, absorb_records, live_reapers
 from faultdrill.stack.stack import TOXIPROXY_ALIAS, DockerStack
 
@@ -109,6 +111,7 @@ def run_drill(loaded: LoadedScenario, options: DrillOptions | None = None,
     with interrupts_as_keyboard_interrupt(on_repeat):
         try:
             client = connect()
+            record["engine"] = describe_engine(client)
             reaper = _start_reaper(client, scenario, run_dir, time.time() - setup_clock.now(), observer)
             _recover_crashed_runs(client, results, run_id, observer, events)
             _on_stack(client, loaded, run_dir, record, events, observer, options, problems, unhealed, reaper)
@@ -157,7 +160,7 @@ def _on_stack(client: DockerClient, loaded: LoadedScenario, run_dir: RunDir, rec
             record["reaper"] = reaper.describe()
         write_json(run_dir.run_json, record)
         events.emit("stack.ready", startup_s=stack.info.startup_seconds, toxiproxy=stack.info.toxiproxy_kind)
-        _drive(loaded, run_dir, stack, events, observer, options.controller, problems, unhealed, reaper)
+        _drive(loaded, run_dir, stack, events, observer, options.controller, problems, unhealed, reaper, record)
     events.emit("stack.removed")
 
 
@@ -277,7 +280,7 @@ class Controller(Protocol):
 
 def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog, observer: Observer,
            controller: Controller | None, problems: list[str], unhealed: list[str],
-           reaper: ReaperLink | None = None) -> None:
+           reaper: ReaperLink | None = None, record: dict[str, Any] | None = None) -> None:
     """Load + faults on the run clock; never leaves a fault applied. Faults that could not be healed
     go into ``unhealed`` and sampler gaps into ``problems`` as they are known — also when the drill
     is aborted or interrupted (both lists belong to the caller)."""
@@ -287,10 +290,45 @@ def _drive(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: 
     refusal = host_problem(host, scenario.load.allow_hosts)
     if refusal:
         raise UsageError(refusal)
-    with LoadProcess(duration=scenario.duration, host=host, journeys=_journeys(loaded), load=scenario.load,
-                     log_path=run_dir.locust_log) as load:  # prepared: Locust imported, users built, workers in
-        _on_run_clock(loaded, run_dir, stack, events, observer, controller, load, host, problems, unhealed,
-                      reaper)
+    load = LoadProcess(duration=scenario.duration, host=host, journeys=_journeys(loaded), load=scenario.load,
+                       log_path=run_dir.locust_log, on_worker=worker_news(events, observer))
+    if load.join_command is not None:
+        pool = scenario.load.pool
+        observer.log(f"waiting up to {pool.wait:g}s for {pool.remote} remote load worker(s); on each load "
+                     f"machine run: {load.join_command}")
+    try:
+        with load:  # prepared: Locust imported, users built, workers in
+            _on_run_clock(loaded, run_dir, stack, events, observer, controller, load, host, problems, unhealed,
+                          reaper)
+    finally:
+        if record is not None:
+            record_workers(record, problems, scenario.load.pool, load)
+
+
+def worker_news(events: EventLog, observer: Observer) -> Callable[[dict[str, Any]], None]:
+    """A load worker joined or was lost: an event on the timeline (and a line for whoever watches)."""
+    def on_worker(news: dict[str, Any]) -> None:
+        kind = f"worker.{news.get('event')}"
+        fields = {("lost_at" if k == "t" else k): v for k, v in news.items()
+                  if k not in ("type", "event") and v is not None}
+        events.emit(kind, **fields)
+        if news.get("event") == "lost":
+            observer.log(f"load worker {news.get('worker')} ({news.get('host')}) lost at t={news.get('t')}s: "
+                         f"{news.get('why')}; the drill runs degraded")
+    return on_worker
+
+
+def record_workers(record: dict[str, Any], problems: list[str], pool: WorkerPool, load: LoadProcess) -> None:
+    """run.json's ``load_workers``: who took part, each remote clock's offset, who was lost."""
+    if pool.local + pool.remote <= 1 and not pool.remote:
+        return
+    lost = load.lost_workers
+    record["load_workers"] = {"local": pool.local, "remote": pool.remote, "listen": pool.listen if pool.remote else None,
+                              "workers": load.workers_report, "lost": len(lost)}
+    record["degraded"] = bool(lost)
+    for news in lost:
+        problems.append(f"load worker {news.get('worker')} ({news.get('host')}) was lost at t={news.get('t')}s "
+                        f"({news.get('why')}): the drill ran degraded")
 
 
 def _on_run_clock(loaded: LoadedScenario, run_dir: RunDir, stack: DockerStack, events: EventLog,

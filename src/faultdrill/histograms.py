@@ -186,7 +186,8 @@ class LoadSecond:
     profiles, ``profiles`` splits the same requests by profile (``{profile: {name: stats}}``).
     ``conns`` counts requests vs connections per profile; ``open`` is set in the open model;
     ``cpu_pct`` is the busiest generator process's CPU; ``workers`` how many processes reported;
-    ``warnings`` says when the generator itself was the bottleneck.
+    ``warnings`` says when the generator itself was the bottleneck; ``planned`` what the shape
+    asked for (arrivals in open mode, users in closed mode), to hold ``delivered`` against.
     """
 
     t: int
@@ -198,6 +199,7 @@ class LoadSecond:
     cpu_pct: float | None = None
     workers: int = 1
     warnings: list[str] = field(default_factory=list)
+    planned: float | None = None  # what the shape asked of this second (``shape.planned_at``); None: unknown
 
     def total(self) -> RequestStats:
         out = RequestStats()
@@ -208,6 +210,18 @@ class LoadSecond:
     def by_profile(self) -> dict[str, dict[str, RequestStats]]:
         """Requests split by client profile (one ``default`` profile when none were configured)."""
         return self.profiles if self.profiles else {DEFAULT_PROFILE: self.requests}
+
+    @property
+    def delivered(self) -> float:
+        """What the generators delivered of ``planned``: arrivals sent (open), users running (closed)."""
+        return float(self.open.sent) if self.open is not None else float(self.users)
+
+    @property
+    def delivered_ratio(self) -> float | None:
+        """delivered / planned; None when nothing was planned (or the plan is unknown)."""
+        if not self.planned:
+            return None
+        return self.delivered / self.planned
 
     @property
     def saturated(self) -> bool:
@@ -245,6 +259,8 @@ class LoadSecond:
             wire["workers"] = self.workers
         if self.warnings:
             wire["warnings"] = list(self.warnings)
+        if self.planned is not None:
+            wire["planned"] = round(self.planned, 3)
         return wire
 
     @classmethod
@@ -258,4 +274,5 @@ class LoadSecond:
                    {p: ConnStats.from_wire(c) for p, c in data.get("conns", {}).items()},
                    OpenStats.from_wire(data["open"]) if data.get("open") is not None else None,
                    float(data["cpu_pct"]) if data.get("cpu_pct") is not None else None,
-                   int(data.get("workers", 1)), list(data.get("warnings", [])))
+                   int(data.get("workers", 1)), list(data.get("warnings", [])),
+                   float(data["planned"]) if data.get("planned") is not None else None)

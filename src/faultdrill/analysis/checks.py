@@ -29,6 +29,7 @@ from faultdrill.analysis.windows import Window, second_in
 from faultdrill.histograms import LoadSecond
 from faultdrill.scenario.check_model import (
     CONN_METRICS,
+    DELIVERY_METRICS,
     LATENCY_METRICS,
     LOAD_METRICS,
     OPEN_METRICS,
@@ -95,6 +96,8 @@ def misconfiguration(check: Check, seconds: Sequence[LoadSecond], samples: Sampl
             return f"no client profile {check.profile!r} in this run; recorded: {_names(profiles, check.profile)}"
     if check.metric in OPEN_METRICS and seconds and not any(s.open is not None for s in seconds):
         return f"{check.metric} is only recorded in the open model (load.mode: open)"
+    if check.metric in DELIVERY_METRICS and seconds and not any(s.planned is not None for s in seconds):
+        return f"{check.metric} needs the plan in each second's record, and this run's records have none"
     if check.metric not in LOAD_METRICS and check.metric not in (samples or {}):
         recorded = sorted(samples or {})
         return f"no series {check.metric!r} was recorded; recorded: {_names(recorded, check.metric)}"
@@ -115,6 +118,8 @@ def aggregate_value(check: Check, window: Window, seconds: Sequence[LoadSecond],
             return "sum", stats.metric(check.metric)
         if check.metric in CONN_METRICS:
             return "sum", float(sum(v for _, v in series if v is not None))
+        if check.metric in DELIVERY_METRICS:
+            return "window", delivered_ratio(seconds, window)
         how = "max"
     if how == "auto":
         how = "max" if check.max is not None else "min"
@@ -132,6 +137,13 @@ def aggregate_value(check: Check, window: Window, seconds: Sequence[LoadSecond],
     pct = float(how[1:])
     ordered = sorted(values)
     return f"{how} of per-point values", ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def delivered_ratio(seconds: Sequence[LoadSecond], window: Window) -> float | None:
+    """Everything delivered over everything planned in the window (None when nothing was planned)."""
+    inside = [s for s in seconds if second_in(window, s.t) and s.planned]
+    planned = sum(s.planned or 0.0 for s in inside)
+    return sum(s.delivered for s in inside) / planned if planned else None
 
 
 def judge(check: Check, seconds: Sequence[LoadSecond], windows: dict[str, Window],

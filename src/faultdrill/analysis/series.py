@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from hdrh.histogram import HdrHistogram
 
 from faultdrill.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
-from faultdrill.scenario.check_model import CONN_METRICS, LOAD_METRICS, OPEN_METRICS, PERCENTILE_METRICS
+from faultdrill.scenario.check_model import (
+    CONN_METRICS,
+    DELIVERY_METRICS,
+    LOAD_METRICS,
+    OPEN_METRICS,
+    PERCENTILE_METRICS,
+)
 
 Point = tuple[float, float | None]
 Series = list[Point]
@@ -138,16 +144,19 @@ def second_value(metric: str, second: LoadSecond, request: str | None = None, pr
         return conn_value(metric, second, profile)
     if metric in OPEN_METRICS:
         return open_value(metric, second)
+    if metric in DELIVERY_METRICS:
+        return second.delivered_ratio
     stats = stats_of(second, request, profile)
     return load_value(metric, stats, second.users, dropped=dropped_of(second, request, profile),
                       latency_of=latency_of)
 
 
 def idle(second: LoadSecond, request: str | None = None, profile: str | None = None) -> bool:
-    """No users, no request and nothing intended: not a data point."""
+    """No users, no request, nothing intended and nothing planned: not a data point. (A second the
+    shape planned load for, that none came in — every worker lost — is one.)"""
     stats = stats_of(second, request, profile)
     intended = second.open.intended if second.open is not None else 0
-    return second.users == 0 and (stats is None or stats.count == 0) and intended == 0
+    return second.users == 0 and (stats is None or stats.count == 0) and intended == 0 and not second.planned
 
 
 def load_series(seconds: Sequence[LoadSecond], metric: str, request: str | None = None,

@@ -61,7 +61,7 @@ from faultdrill.load.config import ChildConfig  # noqa: E402
 from faultdrill.load.failures import classify_failure  # noqa: E402 - re-exported (the original home)
 from faultdrill.load.netcount import ConnTracker  # noqa: E402
 from faultdrill.load.recording import Buckets, CpuMeter, Merger  # noqa: E402
-from faultdrill.load.shape import closed_target  # noqa: E402
+from faultdrill.load.shape import closed_target, planned_at  # noqa: E402
 from faultdrill.load.users import ProfileSpec, load_user_classes, profiled_classes  # noqa: E402
 
 log = logging.getLogger("faultdrill.load")
@@ -149,7 +149,7 @@ class Generator:
     def await_start(self, link: ParentLink) -> float | None:
         """Say ``prepared``; return the parent's run clock origin, or None if told to stop (SIGTERM,
         stdin closed, parent gone) first. No start within ``config.start_timeout``: RuntimeError."""
-        emit({"type": "prepared", "pid": os.getpid(), "workers": self.config.workers})
+        emit({"type": "prepared", "pid": os.getpid(), "workers": self.config.total_workers})
         started, timeout = time.monotonic(), self.config.start_timeout
         line = link.read_line(timeout, give_up=lambda: self.stopping.is_set() or self.parent_gone())
         if line is None:
@@ -188,9 +188,11 @@ class Generator:
 
     def record(self, second: int, users: int) -> LoadSecond:
         c = self.config
-        return self.buckets.pop(second, users, open_model=c.mode == "open", cpu_pct=self.cpu.sample(),
-                                in_flight=self.open_loop.in_flight if self.open_loop else 0,
-                                late_after=c.late_after)
+        out = self.buckets.pop(second, users, open_model=c.mode == "open", cpu_pct=self.cpu.sample(),
+                               in_flight=self.open_loop.in_flight if self.open_loop else 0,
+                               late_after=c.late_after)
+        out.planned = planned_at(c.segments, second, c.duration, open_model=c.mode == "open")
+        return out
 
     def should_stop(self, next_second: int) -> bool:
         now = time.monotonic()
@@ -244,26 +246,91 @@ def run_local(config: ChildConfig, link: ParentLink) -> None:
     emit({"type": "done"})
 
 
-def run_worker(config: ChildConfig) -> None:
+CLOCK_EVERY_S = 5.0  # a worker measures its clock offset to the master this often during the run
+LOST_AFTER_S = 3.0  # a worker that sent no record for this long is lost (it sends one every second)
+
+
+def ticket_runner(env: Environment, host: str, port: int, ticket: str, extra: dict[str, Any] | None = None) -> Any:
+    """Locust's WorkerRunner whose first message shows the master its ticket (``door.MasterDoor``)."""
+    from locust.rpc import Message
+    from locust.runners import WorkerRunner
+
+    from faultdrill.load.join import AUTH_MSG
+
+    class TicketWorkerRunner(WorkerRunner):
+        def connect_to_master(self) -> None:
+            auth = Message(AUTH_MSG, {**(extra or {}), "ticket": ticket}, self.client_id)
+            self.client.send(auth)
+            super().connect_to_master()  # type: ignore[no-untyped-call]
+
+    return env._create_runner(TicketWorkerRunner, master_host=host, master_port=port)
+
+
+class ClockKeeper:
+    """A worker's running measure of its offset to the master's clock (NTP-style round trips over
+    the Locust connection). The run's bins use the offset measured at join; these measures show
+    whether it held."""
+
+    def __init__(self, join: Any) -> None:
+        self.join = join  # join.ClockEstimate (None for local workers: one host, one clock)
+        self.samples: list[Any] = []
+
+    def register(self, runner: Any) -> None:
+        from faultdrill.load.join import CLOCK_MSG, ClockSample
+
+        def on_clock(msg: Any, **_kw: Any) -> None:
+            t1, t2 = msg.data.get("t1"), msg.data.get("t2")
+            if isinstance(t1, (int, float)) and isinstance(t2, (int, float)):
+                self.samples = [*self.samples[-7:], ClockSample(float(t1), float(t2), time.monotonic())]
+
+        runner.register_message(CLOCK_MSG, on_clock)
+
+        def ping() -> None:
+            while True:
+                gevent.sleep(CLOCK_EVERY_S)
+                runner.send_message(CLOCK_MSG, {"t1": time.monotonic()})
+
+        runner.greenlet.spawn(ping)
+
+    def report(self) -> dict[str, Any] | None:
+        from faultdrill.load.join import ClockEstimate
+
+        if not self.samples:
+            return None
+        return ClockEstimate.best(self.samples).to_json()
+
+
+def run_worker(config: ChildConfig, offset: float = 0.0, clock: ClockKeeper | None = None) -> None:
+    """A worker process. ``offset`` is the master's clock minus ours (0 on the master's own host): its
+    seconds are binned on the master's run clock, whatever this host's clock says."""
     gen = Generator(config)
-    runner = gen.env.create_worker_runner("127.0.0.1", config.master_port)
+    join_clock = clock.join.to_json() if clock is not None and clock.join is not None else None
+    runner = ticket_runner(gen.env, config.master_host, config.master_port, config.ticket,
+                           {"clock": join_clock} if join_clock else None)
     started = gevent.event.Event()
 
     def on_start(msg: Any, **_kw: Any) -> None:  # before any user is dispatched: messages arrive in order
-        gen.begin(float(msg.data["t0"]))
+        gen.begin(float(msg.data["t0"]) - offset)
         started.set()
 
     runner.register_message(START_MSG, on_start)
-    wait_until = time.monotonic() + CONNECT_TIMEOUT_S + config.start_timeout + 10  # the master's waits, and some
+    if clock is not None:
+        clock.register(runner)
+    wait_until = (time.monotonic() + max(CONNECT_TIMEOUT_S, config.remote_wait) + config.start_timeout
+                  + 10)  # the master's waits, and some
     while not started.wait(timeout=0.1):
         if gen.stopping.is_set() or gen.parent_gone() or len(runner.greenlet) == 0 or time.monotonic() > wait_until:
             runner.quit()
             return
     if config.mode == "open":
-        gen.start_open_loop(index=config.worker_index, stride=config.workers)
+        gen.start_open_loop(index=config.worker_index, stride=config.total_workers)
 
     def send(second: LoadSecond) -> None:
-        runner.send_message(SECOND_MSG, {"worker": config.worker_index, "second": second.to_wire()})
+        data: dict[str, Any] = {"worker": config.worker_index, "second": second.to_wire()}
+        report = clock.report() if clock is not None else None
+        if report is not None:
+            data["clock"] = report
+        runner.send_message(SECOND_MSG, data)
 
     next_second = gen.each_second(lambda t: send(gen.record(t, gen.users(runner))),
                                   extra_stop=lambda: len(runner.greenlet) == 0)  # the master said quit
@@ -281,7 +348,10 @@ def _free_port() -> int:
 
 
 def run_master(config: ChildConfig, link: ParentLink) -> None:
-    port = _free_port()
+    from faultdrill.load.join import Roster
+
+    port = config.listen_port or _free_port()
+    roster = Roster(config.workers, config.remote_workers, config.token)
     procs: list[subprocess.Popen[str]] = []
     try:
         for index in range(config.workers):  # started first: they import Locust while the master does
@@ -289,10 +359,11 @@ def run_master(config: ChildConfig, link: ParentLink) -> None:
                                     stdout=subprocess.DEVNULL, stderr=None, text=True,
                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
             assert proc.stdin is not None
-            proc.stdin.write(json.dumps(config.for_worker(index, port).to_json()) + "\n")
+            worker = config.for_worker(index, port, ticket=roster.entries[index].ticket)
+            proc.stdin.write(json.dumps(worker.to_json()) + "\n")
             proc.stdin.close()
             procs.append(proc)
-        _run_master(config, port, procs, link)
+        _run_master(config, port, procs, link, roster)
     finally:
         for proc in procs:
             try:
@@ -303,41 +374,124 @@ def run_master(config: ChildConfig, link: ParentLink) -> None:
                     proc.wait(timeout=3)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        emit({"type": "workers", "workers": roster.describe()})
     emit({"type": "done"})
 
 
-def _await_workers(gen: Generator, runner: Any, procs: list[subprocess.Popen[str]]) -> None:
-    deadline = time.monotonic() + CONNECT_TIMEOUT_S
-    workers = gen.config.workers
-    while runner.worker_count < workers:
+def _await_workers(gen: Generator, runner: Any, procs: list[subprocess.Popen[str]], roster: Any) -> None:
+    c = gen.config
+    deadline = time.monotonic() + (max(CONNECT_TIMEOUT_S, c.remote_wait) if c.remote_workers else CONNECT_TIMEOUT_S)
+    workers = c.total_workers
+    while len(roster.admitted) < workers or runner.worker_count < workers:
         dead = [p.args for p in procs if p.poll() is not None]
+        if roster.refusals:
+            raise RuntimeError(f"a load worker was refused or refused to take part: {roster.refusals[0]}")
         if dead or time.monotonic() > deadline or gen.stopping.is_set():
+            joined = sum(1 for e in roster.entries.values() if e.remote and e.client_id)
+            remote = (f"; {joined} of {c.remote_workers} remote workers joined within {c.remote_wait:g}s "
+                      f"(start each with: faultdrill worker --master {_reachable(c)}:{c.listen_port} --token TOKEN)"
+                      if c.remote_workers else "")
             raise RuntimeError(f"only {runner.worker_count} of {workers} load workers connected"
-                               + (" (a worker exited; see the log above)" if dead else ""))
+                               + (" (a worker exited; see the log above)" if dead else "") + remote)
         gevent.sleep(0.05)
 
 
-def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str]], link: ParentLink) -> None:
-    gen = Generator(config)
-    runner = gen.env.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=port)
-    merger = Merger(config.workers, last_t=int(config.duration), late_after=config.late_after)
+def _reachable(c: ChildConfig) -> str:
+    return socket.gethostname() if c.listen_host in ("0.0.0.0", "*", "::") else c.listen_host
 
-    def pump(final: bool = False) -> None:
-        for second in merger.ready(time.monotonic() - gen.config.t0, final=final):
+
+def _welcome(config: ChildConfig, port: int) -> Callable[[Any], dict[str, Any]]:
+    from faultdrill.load.join import pack_journeys
+
+    journeys = pack_journeys(config.journeys)
+
+    def welcome(entry: Any) -> dict[str, Any]:
+        worker = config.for_worker(entry.index, port, ticket=entry.ticket)
+        return {"config": worker.to_json(), "journeys": journeys, "ticket": entry.ticket, "index": entry.index}
+
+    return welcome
+
+
+class MasterBook:
+    """The master's bookkeeping of its workers during the run: their records merged, their clocks noted,
+    the silent or exited ones declared lost (each a protocol line to the parent)."""
+
+    def __init__(self, gen: Generator, roster: Any, procs: list[subprocess.Popen[str]]) -> None:
+        c = gen.config
+        self.gen, self.roster, self.procs = gen, roster, procs
+        self.merger = Merger(c.total_workers, last_t=int(c.duration), late_after=c.late_after)
+
+    def joined(self, entry: Any) -> None:
+        emit({"type": "worker", "event": "joined", "worker": entry.index, "host": entry.host,
+              "remote": entry.remote, "clock": entry.clock.to_json() if entry.clock else None})
+
+    def start(self, t0: float) -> None:
+        self.merger.started_t = max(time.monotonic() - t0, 1e-6)
+        now = time.monotonic()
+        for entry in self.roster.entries.values():
+            entry.last_seen = now  # silence is counted from the start
+
+    def lose(self, index: int, why: str) -> None:
+        entry = self.roster.mark_lost(index, time.monotonic() - self.gen.config.t0, why)
+        if entry is not None:
+            self.merger.done.add(index)  # no second waits for it any more
+            emit({"type": "worker", "event": "lost", "worker": index, "host": entry.host, "remote": entry.remote,
+                  "t": round(entry.lost_at, 3), "why": why})
+
+    def watch(self) -> None:
+        for index, proc in enumerate(self.procs):
+            code = proc.poll()
+            if code is not None and not self.roster.entries[index].done:
+                self.lose(index, f"its process exited (code {code}) before the drill ended")
+        for entry in self.roster.overdue(time.monotonic(), LOST_AFTER_S):
+            self.lose(entry.index, f"no record from it for {LOST_AFTER_S:g}s")
+
+    def pump(self, final: bool = False) -> None:
+        c = self.gen.config
+        if not final and time.monotonic() < c.t0 + c.duration:  # losses count during the run
+            self.watch()
+        for second in self.merger.ready(time.monotonic() - c.t0, final=final):
+            second.planned = planned_at(c.segments, second.t, c.duration, open_model=c.mode == "open")
             emit(second.to_wire())
 
-    def on_second_msg(msg: Any, **_kw: Any) -> None:
-        merger.add(int(msg.data["worker"]), LoadSecond.from_wire(msg.data["second"]))
-        if merger.started_t:
-            pump()
+    def on_second(self, msg: Any, **_kw: Any) -> None:
+        from faultdrill.load.join import ClockEstimate
 
-    def on_done_msg(msg: Any, **_kw: Any) -> None:
-        merger.done.add(int(msg.data["worker"]))
+        index = int(msg.data["worker"])
+        self.roster.seen(index, time.monotonic())
+        clock = msg.data.get("clock")
+        entry = self.roster.entries.get(index)
+        if clock and entry is not None:
+            measured = ClockEstimate.from_json(clock)
+            entry.drift.append(measured.offset)
+            entry.worst_uncertainty = max(entry.worst_uncertainty, measured.uncertainty)
+        self.merger.add(index, LoadSecond.from_wire(msg.data["second"]))
+        if self.merger.started_t:
+            self.pump()
 
-    runner.register_message(SECOND_MSG, on_second_msg)
-    runner.register_message(DONE_MSG, on_done_msg)
+    def on_done(self, msg: Any, **_kw: Any) -> None:
+        index = int(msg.data["worker"])
+        self.merger.done.add(index)
+        if index in self.roster.entries:
+            self.roster.entries[index].done = True
+
+    def no_worker_left(self) -> bool:
+        return all(e.done or e.lost_at is not None for e in self.roster.entries.values())
+
+
+def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str]], link: ParentLink,
+                roster: Any) -> None:
+    from faultdrill.load.door import MasterDoor
+
+    gen = Generator(config)
+    runner = gen.env.create_master_runner(master_bind_host=config.listen_host, master_bind_port=port)
+    book = MasterBook(gen, roster, procs)
+    MasterDoor(runner, roster, _welcome(config, port), started=lambda: book.merger.started_t > 0,
+               on_joined=book.joined)
+    runner.register_message(SECOND_MSG, book.on_second)
+    runner.register_message(DONE_MSG, book.on_done)
     try:
-        _await_workers(gen, runner, procs)
+        _await_workers(gen, runner, procs, roster)
         t0 = gen.await_start(link)
         if t0 is None:
             return
@@ -345,19 +499,16 @@ def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str
         runner.send_message(START_MSG, {"t0": t0})  # every worker on the same run clock
         if config.mode == "closed":
             runner.start_shape()
-        emit({"type": "started", "pid": os.getpid(), "workers": config.workers})
-        merger.started_t = max(time.monotonic() - t0, 1e-6)
-        def all_exited() -> bool:
-            return all(p.poll() is not None for p in procs)
-
-        gen.each_second(lambda _t: pump(), extra_stop=all_exited)
+        emit({"type": "started", "pid": os.getpid(), "workers": config.total_workers})
+        book.start(t0)
+        gen.each_second(lambda _t: book.pump(), extra_stop=book.no_worker_left)
         if config.mode == "closed":
             runner.stop()
         wait_until = min(time.monotonic() + 10, gen.config.hard_deadline)
-        while len(merger.done) < config.workers and time.monotonic() < wait_until and not all_exited():
-            pump()
+        while not book.no_worker_left() and time.monotonic() < wait_until:
+            book.pump()
             gevent.sleep(0.05)
-        pump(final=True)
+        book.pump(final=True)
     finally:
         runner.quit()
 

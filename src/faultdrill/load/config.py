@@ -25,7 +25,7 @@ class ChildConfig:
     segments: list[Segment]
     request_timeout: float
     mode: str = "closed"  # closed | open
-    workers: int = 1
+    workers: int = 1  # worker processes on this machine (0 with remote workers only)
     profiles: list[dict[str, Any]] = field(default_factory=list)  # [{name, share, tls}]
     weights: dict[str, float] = field(default_factory=dict)
     think_time: tuple[float, float] | None = None
@@ -33,10 +33,19 @@ class ChildConfig:
     late_after: float = 0.01
     seed: int | None = None
     start_timeout: float = 60.0  # once prepared, the child waits this long for the parent's start
+    allow_hosts: list[str] = field(default_factory=list)  # a remote worker checks its target against these
+    # workers on other machines (load.workers: {remote: M, wait, listen}; docs/scale.md)
+    remote_workers: int = 0
+    remote_wait: float = 60.0
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0  # 0: any free port (local workers only)
+    token: str = ""  # the per-run secret remote workers prove they know; never shipped to a worker
     # set by the master for its workers
     role: str = "local"
     worker_index: int = 0
     master_port: int = 0
+    master_host: str = "127.0.0.1"
+    ticket: str = ""  # the one-time ticket the worker's Locust connection shows the master
 
     def __post_init__(self) -> None:
         check_segments(self.segments)
@@ -44,20 +53,26 @@ class ChildConfig:
             raise ValueError(f"mode must be closed or open, got {self.mode!r}")
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, got {self.role!r}")
-        if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.workers < 0 or self.remote_workers < 0 or self.total_workers < 1:
+            raise ValueError(f"need at least one load worker, got {self.workers} local + {self.remote_workers} remote")
+
+    @property
+    def total_workers(self) -> int:
+        return self.workers + self.remote_workers
 
     @property
     def distributed(self) -> bool:
-        return self.workers > 1
+        return self.total_workers > 1 or self.remote_workers > 0
 
     @property
     def hard_deadline(self) -> float:
         """Monotonic time by which any generator process stops, whatever happens."""
         return self.t0 + self.duration + 15.0
 
-    def for_worker(self, index: int, master_port: int) -> ChildConfig:
-        return replace(self, role="worker", worker_index=index, master_port=master_port)
+    def for_worker(self, index: int, master_port: int, ticket: str = "", master_host: str = "127.0.0.1") -> ChildConfig:
+        """A worker's config: never the run's token (a ticket good for one connection instead)."""
+        return replace(self, role="worker", worker_index=index, master_port=master_port, ticket=ticket,
+                       master_host=master_host, token="")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -86,7 +101,11 @@ class ChildConfig:
         profiles = [{"name": p.name, "share": p.share, "tls": p.tls.model_dump() if p.tls else None}
                     for p in load.profiles]
         think = (load.think_time.min, load.think_time.max) if load.think_time else None
+        pool = load.pool
+        listen_host, listen_port = (pool.listen_host, pool.listen_port) if pool.remote else ("127.0.0.1", 0)
         return cls(t0=t0, duration=duration, host=host, journeys=journeys, segments=load.segments(),
-                   request_timeout=load.request_timeout, mode=load.mode, workers=load.workers, profiles=profiles,
+                   request_timeout=load.request_timeout, mode=load.mode, workers=pool.local, profiles=profiles,
                    weights=dict(load.weights), think_time=think, max_in_flight=load.max_in_flight,
-                   late_after=load.late_after, seed=load.seed)
+                   late_after=load.late_after, seed=load.seed, allow_hosts=list(load.allow_hosts),
+                   remote_workers=pool.remote, remote_wait=pool.wait, listen_host=listen_host,
+                   listen_port=listen_port)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,14 +20,18 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 from faultdrill.errors import InfraError
 from faultdrill.histograms import LoadSecond
 from faultdrill.load.config import ChildConfig
+from faultdrill.load.join import new_token
 
 OnSecond = Callable[[LoadSecond], None]
+OnWorker = Callable[[dict[str, Any]], None]
+TOKEN_ENV = "FAULTDRILL_WORKER_TOKEN"  # a fixed token for remote workers started before the drill
 
 
 class LoadProcess:
@@ -39,14 +44,21 @@ class LoadProcess:
     """
 
     def __init__(self, *, duration: float, host: str, journeys: str, log_path: Path,
-                 load: Any = None, config: ChildConfig | None = None, prepare_timeout: float = 60.0) -> None:
+                 load: Any = None, config: ChildConfig | None = None, prepare_timeout: float = 60.0,
+                 on_worker: OnWorker | None = None) -> None:
         if config is None:
             if load is None:
                 raise ValueError("LoadProcess needs load= (the scenario's Load) or config=")
             config = ChildConfig.from_load(load, duration=duration, host=host, journeys=journeys)
+        if config.remote_workers and not config.token:
+            config = replace(config, token=os.environ.get(TOKEN_ENV) or new_token())
         self.child_config = config
         self.config = config.to_json()
-        self.prepare_timeout = prepare_timeout
+        # remote workers get the drill's wait to join, on top of the time to prepare
+        self.prepare_timeout = prepare_timeout + (config.remote_wait if config.remote_workers else 0.0)
+        self.on_worker = on_worker
+        self.worker_events: list[dict[str, Any]] = []  # joined / lost, as the child said them
+        self.workers_report: list[dict[str, Any]] = []  # every worker, its clock and fate (for run.json)
         self.log_path = log_path
         self.proc: subprocess.Popen[str] | None = None
         self.prepared = threading.Event()
@@ -146,6 +158,15 @@ class LoadProcess:
         elif kind == "error":
             self._fail(f"the load generator failed: {message.get('message', 'unknown error')}")
             self.prepared.set()
+        elif kind == "worker":
+            self.worker_events.append(message)
+            if self.on_worker is not None:
+                try:
+                    self.on_worker(message)
+                except Exception as exc:
+                    self._fail(f"a load worker's news could not be recorded: {type(exc).__name__}: {exc}")
+        elif kind == "workers":
+            self.workers_report = list(message.get("workers", []))
         elif kind == "done":
             self._done = True
             return False
@@ -189,6 +210,19 @@ class LoadProcess:
                 self._log.write(f"faultdrill: recording second {t} of the load stream failed:\n"
                                 f"{traceback.format_exc()}")
                 self._log.flush()
+
+    @property
+    def join_command(self) -> str | None:
+        """How to start a remote worker for this drill (None without remote workers)."""
+        c = self.child_config
+        if not c.remote_workers:
+            return None
+        host = socket.gethostname() if c.listen_host in ("0.0.0.0", "*", "::") else c.listen_host
+        return f"faultdrill worker --master {host}:{c.listen_port} --token {c.token}"
+
+    @property
+    def lost_workers(self) -> list[dict[str, Any]]:
+        return [e for e in self.worker_events if e.get("event") == "lost"]
 
     # -- state and stopping ----------------------------------------------------------------
     @property

@@ -121,6 +121,17 @@ def cumulative(segments: Sequence[Segment], t: float) -> float:
     return total
 
 
+def planned_at(segments: Sequence[Segment], t: int, duration: float, *, open_model: bool) -> float:
+    """What the shape asks of second ``t``: arrivals intended in [t, t+1) (open), or the users it
+    holds at the second's middle (closed). 0 outside the run."""
+    if t < 0 or t >= duration:
+        return 0.0
+    if open_model:
+        end = min(t + 1.0, duration)
+        return cumulative(segments, end) - cumulative(segments, float(t))
+    return float(round(level_at(segments, t + 0.5)))
+
+
 def arrival_times(segments: Sequence[Segment], duration: float, *, index: int = 0, stride: int = 1,
                   start: float = 0.0) -> Iterator[float]:
     """Intended send times (run clock seconds) of arrivals ``index``, ``index + stride``, … in [start, duration).

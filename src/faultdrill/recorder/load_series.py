@@ -4,7 +4,8 @@ Files (documented in docs/results.md):
 
 * ``timeseries.csv`` — one row a second, all requests: ``t, wall, users, requests, failures, rps,
   error_rate, p50_ms, p95_ms, p99_ms, max_ms`` (every request, failures too), then ``ok_p50_ms,
-  ok_p95_ms, ok_p99_ms`` (the successful requests only).
+  ok_p95_ms, ok_p99_ms`` (the successful requests only), then ``planned, delivered`` (arrivals in open
+  mode, users in closed mode: what the shape asked for and what the load generators delivered).
 * ``requests.csv`` — the same per request name (``name`` column), for seconds where it ran.
 * ``histograms.jsonl`` — the encoded HdrHistogram of each request name each second, so any window's
   true percentiles can be computed again later.
@@ -21,8 +22,9 @@ from faultdrill.clock import RunClock
 from faultdrill.histograms import LoadSecond, RequestStats, max_ms, percentile_ms
 
 OK_COLUMNS = ["ok_p50_ms", "ok_p95_ms", "ok_p99_ms"]  # appended: readers by position keep working
+DELIVERY_COLUMNS = ["planned", "delivered"]  # what the shape asked of the second, what the generators sent
 TIMESERIES_COLUMNS = ["t", "wall", "users", "requests", "failures", "rps", "error_rate",
-                      "p50_ms", "p95_ms", "p99_ms", "max_ms", *OK_COLUMNS]
+                      "p50_ms", "p95_ms", "p99_ms", "max_ms", *OK_COLUMNS, *DELIVERY_COLUMNS]
 REQUEST_COLUMNS = ["t", "name", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors",
                    *OK_COLUMNS]
 
@@ -63,8 +65,10 @@ class LoadSeriesWriter:
         error_rate = f"{total.failures / total.count:.4f}" if total.count else ""
         with self._lock:
             self.seconds.append(second)
+            planned = "" if second.planned is None else f"{second.planned:g}"
+            delivered = "" if second.planned is None else f"{second.delivered:g}"
             self._ts.writerow([second.t, self.clock.wall(second.t), second.users, counts[0], counts[1], counts[0],
-                               error_rate, *counts[2:], *_ok_row(total)])
+                               error_rate, *counts[2:], *_ok_row(total), planned, delivered])
             for name, stats in sorted(second.requests.items()):
                 self._rq.writerow([second.t, name, *_row(stats), json.dumps(stats.errors) if stats.errors else "",
                                    *_ok_row(stats)])

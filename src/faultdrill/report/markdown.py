@@ -65,6 +65,9 @@ def render_markdown(summary: dict[str, Any], problems: Sequence[str] = (), story
     aborted = summary.get("aborted")
     if aborted:
         lines += [f"**Aborted** at {seconds(aborted.get('at'))}: {aborted.get('detail')}", ""]
+    for lost in summary.get("workers_lost") or []:
+        lines += [f"**Degraded**: load worker {lost.get('worker')} ({lost.get('host')}) was lost at "
+                  f"{seconds(lost.get('at'))}: {lost.get('why')}", ""]
     if problems:
         lines += ["### Problems in this run", ""] + [f"- ⚠️ {cell(p)}" for p in problems] + [""]
     checks = summary.get("checks", [])

@@ -119,6 +119,10 @@ def open_model_panel(seconds: Sequence[LoadSecond]) -> Panel | None:
         ts = [t for t, _ in opens]
         ax.plot(ts, [o.intended for _, o in opens], color="#1f77b4", lw=1.4, label="arrivals due / s")
         ax.plot(ts, [o.sent for _, o in opens], color="#2ca02c", lw=1.2, ls="--", label="sent / s")
+        planned = [(s.t + 0.5, s.planned) for s in seconds if s.open is not None and s.planned is not None]
+        if planned:  # what the shape asked for: a lost load worker's arrivals are neither due nor sent
+            ax.plot([t for t, _ in planned], [p for _, p in planned], color="#7f7f7f", lw=1.0, ls=":",
+                    label="planned by the shape / s")
         ax.bar(ts, [o.dropped for _, o in opens], width=1.0, color="#d62728", alpha=0.7, lw=0,
                label=f"dropped / s ({sum(o.dropped for _, o in opens):,} in all)")
         ax.bar(ts, [o.late for _, o in opens], width=1.0, color="#ff7f0e", alpha=0.6, lw=0,
@@ -136,9 +140,14 @@ def open_model_panel(seconds: Sequence[LoadSecond]) -> Panel | None:
 def users_panel(seconds: Sequence[LoadSecond]) -> Panel:
     points = [(float(s.t), float(s.users)) for s in seconds]
 
+    planned = [(float(s.t), s.planned) for s in seconds if s.open is None and s.planned is not None]
+
     def draw(ax: Axes) -> None:
         ax.step([p[0] for p in points], [p[1] for p in points], where="post", color="#17becf", lw=1.4,
                 label="users")
+        if planned:  # closed model: the shape's users, to see a lost worker's users missing
+            ax.step([p[0] for p in planned], [p[1] for p in planned], where="post", color="#7f7f7f", lw=1.0,
+                    ls=":", label="planned by the shape")
         ax.set_ylim(bottom=0)
         ax.set_ylabel("users")
 

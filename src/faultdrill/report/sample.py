@@ -145,7 +145,7 @@ def _write_load(run_dir: RunDir, seconds: list[LoadSecond], profiles: list[dict[
         for second, per_profile in zip(seconds, profiles):
             total = second.total()
             tw.writerow([second.t, WALL0, second.users, total.count, total.failures, total.count,
-                         f"{total.failures / total.count:.4f}", "", "", "", "", "", "", ""])
+                         f"{total.failures / total.count:.4f}", "", "", "", "", "", "", "", "", ""])
             if with_profile:
                 for profile, (n, failed) in per_profile.items():
                     rw.writerow([second.t, "GET /", profile, n, failed, "", "", "", "", "", "", "", ""])

@@ -69,6 +69,8 @@ detection[]         rows where they mean something (see faultdrill.analysis.dete
                     recovered_during_fault | fault_did_not_end | shown | not_shown | still_shown)
 aborted             null, or the stop condition that ended the drill: rule, metric, at, since, detail
 checks_not_judged[] name, metric, window of checks a run that did not complete never judged
+degraded            true when a load worker was lost during the run (the load delivered less than planned)
+workers_lost[]      worker, host, at (run-clock s), why — each load worker lost during the run
 passed              true when the run completed and every check passed
 """
 
@@ -179,6 +181,9 @@ def build_summary(scenario: Scenario, run_id: str, seconds: list[LoadSecond], ev
         "checks": [c.to_json() for c in checks],
         "checks_misconfigured": misconfigured,
         "detection": [d.to_json() for d in detection],
+        "degraded": any(e["kind"] == "worker.lost" for e in events),
+        "workers_lost": [{"worker": e.get("worker"), "host": e.get("host"), "at": e.get("lost_at", e["t"]),
+                          "why": e.get("why")} for e in events if e["kind"] == "worker.lost"],
         "checks_not_judged": [] if status in JUDGED else [
             {"name": c.name, "metric": c.metric, "window": _json_window(c.window)} for c in scenario.checks],
         "passed": passed,

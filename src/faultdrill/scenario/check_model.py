@@ -23,8 +23,12 @@ from faultdrill.scenario.common import Seconds, Strict
 
 CONN_METRICS = ("connects", "connect_errors", "tls_errors")  # client side, per client profile
 OPEN_METRICS = ("intended", "dropped", "late", "lag_ms")  # the open model's own honesty record, per second
+# delivered / planned each second: arrivals sent vs the shape's (open), users running vs the shape's (closed);
+# it drops when a load worker is lost or the generator cannot keep up
+DELIVERY_METRICS = ("load_delivered_ratio",)
 LATENCY_METRICS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
-LOAD_METRICS = LATENCY_METRICS + ("error_rate", "rps", "requests", "failures", "users") + CONN_METRICS + OPEN_METRICS
+LOAD_METRICS = (LATENCY_METRICS + ("error_rate", "rps", "requests", "failures", "users") + CONN_METRICS + OPEN_METRICS
+                + DELIVERY_METRICS)
 PERCENTILE_METRICS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0}
 SERIES_SOURCES = ("resources", "connections", "app", "db", "proxy", "ingress")
 SERIES_RE = re.compile(r"^(resources|connections|app|db|proxy|ingress)\.([a-z][a-z0-9_-]*)(\.[A-Za-z_:][A-Za-z0-9_:.]*)?$")
@@ -80,6 +84,8 @@ class _Bounded(Strict):
             raise ValueError("request and profile apply to load metrics only")
         if self.request is not None and self.metric in OPEN_METRICS:
             raise ValueError(f"{self.metric} counts arrivals, not requests: drop 'request'")
+        if (self.request is not None or self.profile is not None) and self.metric in DELIVERY_METRICS:
+            raise ValueError(f"{self.metric} is the whole load's delivery: drop 'request' and 'profile'")
         return self
 
     def ok(self, value: float) -> bool:

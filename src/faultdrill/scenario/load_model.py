@@ -13,9 +13,9 @@ stage's level), ``spike`` or ``steps``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from faultdrill.load.shape import Segment, spike, steps
 from faultdrill.scenario.common import Name, Seconds, Strict
@@ -108,6 +108,45 @@ class ThinkTime(Strict):
         return self
 
 
+class WorkerPool(Strict):
+    """``workers: {local: N, remote: M, wait: 60s, listen: HOST:PORT}`` (docs/scale.md).
+
+    ``local`` worker processes are started here; ``remote`` ones join with ``faultdrill worker
+    --master HOST:PORT --token T`` from other machines, within ``wait`` of the drill preparing its
+    load. The master listens on ``listen`` (``127.0.0.1:5557`` by default: say ``0.0.0.0:5557`` or a
+    host's own address for other machines to reach it).
+    """
+
+    local: int = Field(1, ge=0, le=64, description="worker processes on this machine")
+    remote: int = Field(0, ge=0, le=256, description="workers that join from other machines")
+    wait: Seconds = Field(60.0, description="how long the drill waits for its remote workers to join")
+    listen: str = Field("127.0.0.1:5557", description="HOST:PORT the master listens on for workers")
+
+    @model_validator(mode="after")
+    def _sane(self) -> WorkerPool:
+        if self.local + self.remote < 1:
+            raise ValueError("workers: local + remote must be at least 1")
+        if self.wait <= 0:
+            raise ValueError("workers.wait must be more than 0s")
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"workers.listen must be HOST:PORT (e.g. 0.0.0.0:5557), got {self.listen!r}")
+        return self
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+def _workers_form(value: object) -> str:
+    """``workers: 4`` or ``workers: {local, remote, …}``: only the form written is validated (one error, not two)."""
+    return "workers[pool]" if isinstance(value, (dict, WorkerPool)) else "int"
+
+
 class Load(Strict):
     journeys: str = Field(description="pack:NAME (an installed journey pack; builtin:NAME too) or a path to a locustfile")
     host: str
@@ -118,7 +157,10 @@ class Load(Strict):
     duration: Seconds | None = None
     allow_hosts: list[str] = Field([], description="non-local hosts this drill may load (explicit opt-in)")
     request_timeout: Seconds = 10.0
-    workers: int = Field(1, ge=1, le=64, description="load generator processes (Locust master/worker when > 1)")
+    workers: Annotated[Annotated[int, Tag("int")] | Annotated[WorkerPool, Tag("workers[pool]")],
+                       Discriminator(_workers_form)] = Field(
+        1, description="load generator processes (Locust master/worker when > 1), or "
+                       "{local: N, remote: M, wait: 60s, listen: HOST:PORT} with workers on other machines")
     profiles: list[Profile] = Field([], description="client profiles, e.g. a share of legacy-TLS clients")
     weights: dict[str, float] = Field({}, description="user class name -> weight, overriding the journeys'")
     think_time: ThinkTime | None = Field(None, description="closed mode: wait between tasks, overriding the journeys'")
@@ -126,8 +168,17 @@ class Load(Strict):
     late_after: Seconds = Field(0.01, description="open mode: a send this long after its intended time is late")
     seed: int | None = Field(None, description="open mode: seed for picking journeys")
 
+    @property
+    def pool(self) -> WorkerPool:
+        """``workers`` in its full form (an int N is N local workers)."""
+        if isinstance(self.workers, WorkerPool):
+            return self.workers
+        return WorkerPool.model_validate({"local": self.workers})
+
     @model_validator(mode="after")
     def _consistent(self) -> Load:
+        if isinstance(self.workers, int) and not 1 <= self.workers <= 64:
+            raise ValueError(f"load.workers must be between 1 and 64, got {self.workers}")
         given = [name for name in ("shape", "spike", "steps") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of load.shape, load.spike, load.steps"

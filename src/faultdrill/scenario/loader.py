@@ -140,7 +140,8 @@ def _strip(annotation: Any) -> Any:
         if origin is typing.Annotated:
             annotation = typing.get_args(annotation)[0]
         elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            args = [typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a  # tagged members
+                    for a in typing.get_args(annotation) if a is not type(None)]
             models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
             annotation = models[0] if models else args[0]
         else:

@@ -152,9 +152,14 @@ def context_hash(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def build_tag(context: Path) -> str:
+    """The content-hashed tag ``ensure_built`` gives ``context``'s image."""
+    return f"faultdrill/{_slug(context.name)}:{context_hash(context)}"
+
+
 def ensure_built(client: DockerClient, context: Path, log: Log = _quiet) -> str:
     """Build ``context`` on the base image unless an image of the same content exists; return its tag."""
-    tag = f"faultdrill/{_slug(context.name)}:{context_hash(context)}"
+    tag = build_tag(context)
     if image_exists(client, tag):
         return tag
     base = ensure_base(client, log)

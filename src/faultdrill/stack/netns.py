@@ -53,7 +53,9 @@ def _ip(hex_ip: str) -> str:
 
 
 def read_sockets(container: Container) -> list[Socket]:
-    pid = container.attrs.get("State", {}).get("Pid") or 0
+    from faultdrill.stack.engine import host_reads_ok
+
+    pid = (container.attrs.get("State", {}).get("Pid") or 0) if host_reads_ok(getattr(container, "client", None)) else 0
     texts: list[str] = []
     if pid:
         try:

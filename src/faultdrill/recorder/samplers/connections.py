@@ -28,6 +28,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from faultdrill.recorder.samplers import sockdiag
+from faultdrill.stack.engine import host_reads_ok
 from faultdrill.stack.netns import Socket, is_docker_dns, parse_proc_net_tcp, printable_ip
 
 COLUMNS = ["service", "direction", "endpoint", "state", "count"]
@@ -148,6 +149,7 @@ class NetnsReader:
         self._ns_ino: int | None = None  # the netns checked to be this container's, for self._pid
         self._diag: socket.socket | None = None
         self._diag_ok = True  # False once sock_diag was refused: do not try again
+        self._host = host_reads_ok(getattr(container, "client", None))  # False: a remote engine, exec only
 
     def sockets(self) -> list[Socket]:
         if not self._pid:
@@ -192,7 +194,7 @@ class NetnsReader:
         return ino == self._ns_ino
 
     def _from_host(self, pid: int) -> list[Socket] | None:
-        if not pid or not self._owned(pid):
+        if not self._host or not pid or not self._owned(pid):
             return None
         if self._diag_ok:
             try:

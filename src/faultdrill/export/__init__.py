@@ -1,0 +1,1 @@
+"""Writing a drill out for other platforms (Kubernetes manifests)."""
