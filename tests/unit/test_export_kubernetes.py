@@ -24,7 +24,8 @@ def exported(scenario: Path, out: Path, *extra: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_every_drill_exports_manifests_the_api_schemas_accept(scenario: Path, tmp_path: Path) -> None:
+def test_every_drill_exports_manifests_the_api_schemas_accept(scenario: Path, tmp_path: Path,
+                                                             example_extension: None) -> None:
     docs = exported(scenario, tmp_path)
     assert docs[0]["kind"] == "Namespace"
     for doc in docs:
