@@ -23,7 +23,7 @@ from faultdrill.recorder.events import EventLog
 from faultdrill.scenario import parse_scenario
 from faultdrill.stack.cleanup import clean
 from faultdrill.stack.stack import DockerStack
-from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled, wait_for
+from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled, only_run_dir, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -56,7 +56,7 @@ def test_sigkill_then_clean_heals_toxic_and_paused_container(tmp_path: Path) -> 
                 proc.kill()
     finally:
         scenario.unlink()
-    run_dir = next(results.iterdir())
+    run_dir = only_run_dir(results)
     journal = run_dir / "journal.jsonl"
     left = pending(journal)
     assert {a["type"] for a in left} == {"toxic", "container"}  # the kill left both applied

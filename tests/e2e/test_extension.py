@@ -16,7 +16,7 @@ import yaml
 
 import docker
 from faultdrill.faults.journal import pending
-from tests.helpers import ROOT, SCENARIOS, labelled, wait_for
+from tests.helpers import ROOT, SCENARIOS, labelled, only_run_dir, wait_for
 from tests.plugin_dist import install_example
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -47,7 +47,7 @@ def test_a_plugin_fault_killed_mid_drill_is_healed_by_clean_from_its_journal(tmp
             return bool(files) and "192.0.2.1" in files[0].read_text()
         try:
             assert wait_for(override_seen, timeout=120), "the override never showed in resolved_hosts.csv"
-            run_dir = next(results.iterdir())
+            run_dir = only_run_dir(results)
             [applied] = pending(run_dir / "journal.jsonl")
             assert _resolves(applied["name"], "backend") == "192.0.2.1"  # real, in the container
             proc.send_signal(signal.SIGKILL)

@@ -18,7 +18,7 @@ import yaml
 
 from faultdrill.gameday.control import ControlClient
 from faultdrill.recorder.events import read_events
-from tests.helpers import ROOT, SCENARIOS, labelled, wait_for
+from tests.helpers import ROOT, SCENARIOS, labelled, only_run_dir, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ def test_gameday_inject_annotate_heal_stop(tmp_path: Path) -> None:
                             stderr=subprocess.STDOUT, text=True)
     try:
         assert wait_for(lambda: bool(list(results.glob("*/control.json"))) if results.exists() else False, 240)
-        run_dir = next(results.iterdir())
+        run_dir = only_run_dir(results)
         control = json.loads((run_dir / "control.json").read_text())
         assert control["url"].startswith("http://127.0.0.1:")  # loopback only
         assert oct((run_dir / "control.json").stat().st_mode & 0o777) == "0o600"
@@ -119,7 +119,7 @@ def test_hidden_faults_leak_nowhere_until_revealed(tmp_path: Path) -> None:
     reader.start()
     try:
         assert wait_for(lambda: bool(list(results.glob("*/control.json"))) if results.exists() else False, 240)
-        client = ControlClient.for_run(results, next(results.iterdir()).name)
+        client = ControlClient.for_run(results, only_run_dir(results).name)
         client.fault("inject", "mystery")
         assert wait_for(lambda: sum(f["active"] for f in client.state()["faults"]) == 2, 20)
         time.sleep(6)  # a periodic progress line (every 5 s without the view) with both on
@@ -146,6 +146,6 @@ def test_hidden_faults_leak_nowhere_until_revealed(tmp_path: Path) -> None:
     assert "hidden fault #2" in state_before and "hidden fault #3" in state_before
     assert "revealed: hidden fault #2 is mystery" in after
     assert "mystery (hidden fault #2)" in state_after and "quiet drain" not in state_after
-    run_dir = next(results.iterdir())
+    run_dir = only_run_dir(results)
     assert any(e.get("fault") == "quiet drain" for e in read_events(run_dir / "events.jsonl"))  # files keep names
     assert labelled(run_dir.name) == []

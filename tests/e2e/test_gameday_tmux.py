@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from faultdrill.recorder.events import read_events
-from tests.helpers import ROOT, SCENARIOS, labelled, wait_for
+from tests.helpers import ROOT, SCENARIOS, labelled, only_run_dir, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -48,7 +48,7 @@ def test_live_view_keys_inject_annotate_heal_quit(tmp_path: Path) -> None:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         scenario.unlink(missing_ok=True)
     assert "slow backend" in screen and "hidden fault" in screen and "mystery" not in screen
-    run_dir = next(results.iterdir())
+    run_dir = only_run_dir(results)
     events = read_events(run_dir / "events.jsonl")
     kinds = [(e["kind"], e.get("fault") or e.get("annotation")) for e in events]
     start = kinds.index(("fault.start", "slow backend"))

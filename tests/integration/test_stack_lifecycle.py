@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import docker
-from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled
+from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled, only_run_dir
 
 pytestmark = pytest.mark.docker
 
@@ -54,7 +54,7 @@ load:
     assert "service 'app' did not become healthy" in proc.stderr
     assert "cannot connect to the database" in proc.stderr  # the container's own last log lines
     assert "Traceback" not in proc.stderr
-    run_dir = next((tmp_path / "results").iterdir())
+    run_dir = only_run_dir(tmp_path / "results")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
     assert labelled(run_dir.name) == []
 
