@@ -28,7 +28,7 @@ from faultdrill.console.access import Access, Role, host_names
 from faultdrill.console.feed import ConsoleFeed, LiveCharts, LiveStatus
 from faultdrill.console.redact import FaultInfo
 from faultdrill.console.server import ConsoleServer
-from faultdrill.load.histograms import LoadSecond, RequestStats
+from faultdrill.histograms import LoadSecond, RequestStats
 
 SECONDS = 600
 VIEWERS = 50

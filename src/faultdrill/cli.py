@@ -343,7 +343,7 @@ def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export_kubernetes(args: argparse.Namespace) -> int:
-    from faultdrill.export.kubernetes import export, not_mapped, write
+    from faultdrill.export.kubernetes import PLACEHOLDER_MASTER, export, master_address, not_mapped, write
     from faultdrill.scenario import load_scenario
     from faultdrill.stack.images import build_tag
 
@@ -359,6 +359,10 @@ def cmd_export_kubernetes(args: argparse.Namespace) -> int:
         out_print(f"wrote {path}")
     for line in not_mapped(loaded.scenario):
         out_print(f"  note: {line}")
+    master = master_address(loaded.scenario, args.master)
+    if master.startswith(PLACEHOLDER_MASTER):
+        out_print(f"  note: the workers dial {master}, a placeholder: pass --master HOST:PORT, an address of the "
+                  "drill's host that the pods reach")
     out_print(f"{len(manifests)} objects; apply with: kubectl apply -f {out}  (push the images first: docs/scale.md)")
     return ExitCode.OK
 
@@ -369,14 +373,15 @@ def out_print(line: str) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Become a load worker (Locust's gevent patching stays out of this process: exec a fresh one)."""
-    token = args.token or os.environ.get("FAULTDRILL_WORKER_TOKEN", "")
+    from faultdrill.load.join import TOKEN_ENV, split_master
+
+    token = args.token or os.environ.get(TOKEN_ENV, "")
     if not token:
         raise UsageError("faultdrill worker needs the drill's token",
-                         hint="--token T, or FAULTDRILL_WORKER_TOKEN (the drill prints it while it waits for workers)")
-    host, sep, port = args.master.rpartition(":")
-    if not sep or not host or not port.isdigit():
+                         hint=f"--token T, or {TOKEN_ENV} (the drill prints it while it waits for workers)")
+    if split_master(args.master) is None:
         raise UsageError(f"--master must be HOST:PORT, got {args.master!r}", hint="e.g. --master 10.0.0.5:5557")
-    env = dict(os.environ, FAULTDRILL_WORKER_TOKEN=token, PYTHONUNBUFFERED="1")
+    env = {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
     os.execve(sys.executable, [sys.executable, "-m", "faultdrill.load.remote_worker", "--master", args.master,
                                "--wait", str(args.wait)], env)
     return ExitCode.INFRA  # not reached

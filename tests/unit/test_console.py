@@ -27,7 +27,7 @@ from faultdrill.faults.engine import FaultEngine, ScheduledFault
 from faultdrill.faults.journal import Journal
 from faultdrill.gameday.controller import GameDayController
 from faultdrill.gameday.retrospective import render_retrospective
-from faultdrill.load.histograms import LoadSecond, RequestStats
+from faultdrill.histograms import LoadSecond, RequestStats
 from faultdrill.recorder.events import EventLog, read_events
 from faultdrill.recorder.rundir import RunDir
 from faultdrill.report.story import latency_chart
@@ -402,3 +402,48 @@ def test_a_hidden_fault_named_like_a_service_is_refused_before_anything_starts(t
         scenario.unlink(missing_ok=True)
     assert done.returncode == 2 and "hidden fault 'backend' is named like 'backend'" in done.stderr
     assert "Traceback" not in done.stderr and not any(tmp_path.iterdir())  # nothing started
+
+
+def test_a_hidden_name_is_scrubbed_from_strings_only_so_the_json_stays_valid() -> None:
+    from faultdrill.console.redact import FaultInfo, scrub, unhideable
+
+    def hidden(name: str) -> FaultInfo:
+        return FaultInfo(1, name, "hidden fault #1", "toxic", "db", True, False, True, 1.0, None, None, None)
+
+    frame = {"paused": True, "t": 3, "check": "mystery p95 under 150 ms", "events": [{"detail": "mystery"}]}
+    out = json.loads(scrub(json.dumps(frame), [hidden("mystery")]))
+    assert out == {"paused": True, "t": 3, "check": "hidden fault #1 p95 under 150 ms",
+                   "events": [{"detail": "hidden fault #1"}]}
+    assert json.loads(scrub(json.dumps(frame), [hidden("true")]))["paused"] is True  # a literal, not a name
+    assert json.loads(scrub(json.dumps(frame), [hidden("t")]))["t"] == 3  # keys are the page's, not data
+    for name in ("latency", "t", "errors"):  # inside a chart key the page reads: refused before starting
+        assert unhideable([name], [True], ["backend"]), name
+    assert not unhideable(["mystery"], [True], ["backend"])
+
+
+def test_a_frame_that_cannot_be_built_is_said_once_and_its_seconds_come_with_the_next(tmp_path: Path) -> None:
+    from faultdrill.console.feed import ConsoleFeed, LiveStatus
+
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"t": 0.5, "kind": "run.start"}) + "\n")
+    charts = LiveCharts("run", {}, 1.0)
+    said: list[str] = []
+    feed = ConsoleFeed(lambda: LiveStatus(2.0, 10, False, "running", [], {}, []), events, charts, on_error=said.append)
+    real_delta, broken = charts.delta, [True]
+
+    def delta(*args: Any) -> Any:
+        if broken[0]:
+            raise ZeroDivisionError("a chart builder broke")
+        return real_delta(*args)
+
+    charts.delta = delta  # type: ignore[method-assign]
+    feed.add_second(second(0))
+    feed.add_second(second(1))
+    feed._safe_frame()
+    feed._safe_frame()
+    assert len(said) == 1 and "ZeroDivisionError: a chart builder broke" in said[0] and len(feed.log) == 0
+    broken[0] = False
+    feed._safe_frame()
+    frames, _ = feed.log.since(Role.RESPONDER, -1, 0)
+    frame = json.loads(frames[-1][1])
+    assert frame["seconds"] == [0, 1] and [e["kind"] for e in frame["events"]] == ["run.start"]  # nothing lost

@@ -64,3 +64,43 @@ def test_what_is_not_exported_is_said(tmp_path: Path, capsys: pytest.CaptureFixt
     said = capsys.readouterr().out
     assert "app.pids_limit: not exported" in said and "podPidsLimit" in said
     assert "ingress.stub_status: not exported" in said
+
+
+def test_proxies_on_one_port_get_their_own_listeners_and_one_service_carries_every_port(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "two-dbs.yaml"
+    scenario.write_text("""\
+name: two-dbs
+stack:
+  services:
+    db1: {image: "postgres:16"}
+    db2: {image: "postgres:16"}
+    cache: {image: "redis:7"}
+    app:
+      image: "app:1"
+      env: {A: "${proxy.a}", B: "${proxy.b}", C: "${proxy.c}", D: "${proxy.d}"}
+      ports: [8000]
+proxies:
+  a: {upstream: "db1:5432"}
+  b: {upstream: "db2:5432"}
+  c: {upstream: "cache:6379"}
+  d: {upstream: "cache:6380"}
+load:
+  journeys: builtin:smoke
+  host: ${service.app.url}
+  shape: [{until: 5s, users: 1}]
+""")
+    docs = exported(scenario, tmp_path / "out")
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "toxiproxy-config")
+    listeners = [p["listen"] for p in yaml.safe_load(config["data"]["toxiproxy.json"])]
+    assert len(set(listeners)) == 4  # db1 and db2 on 5432 no longer share one listener
+    services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
+    own = {p["name"]: p["listen"].rpartition(":")[2] for p in yaml.safe_load(config["data"]["toxiproxy.json"])}
+    assert [(p["port"], str(p["targetPort"])) for p in services["db1"]["ports"]] == [(5432, own["a"])]
+    assert [(p["port"], str(p["targetPort"])) for p in services["db2"]["ports"]] == [(5432, own["b"])]
+    assert [(p["port"], str(p["targetPort"])) for p in services["cache"]["ports"]] == [(6379, own["c"]),
+                                                                                       (6380, own["d"])]
+    for doc in docs:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    said = capsys.readouterr().out
+    assert "faultdrill-master:5557, a placeholder: pass --master HOST:PORT" in said  # the default 127.0.0.1 listen

@@ -48,6 +48,21 @@ def test_a_wrong_token_is_refused_and_says_what_to_do() -> None:
     assert isinstance(got, str) and "wrong token" in got and "--token" in got
 
 
+def test_only_a_worker_that_showed_the_token_can_stop_the_drill() -> None:
+    roster = Roster(0, 1, "secret")
+    join(roster, "stranger", token="guess")
+    assert not roster.refused_by_worker("never-joined", "nope")  # a forged refusal
+    assert roster.refusals == [] and len(roster.turned_away) == 2  # said at the end of the wait, not fatal
+    join(roster, "w1", worker={**MASTER, "faultdrill": "0.0.9"})
+    assert "version mismatch" in roster.refusals[0]  # this one will never join: stop at once
+    roster = Roster(0, 1, "secret")
+    join(roster, "w1")
+    assert roster.refused_by_worker("w1", "h1: not in load.allow_hosts") and roster.refusals
+    for n in range(50):
+        join(roster, f"x{n}", token="guess")
+    assert len(roster.turned_away) == 20  # a flood does not grow the master
+
+
 def test_the_mac_is_bound_to_the_connection() -> None:
     roster = Roster(0, 1, "secret")
     stolen = mac("secret", "someone-else")
@@ -111,8 +126,9 @@ def test_the_lowest_round_trip_sets_the_offset() -> None:
 
 
 # -- journeys ------------------------------------------------------------------------------
-def test_journeys_travel_as_a_builtin_name_or_a_file_kept_in_the_workers_directory(tmp_path: Path) -> None:
+def test_journeys_travel_as_a_pack_name_or_a_file_kept_in_the_workers_directory(tmp_path: Path) -> None:
     assert unpack_journeys(pack_journeys("builtin:smoke"), tmp_path) == "builtin:smoke"
+    assert unpack_journeys(pack_journeys("pack:ticketing"), tmp_path) == "pack:ticketing"  # not read as a path
     source = tmp_path / "mine.py"
     source.write_text("from locust import HttpUser\n")
     packed = pack_journeys(str(source))

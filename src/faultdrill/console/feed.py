@@ -11,6 +11,7 @@ the one it has: the whole run so far, then live.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from typing import Any
 
 from faultdrill.console.access import Role
 from faultdrill.console.redact import FaultInfo, events_for, fault_rows, scrub
-from faultdrill.load.histograms import LoadSecond
+from faultdrill.histograms import LoadSecond
 from faultdrill.report.chart_model import GAP_STEPS, is_log_scale
 from faultdrill.report.data import ConnectionRow, MetricRow, ResourceRow, RunData
 from faultdrill.report.interactive import chart_json
@@ -163,8 +164,10 @@ class LiveStatus:
 class ConsoleFeed:
     """The feed thread: drains what the drill handed over, appends one frame per role."""
 
-    def __init__(self, status: Callable[[], LiveStatus], events: Path, charts: LiveCharts) -> None:
-        self.status, self.charts = status, charts
+    def __init__(self, status: Callable[[], LiveStatus], events: Path, charts: LiveCharts,
+                 on_error: Callable[[str], object] = lambda message: None) -> None:
+        """``on_error``: told the first time a frame cannot be built (the drill puts it on the timeline)."""
+        self.status, self.charts, self.on_error = status, charts, on_error
         self.log = FrameLog()
         self._tail = EventTail(events)
         self._lock = threading.Lock()
@@ -175,6 +178,7 @@ class ConsoleFeed:
         self._thread = threading.Thread(target=self._run, name="console-feed", daemon=True)
         self.last_second = -1
         self.errors: list[str] = []
+        self._events: list[dict[str, Any]] = []  # read from the file, not yet in a frame
 
     # called from the drill's threads: hand over and return
     def add_second(self, second: LoadSecond) -> None:
@@ -210,16 +214,31 @@ class ConsoleFeed:
         self._safe_frame(ended=True)
 
     def _safe_frame(self, ended: bool = False) -> None:
-        """A frame the feed cannot build is the viewers' loss, never the drill's: noted, and the next tick retries."""
+        """A frame the feed cannot build is the viewers' loss, never the drill's: said on the timeline the
+        first time, and the next tick retries with the same seconds and events."""
         try:
             self.frame(ended)
         except Exception as exc:
             self.errors.append(f"{type(exc).__name__}: {exc}")
+            if len(self.errors) == 1:
+                with contextlib.suppress(Exception):  # the drill's log may be closing: the feed goes on
+                    self.on_error(f"the web console could not build its frame ({self.errors[0]}); viewers' "
+                                  "curves stop here until it can")
 
     def frame(self, ended: bool = False) -> int:
         with self._lock:
             seconds, self._seconds = self._seconds, []
             samples, self._samples = self._samples, []
+        try:
+            return self._frame(seconds, samples, ended)
+        except Exception:
+            with self._lock:  # kept for the retry: nothing a viewer should see is dropped
+                self._seconds[:0] = seconds
+                self._samples[:0] = samples
+            raise
+
+    def _frame(self, seconds: list[LoadSecond], samples: list[tuple[float, dict[str, float | None]]],
+               ended: bool) -> int:
         status = self.status()
         if ended:
             status.status = "ended"
@@ -229,7 +248,8 @@ class ConsoleFeed:
                 "duration": status.duration, "paused": status.paused, "status": status.status,
                 "services": status.services, "breached": status.breached, "charts": self.charts.delta(seconds, samples),
                 **status.header}
-        events = self._tail.read()
+        self._events += self._tail.read()
+        events = self._events
         by_role = {}
         for role in Role:
             frame = {**base, "faults": fault_rows(status.faults, role, status.clock, status.paused),
@@ -238,4 +258,5 @@ class ConsoleFeed:
             if role is Role.RESPONDER:
                 text = scrub(text, status.faults)
             by_role[role] = text.encode()
+        self._events = []
         return self.log.append(by_role)

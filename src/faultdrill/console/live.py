@@ -102,7 +102,8 @@ class WebConsole:
         self.live = live
         run_info = read_json_file(live.run_dir.run_json)
         charts = LiveCharts(live.run_dir.run_id, run_info, live.scenario.record.interval)
-        self.feed = ConsoleFeed(self.status, live.run_dir.events, charts)
+        self.feed = ConsoleFeed(self.status, live.run_dir.events, charts,
+                                on_error=lambda message: live.events.emit("console.error", detail=message))
         hello = {"run_id": live.run_dir.run_id, "scenario": live.scenario.name,
                  "description": live.scenario.description or "", "duration": live.duration}
         try:

@@ -99,20 +99,38 @@ def events_for(events: Iterable[Mapping[str, Any]], role: Role, faults: Sequence
     return [e for e in (event_for(event, role, faults) for event in events) if e is not None]
 
 
+# Identifiers the console page reads from the frames (chart keys): a hidden name inside one would break the page.
+CONSOLE_IDS = ("story-latency", "story-traffic", "story-errors", "story-saturation")
+
+
 def scrub(text: str, faults: Sequence[FaultInfo]) -> str:
-    """A responder's JSON with every still-hidden fault's name replaced by its placeholder."""
-    for f in faults:
-        if f.hidden and f.name:
-            text = text.replace(json.dumps(f.name)[1:-1], f.shown)
-    return text
+    """A responder's JSON with every still-hidden fault's name replaced by its placeholder inside its string
+    values (never in keys, numbers or literals, so a fault named ``true`` or ``t`` cannot break the JSON)."""
+    hidden = [(f.name, f.shown) for f in faults if f.hidden and f.name]
+    if not hidden:
+        return text
+    return json.dumps(_scrub_value(json.loads(text), hidden), separators=(",", ":"))
+
+
+def _scrub_value(value: Any, hidden: Sequence[tuple[str, str]]) -> Any:
+    if isinstance(value, str):
+        for name, shown in hidden:
+            value = value.replace(name, shown)
+        return value
+    if isinstance(value, list):
+        return [_scrub_value(v, hidden) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, hidden) for k, v in value.items()}
+    return value
 
 
 def unhideable(fault_names: Sequence[str], hidden: Sequence[bool], visible_names: Sequence[str]) -> list[str]:
     """Hidden faults whose name a responder must see anyway — inside a service's or proxy's name, which the
-    console shows (services table, saturation lines). Such a fault cannot be hidden: say so before starting."""
+    console shows (services table, saturation lines), or inside an identifier the page reads (a chart's key).
+    Such a fault cannot be hidden: say so before starting."""
     out = []
     for name, is_hidden in zip(fault_names, hidden):
-        clashes = sorted(v for v in visible_names if name and name in v)
+        clashes = sorted(v for v in {*visible_names, *CONSOLE_IDS} if name and name in v)
         if is_hidden and clashes:
             out.append(f"hidden fault {name!r} is named like {', '.join(map(repr, clashes))}, which responders see "
                        "in the web console: give the fault a name of its own")

@@ -19,6 +19,7 @@ import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as CommandTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -92,6 +93,7 @@ class ConsoleHandler(BaseHTTPRequestHandler):
 
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = CLIENT_TIMEOUT_S  # an idle or silent connection does not hold a thread for ever
 
     @property
     def console(self) -> ConsoleServer:
@@ -205,10 +207,10 @@ class ConsoleHandler(BaseHTTPRequestHandler):
             return
         try:
             self._json(200, self.console.submit(command).result(timeout=COMMAND_TIMEOUT_S), role)
-        except TimeoutError:
+        except CommandTimeout:
             self._json(503, {"error": "the drill did not take the command in time (is it ending?)"})
-        except (ValueError, KeyError) as exc:
-            self._json(409, {"error": str(exc)}, role)
+        except Exception as exc:  # the command failed in the drill (a fault that would not apply): say so
+            self._json(409, {"error": str(exc) or type(exc).__name__}, role)
 
 
 def command_for(path: list[str], body: dict[str, Any], role: Role) -> Command:

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from faultdrill.scenario.model import REF_RE, Scenario, Service
+from faultdrill.stack.plan import proxy_listen_ports
 
 Manifest = dict[str, Any]
 ImageOf = Callable[[str, Service], str]
@@ -150,12 +151,13 @@ class Exporter:
         app = "toxiproxy"
         labels = {"app.kubernetes.io/name": app}
         config = []
-        ports = []
+        listen = proxy_listen_ports(self.scenario)  # each proxy its own port, as in the local stack
+        by_dependency: dict[str, list[tuple[int, int]]] = {}  # Service name -> (port dialled, proxy's port)
         for name, proxy in sorted(self.scenario.proxies.items()):
             host, port = proxy.upstream.rsplit(":", 1)
-            config.append({"name": name, "listen": f"0.0.0.0:{port}",
+            config.append({"name": name, "listen": f"0.0.0.0:{listen[name]}",
                            "upstream": f"{self.service_name(host)}:{port}", "enabled": True})
-            ports.append((dns_name(host), int(port)))
+            by_dependency.setdefault(dns_name(host), []).append((int(port), listen[name]))
         out: list[Manifest] = [
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("toxiproxy-config", self.ns, app),
              "data": {"toxiproxy.json": json.dumps(config, indent=2)}},
@@ -167,7 +169,7 @@ class Exporter:
                                        "args": ["-host=0.0.0.0", "-config=/config/toxiproxy.json"],
                                        "ports": [{"containerPort": TOXIPROXY_API_PORT, "name": "api"},
                                                  *({"containerPort": p, "name": f"p{p}"}
-                                                   for p in sorted({p for _, p in ports}))],
+                                                   for p in sorted(listen.values()))],
                                        "readinessProbe": {"httpGet": {"path": "/version",
                                                                       "port": TOXIPROXY_API_PORT}},
                                        "volumeMounts": [{"name": "config", "mountPath": "/config"}]}],
@@ -177,10 +179,11 @@ class Exporter:
              "spec": {"selector": labels, "ports": [{"name": "api", "port": TOXIPROXY_API_PORT,
                                                      "targetPort": TOXIPROXY_API_PORT}]}},
         ]
-        for dep, dep_port in ports:  # the transparent trick: the dependency's own name now reaches Toxiproxy
+        for dep, dep_ports in sorted(by_dependency.items()):  # the transparent trick: the dependency's own
+            # name now reaches Toxiproxy, each port it is dialled on to that proxy's own listener
             out.append({"apiVersion": "v1", "kind": "Service", "metadata": _meta(dep, self.ns, app),
-                        "spec": {"selector": labels, "ports": [{"name": f"p{dep_port}", "port": dep_port,
-                                                                "targetPort": dep_port}]}})
+                        "spec": {"selector": labels, "ports": [{"name": f"p{port}", "port": port, "targetPort": own}
+                                                               for port, own in sorted(dep_ports)]}})
         return out
 
     def load_workers(self) -> list[Manifest]:
@@ -227,8 +230,22 @@ def not_mapped(scenario: Scenario) -> list[str]:
 def export(scenario: Scenario, image_of: ImageOf, *, master: str | None = None, workers: int | None = None
            ) -> list[Manifest]:
     pool = scenario.load.pool
-    listen = master or pool.listen.replace("0.0.0.0", "faultdrill-master")
-    return Exporter(scenario, image_of, master=listen, workers=workers or max(pool.remote, 1)).manifests()
+    return Exporter(scenario, image_of, master=master_address(scenario, master),
+                    workers=workers or max(pool.remote, 1)).manifests()
+
+
+PLACEHOLDER_MASTER = "faultdrill-master"
+
+
+def master_address(scenario: Scenario, master: str | None) -> str:
+    """What worker pods dial: ``--master``, else the scenario's listen address — unless that is a wildcard or
+    loopback (a pod would dial itself), then a placeholder name the user must make resolve (said by the CLI)."""
+    if master:
+        return master
+    pool = scenario.load.pool
+    if pool.listen_host in ("0.0.0.0", "*", "::", "127.0.0.1", "localhost", "::1"):
+        return f"{PLACEHOLDER_MASTER}:{pool.listen_port}"
+    return pool.listen
 
 
 def write(manifests: list[Manifest], out: Path) -> list[Path]:

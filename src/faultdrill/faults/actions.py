@@ -312,7 +312,6 @@ def action_for(fault: Fault, scenario: Scenario, toxiproxy: ToxiproxyClient | No
     """The fault's kind, from the registry of installed kinds (the built-ins too), made for this stack."""
     from faultdrill.plugins.registry import registry
 
-    entry = registry().faults.get(fault.kind)
-    kind = registry().fault_kind(fault.kind) if entry is None else entry.obj
+    entry = registry().fault_entry(fault.kind)
     target = FaultTarget(fault.name, scenario, containers, toxiproxy)
-    return KindAction(fault.kind, entry.package if entry else "?", kind(fault.spec, target))
+    return KindAction(fault.kind, entry.package, entry.obj(fault.spec, target))

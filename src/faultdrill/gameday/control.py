@@ -16,6 +16,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as CommandTimeout
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -138,7 +139,7 @@ class ControlServer:
                 future = server.commands.submit(command)
                 try:
                     self._reply(200, future.result(timeout=COMMAND_TIMEOUT_S))
-                except TimeoutError:
+                except CommandTimeout:
                     self._reply(503, {"error": "the drill did not take the command in time (is it ending?)"})
                 except Exception as exc:
                     self._reply(409, {"error": str(exc)})

@@ -274,6 +274,7 @@ class ClockKeeper:
     def __init__(self, join: Any) -> None:
         self.join = join  # join.ClockEstimate (None for local workers: one host, one clock)
         self.samples: list[Any] = []
+        self.rounds = 0  # round trips answered so far: the master counts a measure once, not once a second
 
     def register(self, runner: Any) -> None:
         from faultdrill.load.join import CLOCK_MSG, ClockSample
@@ -282,6 +283,7 @@ class ClockKeeper:
             t1, t2 = msg.data.get("t1"), msg.data.get("t2")
             if isinstance(t1, (int, float)) and isinstance(t2, (int, float)):
                 self.samples = [*self.samples[-7:], ClockSample(float(t1), float(t2), time.monotonic())]
+                self.rounds += 1
 
         runner.register_message(CLOCK_MSG, on_clock)
 
@@ -297,7 +299,7 @@ class ClockKeeper:
 
         if not self.samples:
             return None
-        return ClockEstimate.best(self.samples).to_json()
+        return {**ClockEstimate.best(self.samples).to_json(), "rounds": self.rounds}
 
 
 def run_worker(config: ChildConfig, offset: float = 0.0, clock: ClockKeeper | None = None) -> None:
@@ -391,8 +393,9 @@ def _await_workers(gen: Generator, runner: Any, procs: list[subprocess.Popen[str
             remote = (f"; {joined} of {c.remote_workers} remote workers joined within {c.remote_wait:g}s "
                       f"(start each with: faultdrill worker --master {_reachable(c)}:{c.listen_port} --token TOKEN)"
                       if c.remote_workers else "")
+            away = f"; turned away: {'; '.join(roster.turned_away[:3])}" if roster.turned_away else ""
             raise RuntimeError(f"only {runner.worker_count} of {workers} load workers connected"
-                               + (" (a worker exited; see the log above)" if dead else "") + remote)
+                               + (" (a worker exited; see the log above)" if dead else "") + remote + away)
         gevent.sleep(0.05)
 
 
@@ -461,7 +464,8 @@ class MasterBook:
         self.roster.seen(index, time.monotonic())
         clock = msg.data.get("clock")
         entry = self.roster.entries.get(index)
-        if clock and entry is not None:
+        if clock and entry is not None and clock.get("rounds") != entry.clock_rounds:  # a new measure
+            entry.clock_rounds = clock.get("rounds")
             measured = ClockEstimate.from_json(clock)
             entry.drift.append(measured.offset)
             entry.worst_uncertainty = max(entry.worst_uncertainty, measured.uncertainty)

@@ -73,7 +73,6 @@ class MasterDoor:
                                self.started())
         if isinstance(got, str):
             log.warning("a load worker on %s was refused: %s", host, got)
-            self.roster.refusals.append(f"{host}: {got}")
             self._send(join_id, REFUSED_MSG, {"reason": got})
             return
         self._send(join_id, WELCOME_MSG, self.welcome(got))
@@ -81,8 +80,8 @@ class MasterDoor:
     def _auth(self, client_id: str, data: dict[str, Any]) -> None:
         refused = data.get("refused")
         if isinstance(refused, str):  # the worker itself refused its part (e.g. its allow_hosts check)
-            log.warning("a load worker refused to take part: %s", refused)
-            self.roster.refusals.append(refused[:300])
+            log.warning("a load worker refused to take part: %s", refused[:300])
+            self.roster.refused_by_worker(client_id, refused[:300])
             return
         entry = self.roster.admit(client_id, data.get("ticket"))
         if entry is None:

@@ -53,6 +53,16 @@ def version_problem(worker: dict[str, Any], master: dict[str, Any]) -> str | Non
             "install the same faultdrill and Locust versions on every load machine")
 
 
+TOKEN_ENV = "FAULTDRILL_WORKER_TOKEN"  # the token for workers started before the drill (or without --token)
+
+
+def split_master(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[v6]:PORT`` too) → (host, port); None if it is not one."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    return (host, int(port)) if sep and host and port.isdigit() else None
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(18)
 
@@ -68,8 +78,11 @@ def mac_ok(token: str, join_id: str, given: object) -> bool:
 
 # -- journeys ------------------------------------------------------------------------------
 def pack_journeys(journeys: str) -> dict[str, str]:
-    """What the master ships: a builtin's name, or a single-file locustfile's source."""
-    if journeys.startswith("builtin:"):
+    """What the master ships: a pack's name (``builtin:``/``pack:``, installed on every worker), or a
+    single-file locustfile's source."""
+    from faultdrill.load.journeys import pack_name
+
+    if pack_name(journeys) is not None:
         return {"builtin": journeys}
     path = Path(journeys)
     return {"filename": path.name, "source": path.read_text(encoding="utf-8")}
@@ -142,7 +155,8 @@ class WorkerEntry:
     ticket: str = ""
     client_id: str = ""  # the Locust connection that showed the ticket
     clock: ClockEstimate | None = None  # at join
-    drift: list[float] = field(default_factory=list)  # offsets measured during the run
+    drift: list[float] = field(default_factory=list)  # offsets measured during the run, one per new measure
+    clock_rounds: int | None = None  # the worker's round-trip count at its last measure
     worst_uncertainty: float = 0.0
     last_seen: float | None = None  # master clock: its last record
     done: bool = False
@@ -171,7 +185,8 @@ class Roster:
         self.entries: dict[int, WorkerEntry] = {}
         self.by_join: dict[str, int] = {}
         self.admitted: dict[str, int] = {}  # Locust client id -> worker index
-        self.refusals: list[str] = []
+        self.refusals: list[str] = []  # from workers that showed the token: the drill stops at once
+        self.turned_away: list[str] = []  # anyone else, and extra workers: said if the drill's wait runs out
         for index in range(local):
             self.entries[index] = WorkerEntry(index, "local", False, ticket=secrets.token_hex(16))
 
@@ -181,24 +196,43 @@ class Roster:
 
     def join(self, join_id: str, host: str, worker_versions: dict[str, Any], given_mac: object,
              master_versions: dict[str, Any], started: bool) -> WorkerEntry | str:
-        """A worker's join: its entry (a repeated join gets the same one), or why it is refused."""
+        """A worker's join: its entry (a repeated join gets the same one), or why it is refused.
+
+        Only a worker that showed the token can stop the drill (a version mismatch: it will never join);
+        anything a stranger sends, or an extra worker, is turned away without stopping a drill that has or
+        will get its workers — one connection from anywhere must not be able to abort a run."""
         if not mac_ok(self.token, join_id, given_mac):
-            return "wrong token: start the worker with the token this drill printed (--token)"
+            return self._turn_away(host, "wrong token: start the worker with the token this drill printed (--token)")
         problem = version_problem(worker_versions, master_versions)
         if problem:
+            self.refusals.append(f"{host}: {problem}")
             return problem
         if join_id in self.by_join:
             return self.entries[self.by_join[join_id]]
         if started:
-            return "the drill is already running: remote workers join before it starts"
+            return self._turn_away(host, "the drill is already running: remote workers join before it starts")
         taken = [e.index for e in self.entries.values() if e.remote]
         if len(taken) >= self.remote:
-            return f"the drill already has its {self.remote} remote worker(s)"
+            return self._turn_away(host, f"the drill already has its {self.remote} remote worker(s)")
         index = self.local + len(taken)
         entry = WorkerEntry(index, host, True, join_id=join_id, ticket=secrets.token_hex(16))
         self.entries[index] = entry
         self.by_join[join_id] = index
         return entry
+
+    def _turn_away(self, host: str, why: str) -> str:
+        if len(self.turned_away) < 20:  # bounded: a flood of strangers must not grow the master
+            self.turned_away.append(f"{host}: {why}")
+        return why
+
+    def refused_by_worker(self, join_id: str, why: str) -> bool:
+        """A joined worker refusing its part (its own allow_hosts check): stops the drill. False if the
+        connection never joined with the token (then it is only turned away)."""
+        if join_id not in self.by_join:
+            self._turn_away("?", f"a refusal from a connection that did not join: {why}")
+            return False
+        self.refusals.append(why)
+        return True
 
     def admit(self, client_id: str, ticket: object) -> WorkerEntry | None:
         """A Locust connection showing a ticket; None if it is not one we issued (or already used)."""

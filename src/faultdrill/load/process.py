@@ -27,11 +27,10 @@ from typing import IO, Any
 from faultdrill.errors import InfraError
 from faultdrill.histograms import LoadSecond
 from faultdrill.load.config import ChildConfig
-from faultdrill.load.join import new_token
+from faultdrill.load.join import TOKEN_ENV, new_token
 
 OnSecond = Callable[[LoadSecond], None]
 OnWorker = Callable[[dict[str, Any]], None]
-TOKEN_ENV = "FAULTDRILL_WORKER_TOKEN"  # a fixed token for remote workers started before the drill
 
 
 class LoadProcess:

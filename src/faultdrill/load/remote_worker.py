@@ -33,17 +33,18 @@ from faultdrill.load.join import (  # noqa: E402
     CLOCK_MSG,
     JOIN_MSG,
     REFUSED_MSG,
+    TOKEN_ENV,
     WELCOME_MSG,
     ClockEstimate,
     ClockSample,
     mac,
+    split_master,
     unpack_journeys,
     versions,
 )
 from faultdrill.load.safety import host_problem  # noqa: E402
 
 CLOCK_ROUNDS = 8
-TOKEN_ENV = "FAULTDRILL_WORKER_TOKEN"
 log = logging.getLogger("faultdrill.worker")
 
 
@@ -122,15 +123,15 @@ def prepare(welcome: dict[str, Any], master_host: str, workdir: Path) -> ChildCo
 
 
 def run(master: str, token: str, wait: float) -> int:
-    host, _, port_text = master.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port_text.isdigit():
+    address = split_master(master)
+    if address is None:
         say(f"--master must be HOST:PORT, got {master!r}")
         return 2
+    host, port = address
     from faultdrill.load.child import ClockKeeper, run_worker
 
     try:
-        welcome, clock, client = join(host, int(port_text), token, wait)
+        welcome, clock, client = join(host, port, token, wait)
         try:
             with tempfile.TemporaryDirectory(prefix="faultdrill-worker-") as tmp:
                 try:

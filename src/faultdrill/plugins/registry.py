@@ -109,7 +109,11 @@ class Registry:
 
     # ------------------------------------------------------------------ lookups (raise what a user can act on)
     def fault_kind(self, name: str) -> type[FaultKind[Any]]:
-        return self._get(FAULTS, name).obj  # type: ignore[no-any-return]
+        return self.fault_entry(name).obj  # type: ignore[no-any-return]
+
+    def fault_entry(self, name: str) -> Entry:
+        """The installed fault kind and the package it came from (raises PluginError naming what to install)."""
+        return self._get(FAULTS, name)
 
     def sampler_kind(self, name: str) -> type[SamplerKind[Any]]:
         return self._get(SAMPLERS, name).obj  # type: ignore[no-any-return]
