@@ -1,7 +1,7 @@
 """A drill on another Docker engine, reached over TCP (DOCKER_HOST=tcp://127.0.0.1:PORT).
 
 The test starts a second ``dockerd`` of its own (own data root, exec root, pidfile, containerd
-namespace, address pool; no iptables of its own, no default bridge), loads the two images a tiny drill
+namespace, address pool, a default bridge of its own; no iptables of its own), loads the two images a tiny drill
 needs into it (``docker save | docker load``), and runs the drill there. Reading a container's
 sockets from this host's /proc is not trusted for an engine reached over TCP, so the health ``tcp:``
 probe and the connection sampler use their in-container fallback — and run.json says so.
@@ -28,6 +28,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 POOL = "10.219.0.0/16"  # the second engine's networks: apart from the first engine's
 FORWARD = ["FORWARD", "-s", POOL, "-d", POOL, "-j", "ACCEPT"]  # its bridges' traffic (br_netfilter is on)
+# Its default bridge, made here: a dockerd started with ``--bridge none`` deletes ``docker0`` — the first
+# engine's, in the same network namespace — and every other test's container would then fail to start.
+BRIDGE, BRIDGE_ADDRESS = "fd2br0", "10.218.0.1/24"
 
 SCENARIO = f"""
 name: remote-engine
@@ -68,10 +71,15 @@ def second_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("dockerd2")
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
+    had_docker0 = Path("/sys/class/net/docker0").exists()
+    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)  # a crashed earlier run's
+    for step in (["add", BRIDGE, "type", "bridge"], ["set", BRIDGE, "up"]):
+        subprocess.run(["ip", "link", *step], check=True, timeout=20)
+    subprocess.run(["ip", "addr", "add", BRIDGE_ADDRESS, "dev", BRIDGE], check=True, timeout=20)
     log = open(root / "dockerd.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-         "--pidfile", str(root / "docker.pid"), "-H", url, "--bridge", "none", "--iptables=false",
+         "--pidfile", str(root / "docker.pid"), "-H", url, "--bridge", BRIDGE, "--iptables=false",
          "--ip-masq=false", "--default-address-pool", f"base={POOL},size=24",
          "--containerd-namespace", "fd-second", "--containerd-plugins-namespace", "fd-second-plugins"],
         stdout=log, stderr=log, start_new_session=True)
@@ -82,6 +90,8 @@ def second_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         while subprocess.run(["docker", "info"], env=env, capture_output=True).returncode != 0:
             assert proc.poll() is None and time.monotonic() < deadline, (root / "dockerd.log").read_text()[-3000:]
             time.sleep(0.5)
+        # the first engine is left alone: its default bridge is still there for every other test
+        assert Path("/sys/class/net/docker0").exists() or not had_docker0, "the second engine deleted docker0"
         tags = _images_for_the_drill()
         save = subprocess.Popen(["docker", "save", *tags], stdout=subprocess.PIPE)
         loaded = subprocess.run(["docker", "load", "-q"], stdin=save.stdout, env=env, capture_output=True,
@@ -100,6 +110,7 @@ def second_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
         subprocess.run(["iptables", "-D", *FORWARD], capture_output=True, timeout=20)
         subprocess.run(["umount", "-R", str(root / "exec")], capture_output=True)
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
