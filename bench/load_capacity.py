@@ -4,7 +4,9 @@ Bare Locust (20 users, no wait) gives the closed-loop ceiling of one process aga
 server. The open model is then driven through rising arrival rates (steps of ``--step`` seconds at
 50 %, 60 %, … 120 % of that ceiling, in one run); its capacity is the highest step with < 1 % late
 arrivals and none dropped (the first second of each step is a transition and not judged). Goal:
-capacity >= 0.8x the closed-loop rate. Rounds alternate which side runs first.
+capacity >= 0.8x the closed-loop rate. Rounds alternate which side runs first. On two cores or more the
+server and the generators get cores of their own (``--no-pin`` to share them): the figure is the
+generator's, not how the scheduler splits one core between it and its target.
 
 Beside it, the CPU cost per request (requests per CPU-second of the generator process) of both
 sides: the figure least disturbed by other load on the machine (a busy machine makes arrivals late
@@ -17,10 +19,11 @@ kept up with (all the judged seconds of the first step when it kept up with none
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from figures import DEFAULT_ROUNDS, Figure, at_least, report
-from load_common import bare_locust_rps, drive, now, server, workdir
+from load_common import bare_locust_rps, drive, now, server, split_cores, workdir
 
 from faultdrill.load.config import ChildConfig
 from faultdrill.load.shape import Segment
@@ -58,14 +61,19 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     ap.add_argument("--step", type=int, default=3)
+    ap.add_argument("--no-pin", action="store_true", help="let the server and the generators share every core")
     args = ap.parse_args()
     d = workdir()
+    split = None if args.no_pin else split_cores()
+    if split:
+        os.sched_setaffinity(0, split[0])  # inherited by both sides' generator processes
+        print(f"generators on cores {sorted(split[0])}, the server on {sorted(split[1])}", flush=True)
     bare = Figure("bare Locust closed loop (20 users, no wait)", "req/s")
     capacity = Figure("open model: highest rate with < 1 % late, 0 dropped", "arrivals/s")
     ratio = Figure("open-model capacity / closed-loop rate", "x", ">= 0.8x", at_least(0.8))
     bare_cpu = Figure("bare Locust requests per CPU-second", "req/cpu-s")
     open_cpu = Figure("open model requests per CPU-second", "req/cpu-s")
-    with server() as url:
+    with server(cores=split[1] if split else None) as url:
         for r in range(args.rounds):
             if r % 2 == 0:
                 ceiling, per_cpu = bare_locust_rps(d, url, 20, 10, 3)

@@ -54,10 +54,25 @@ print((n1 - n0) / (t1 - t0), (n1 - n0) / (c1 - c0))
 """
 
 
+def split_cores() -> tuple[set[int], set[int]] | None:
+    """(the generator's cores, the target server's cores) when there are two or more: a capacity figure is
+    the generator's, not what is left of a core the target also needs. None on one core."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2:
+        return None
+    half = len(cores) // 2
+    return set(cores[:half]), set(cores[half:])
+
+
 @contextmanager
-def server(*args: str, max_seconds: float = 120) -> Iterator[str]:
+def server(*args: str, max_seconds: float = 120, cores: set[int] | None = None) -> Iterator[str]:
+    def pin() -> None:
+        if cores:
+            os.sched_setaffinity(0, cores)
+
     proc = subprocess.Popen([PY, "-m", "faultdrill.load.localserver", "--port", "0", "--max-seconds",
-                             str(max_seconds), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                             str(max_seconds), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=pin if cores else None)
     try:
         assert proc.stdout is not None
         port = json.loads(proc.stdout.readline())["port"]

@@ -158,6 +158,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
         out.print(f"  {name}", markup=False)
     for failure in done.failed:
         out.print(f"could not remove: {failure}", markup=False)
+    for run_id, owner in sorted(done.live.items()):
+        out.print(f"left alone: {run_id}, whose drill is still running ({owner}); `faultdrill clean --run "
+                  f"{run_id}` removes it anyway", markup=False)
     left = [f"{h.run_id}: {h.what}" for h in healings if h.failed] + done.failed
     if not left:
         return 0

@@ -20,6 +20,7 @@ from faultdrill.recorder.samplers.connections import ConnectionsSampler
 from faultdrill.recorder.samplers.resources import ResourcesSampler
 from faultdrill.recorder.sampling import SamplingRecorder, build_samplers
 from faultdrill.scenario.model import Scenario
+from faultdrill.stack.labels import run_labels
 from faultdrill.stack.stack import DockerStack
 from tests.helpers import ROOT, wait_for
 
@@ -143,7 +144,7 @@ def test_a_thread_pileup_shows_pids_rising_to_the_limit(base_image: str, tmp_pat
               "    time.sleep(0.04)\n"
               "time.sleep(300)\n")
     container = client.containers.run(base_image, ["python3", "-c", pileup], detach=True, pids_limit=64,
-                                      labels={"faultdrill.run": f"test-recorder-pids-{os.getpid()}"})
+                                      labels=run_labels(f"test-recorder-pids-{os.getpid()}", "test"))
     try:
         sampler = ResourcesSampler({"app": container}, client)
         with SamplingRecorder([sampler], RunClock(), tmp_path, 0.5):
@@ -177,7 +178,7 @@ with SamplingRecorder(samplers, RunClock(), Path(sys.argv[2]), 0.2):
 def test_a_sigkilled_recorder_leaves_rows_up_to_the_kill(base_image: str, tmp_path: Path) -> None:
     client = docker.from_env()
     container = client.containers.run(base_image, ["python3", "-c", HOLDER], detach=True,
-                                      labels={"faultdrill.run": f"test-recorder-kill-{os.getpid()}"})
+                                      labels=run_labels(f"test-recorder-kill-{os.getpid()}", "test"))
     proc = subprocess.Popen([sys.executable, "-c", CRASHY, container.id, str(tmp_path)], stdout=subprocess.PIPE,
                             text=True, cwd=ROOT)
     try:
@@ -202,7 +203,7 @@ def test_connections_read_three_ways_agree_and_follow_a_restart(base_image: str)
     client = docker.from_env()
     container = client.containers.run(base_image, ["python3", "-c", HOLDER], detach=True,
                                       ports={"8000/tcp": ("127.0.0.1", None)},
-                                      labels={"faultdrill.run": f"test-recorder-exec-{os.getpid()}"})
+                                      labels=run_labels(f"test-recorder-exec-{os.getpid()}", "test"))
     conns = []
     try:
         container.reload()

@@ -20,6 +20,7 @@ from faultdrill.recorder.samplers.database import DbSampler, PsqlExecProbe
 from faultdrill.recorder.sampling import SamplingRecorder
 from faultdrill.scenario.model import PostgresProbe
 from faultdrill.stack.images import ensure_built
+from faultdrill.stack.labels import run_labels
 from tests.helpers import ROOT, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]  # slow: builds docker/postgres when it changed
@@ -39,7 +40,7 @@ def postgres(label: str, env: dict[str, str] | None = None) -> Iterator[tuple[Co
     image = ensure_built(client, ROOT / "docker" / "postgres", print)
     container = client.containers.run(image, detach=True, environment=env or {},
                                       ports={"5432/tcp": ("127.0.0.1", None)},
-                                      labels={"faultdrill.run": f"test-{label}-{os.getpid()}"})
+                                      labels=run_labels(f"test-{label}-{os.getpid()}", "test"))
     try:
         container.reload()
         port = int(container.attrs["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostPort"])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import docker
+from faultdrill.stack.labels import run_labels
 from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled, only_run_dir
 
 pytestmark = pytest.mark.docker
@@ -62,15 +63,46 @@ load:
 def test_clean_removes_objects_a_crashed_run_left(base_image: str) -> None:
     client = docker.from_env()
     run_id = "test-crashed-run"
-    network = client.networks.create(f"faultdrill-{run_id}", labels={"faultdrill.run": run_id})
+    network = client.networks.create(f"faultdrill-{run_id}", labels=run_labels(run_id, "test"))
     container = client.containers.create(base_image, ["sleep", "60"], name=f"fd-{run_id}-x",
-                                         labels={"faultdrill.run": run_id}, network=network.name)
+                                         labels=run_labels(run_id, "test"), network=network.name)
     container.start()
     assert len(labelled(run_id)) == 2
     proc = faultdrill("clean", "--run", run_id)
     assert proc.returncode == 0, proc.stderr
     assert labelled(run_id) == []
     assert f"fd-{run_id}-x" in proc.stdout
+
+
+def test_a_clean_of_every_run_leaves_a_live_drill_alone(base_image: str) -> None:
+    """`faultdrill clean` with no run: a crashed run's objects go, a drill still running (its owner process
+    alive, here this test) keeps its stack and is named; `--run` removes it anyway."""
+    import os
+    import socket
+    import subprocess
+    import uuid
+
+    client = docker.from_env()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    runs = {"live": (f"test-live-{uuid.uuid4().hex[:6]}", f"{socket.gethostname()}:{os.getpid()}"),
+            "dead": (f"test-dead-{uuid.uuid4().hex[:6]}", f"{socket.gethostname()}:{gone.pid}")}
+    for run_id, owner in runs.values():
+        made = {"faultdrill.run": run_id, "faultdrill.owner": owner}
+        network = client.networks.create(f"faultdrill-{run_id}", labels=made)
+        client.containers.create(base_image, ["sleep", "60"], name=f"fd-{run_id}-x", labels=made, network=network.name)
+    live, dead = runs["live"][0], runs["dead"][0]
+    try:
+        proc = faultdrill("clean")
+        assert proc.returncode == 0, proc.stderr
+        assert labelled(dead) == [] and len(labelled(live)) == 2
+        assert f"left alone: {live}, whose drill is still running" in proc.stdout
+        assert f"--run {live}` removes it anyway" in proc.stdout
+        proc = faultdrill("clean", "--run", live)
+        assert proc.returncode == 0 and labelled(live) == [], proc.stderr
+    finally:
+        faultdrill("clean", "--run", live)
+        faultdrill("clean", "--run", dead)
 
 
 def test_docker_unreachable_is_exit_3(tmp_path: Path) -> None:

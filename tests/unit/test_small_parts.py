@@ -116,3 +116,20 @@ def test_the_fault_engine_waits_for_a_slow_toxic_removal_longer_than_the_server_
     from faultdrill.toxiproxy_server.toxic_collection import LINK_OPERATION_TIMEOUT
 
     assert HEAL_TIMEOUT_S > LINK_OPERATION_TIMEOUT + 2
+
+
+def test_an_owner_label_is_alive_while_its_process_is_or_when_another_host_made_it() -> None:
+    import os
+    import socket
+    import subprocess
+
+    from faultdrill.stack.labels import OWNER, owner_alive, run_labels
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    here = socket.gethostname()
+    assert run_labels("r1", "service")[OWNER] == f"{here}:{os.getpid()}"
+    assert owner_alive(f"{here}:{os.getpid()}")
+    assert not owner_alive(f"{here}:{gone.pid}")
+    assert owner_alive(f"not-{here}:1")  # another host's run: not ours to judge, so left alone
+    assert not owner_alive("") and not owner_alive("garbage")

@@ -18,6 +18,7 @@ class Cleaned:
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # "container NAME: why", for what could not be removed
+    live: dict[str, str] = field(default_factory=dict)  # run id -> its owner, left alone by a clean of every run
 
     @property
     def total(self) -> int:
@@ -37,15 +38,37 @@ def leftovers(client: DockerClient, run_id: str | None = None) -> Cleaned:
 
 
 def clean(client: DockerClient, run_id: str | None = None) -> Cleaned:
-    """Remove every labelled object, each on its own: one that cannot be removed is named in ``failed``."""
+    """Remove every labelled object, each on its own: one that cannot be removed is named in ``failed``.
+
+    Without ``run_id``, the objects of runs whose owner is still running (a drill in another terminal, or on
+    another host sharing the engine) are left alone and listed in ``live``: cleaning up after crashed runs must
+    never pull a live drill's stack from under it. Naming the run removes it whatever its owner."""
     done = Cleaned()
-    _remove_each("container", client.containers.list(all=True, filters=_filter(run_id)),
+    containers = client.containers.list(all=True, filters=_filter(run_id))
+    if run_id is None:
+        done.live = live_runs(containers)
+    keep = set(done.live)
+
+    def mine(objects: list[Any]) -> list[Any]:
+        return [o for o in objects if (o.attrs.get("Labels") or {}).get(labels.RUN) not in keep]
+
+    _remove_each("container", [c for c in containers if c.labels.get(labels.RUN) not in keep],
                  lambda c: c.remove(force=True, v=True), done.containers, done.failed)
-    _remove_each("network", client.networks.list(filters=_filter(run_id)),
+    _remove_each("network", mine(client.networks.list(filters=_filter(run_id))),
                  lambda n: n.remove(), done.networks, done.failed)
-    _remove_each("volume", client.volumes.list(filters=_filter(run_id)),
+    _remove_each("volume", mine(client.volumes.list(filters=_filter(run_id))),
                  lambda v: v.remove(force=True), done.volumes, done.failed)
     return done
+
+
+def live_runs(containers: list[Any]) -> dict[str, str]:
+    """Runs (id -> owner) with a container whose owner label names a process that may still be running."""
+    out: dict[str, str] = {}
+    for c in containers:
+        run, owner = c.labels.get(labels.RUN), c.labels.get(labels.OWNER)
+        if run and owner and labels.owner_alive(owner):
+            out[run] = owner
+    return out
 
 
 def _remove_each(kind: str, objects: list[Any], remove: Callable[[Any], None], removed: list[str],
