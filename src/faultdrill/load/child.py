@@ -382,7 +382,9 @@ def run_master(config: ChildConfig, link: ParentLink) -> None:
 
 def _await_workers(gen: Generator, runner: Any, procs: list[subprocess.Popen[str]], roster: Any) -> None:
     c = gen.config
-    deadline = time.monotonic() + (max(CONNECT_TIMEOUT_S, c.remote_wait) if c.remote_workers else CONNECT_TIMEOUT_S)
+    # local workers get the time a process takes to start; remote ones the scenario's wait, no more
+    deadline = time.monotonic() + max(CONNECT_TIMEOUT_S if c.workers or not c.remote_workers else 0.0,
+                                      c.remote_wait if c.remote_workers else 0.0)
     workers = c.total_workers
     while len(roster.admitted) < workers or runner.worker_count < workers:
         dead = [p.args for p in procs if p.poll() is not None]
