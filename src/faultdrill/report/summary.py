@@ -34,8 +34,8 @@ windows say when they are empty, detection rows only where they mean something):
 schema              "faultdrill.summary/2"
 run_id              the run directory's name
 scenario            the scenario's name
-status              "completed" | "aborted" (a stop condition fired) | "interrupted" | "failed" (the run,
-                    not the checks)
+status              "completed" | "aborted" (a stop condition fired) | "interrupted" | "failed" | "crashed"
+                    (the process died; seen when a run is re-rendered) — the run, not the checks
 verdict             "passed" | "failed" (a check failed or was misconfigured) | "incomplete" (the run did
                     not complete)
 error               why the run did not complete (from events.jsonl), else null
