@@ -66,7 +66,8 @@ class ConsoleServer:
         self.access, self.log, self.submit, self.hello, self.page = access, log, submit, hello, page
         self.redact = redact
         self._server = _Server((address, port), self, v6=":" in address)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="console", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="console",
+                                        daemon=True)  # polls for shutdown every 50 ms: the drill ends at once
         self.streams = 0  # open live streams now
         self._streams_lock = threading.Lock()
 

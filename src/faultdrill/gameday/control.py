@@ -76,7 +76,8 @@ class ControlServer:
         self.token = secrets.token_urlsafe(24)
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="control", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="control",
+                                        daemon=True)  # polls for shutdown every 50 ms: the drill ends at once
 
     @property
     def url(self) -> str:
