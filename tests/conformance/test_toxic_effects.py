@@ -51,7 +51,7 @@ def test_no_half_close_through_proxy(make_proxy, make_upstream) -> None:
 
 def test_latency_downstream_then_upstream_then_second_downstream(echo_proxy: ProxyHandle) -> None:
     with echo_proxy.connect() as sock:
-        assert round_trip_ms(sock) < 100
+        assert round_trip_ms(sock) < 180
         echo_proxy.add_toxic("latency", latency=200)  # applies to the existing connection
         assert 190 <= round_trip_ms(sock) <= 400
         echo_proxy.add_toxic("latency", stream="upstream", latency=100)
@@ -84,7 +84,7 @@ def test_latency_jitter_spreads_round_trips(echo_proxy: ProxyHandle) -> None:
 def test_negative_latency_means_no_delay(echo_proxy: ProxyHandle) -> None:
     echo_proxy.add_toxic("latency", latency=-100)
     with echo_proxy.connect() as sock:
-        assert round_trip_ms(sock) < 100
+        assert round_trip_ms(sock) < 250
 
 
 def test_removing_latency_delivers_in_flight_data(echo_proxy: ProxyHandle) -> None:
@@ -99,20 +99,20 @@ def test_removing_latency_delivers_in_flight_data(echo_proxy: ProxyHandle) -> No
 
 
 def test_toxicity_zero_never_applies(echo_proxy: ProxyHandle) -> None:
-    echo_proxy.add_toxic("latency", latency=300, toxicity=0)
+    echo_proxy.add_toxic("latency", latency=1000, toxicity=0)
     for _ in range(3):
         with echo_proxy.connect() as sock:
-            assert round_trip_ms(sock) < 150
+            assert round_trip_ms(sock) < 500
 
 
 def test_toxicity_is_decided_per_connection(echo_proxy: ProxyHandle) -> None:
-    echo_proxy.add_toxic("latency", latency=150, toxicity=0.5)
+    echo_proxy.add_toxic("latency", latency=600, toxicity=0.5)  # far above a busy machine's own delays
     results: list[tuple[bool, bool]] = []
     lock = threading.Lock()
 
     def probe() -> None:
         with echo_proxy.connect() as sock:
-            first, second = round_trip_ms(sock) > 100, round_trip_ms(sock) > 100
+            first, second = round_trip_ms(sock) > 400, round_trip_ms(sock) > 400
         with lock:
             results.append((first, second))
 
@@ -232,7 +232,7 @@ def test_reset_peer_timeout_zero_is_immediate(echo_proxy: ProxyHandle) -> None:
         sock.sendall(b"trigger")
         with pytest.raises(ConnectionResetError):
             recv_all(sock)
-        assert time.perf_counter() - start < 0.3
+        assert time.perf_counter() - start < 0.5
 
 
 def test_reset_peer_on_existing_connection_is_a_plain_fin(echo_proxy: ProxyHandle) -> None:
@@ -249,7 +249,7 @@ def test_reset_peer_on_existing_connection_is_a_plain_fin(echo_proxy: ProxyHandl
 def test_slow_close_delays_the_close(echo_proxy: ProxyHandle) -> None:
     echo_proxy.add_toxic("slow_close", delay=400)
     with echo_proxy.connect() as sock:
-        assert round_trip_ms(sock) < 150  # data passes unchanged
+        assert round_trip_ms(sock) < 300  # data passes unchanged
         sock.shutdown(socket.SHUT_WR)
         elapsed = wait_eof(sock, 5)
     assert 0.38 <= elapsed <= 0.9
@@ -258,7 +258,7 @@ def test_slow_close_delays_the_close(echo_proxy: ProxyHandle) -> None:
 def test_without_slow_close_the_close_is_prompt(echo_proxy: ProxyHandle) -> None:
     with echo_proxy.connect() as sock:
         sock.shutdown(socket.SHUT_WR)
-        assert wait_eof(sock, 5) < 0.2
+        assert wait_eof(sock, 5) < 0.35
 
 
 # -- slicer ----------------------------------------------------------------------------------
@@ -331,4 +331,4 @@ def test_limit_data_counts_per_connection(echo_proxy: ProxyHandle) -> None:
 def test_noop_passes_data(echo_proxy: ProxyHandle) -> None:
     echo_proxy.add_toxic("noop")
     with echo_proxy.connect() as sock:
-        assert round_trip_ms(sock, b"through") < 150
+        assert round_trip_ms(sock, b"through") < 300
