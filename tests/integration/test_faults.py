@@ -62,14 +62,14 @@ def test_baseline_is_healthy(stack: DockerStack) -> None:
 
 
 def test_latency_toxic_adds_its_delay(stack: DockerStack) -> None:
-    action = fault(stack, {"toxic": {"proxy": "backend", "type": "latency", "latency": "300ms"}})
+    action = fault(stack, {"toxic": {"proxy": "backend", "type": "latency", "latency": "600ms"}})
     action.apply()
     try:
         status, elapsed, _ = call(stack)
-        assert status == 200 and elapsed >= 0.3
+        assert status == 200 and elapsed >= 0.6
     finally:
         action.revert()
-    assert call(stack)[1] < 0.3
+    assert call(stack)[1] < 0.45  # fast again (with room for a busy machine's scheduling)
 
 
 def test_timeout_toxic_stalls_the_hop(stack: DockerStack) -> None:
@@ -181,5 +181,5 @@ def test_ramp_and_flapping_drive_the_live_toxic(stack: DockerStack, tmp_path) ->
     early = [e for t, e in seen if t < 1.2]
     late = [e for t, e in seen if t > 3]
     assert early and late and min(late) > max(early) + 0.2, seen  # the live toxic got slower as it ramped
-    assert call(stack)[1] < 0.3 and pending(tmp_path / "journal.jsonl") == []
+    assert call(stack)[1] < 0.45 and pending(tmp_path / "journal.jsonl") == []
     assert any(e["kind"] == "fault.ramp" for e in read_events(tmp_path / "e.jsonl"))
