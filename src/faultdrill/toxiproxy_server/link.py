@@ -9,11 +9,10 @@ re-rolls behave the same).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .pipeline import Channel, Chunk, Stub
-from .streams import Forwarder, LinkReader
+from .streams import Forwarder, ForwardingProtocol, LinkReader
 from .toxics import NOOP, Direction, ToxicWrapper
 
 __all__ = ["Link", "LinkCounters"]
@@ -23,14 +22,13 @@ READ_SIZE = 32 * 1024
 FORWARD_HIGH_WATER = 64 * 1024
 
 
-@dataclass
+@dataclass(eq=False, slots=True)
 class LinkCounters:
-    """Bytes moved by one link: live (while streaming) and final."""
+    """Bytes moved by one link, counted as they stream (``/metrics`` reads them live)."""
 
     received: int = 0
     sent: int = 0
     write_failed: bool = False
-    on_progress: Callable[[str, int], None] | None = field(default=None, repr=False)
 
 
 class Link(Forwarder):
@@ -45,6 +43,7 @@ class Link(Forwarder):
         self.direction = direction
         self._source = source
         self._dest = dest
+        self._dest_transport = dest.transport
         self.counters = counters
         self._chain = chain  # the collection's live list for this direction
         self.stubs: list[Stub] = []
@@ -53,9 +52,10 @@ class Link(Forwarder):
         self._tasks: list[asyncio.Task[None]] = []
         self._dead = False
         # Fast path: with no toxics in this direction the bytes go straight from the
-        # source's protocol to the destination (behaviour identical to the hidden noop
-        # stub), without a task per chunk when the source is a ``LinkReader``.  The
-        # first toxic added switches the link to the stub pipeline for good.
+        # source's transport to the destination's (behaviour identical to the hidden noop
+        # stub): the source transport's ``data_received`` is this link's ``data``, with no
+        # task or stream per chunk, when the source is a ``LinkReader``.  The first toxic
+        # added switches the link to the stub pipeline for good.
         self._direct = len(chain) == 1
         self._forwarding = False
         self._source_paused = False
@@ -89,39 +89,46 @@ class Link(Forwarder):
     # -- fast path: the source's protocol calls these (Forwarder) --------------------
 
     def _start_forwarding(self, source: LinkReader) -> None:
-        assert source.protocol is not None
+        protocol = source.protocol
+        assert protocol is not None
         self._forwarding = True
-        source.protocol.forwarder = self
+        protocol.forwarder = self
         early = source.take_buffered()
         if early:
             self.data(early)
         if source.finished:
             self._finish()
+            return
+        transport = protocol.transport
+        if transport is not None and not transport.is_closing():
+            transport.set_protocol(ForwardingProtocol(protocol, self))
 
     def _stop_forwarding(self) -> None:
         source = self._source
         if self._forwarding and isinstance(source, LinkReader) and source.protocol is not None:
-            source.protocol.forwarder = None
+            protocol = source.protocol
+            protocol.forwarder = None
+            transport = protocol.transport
+            if transport is not None and isinstance(transport.get_protocol(), ForwardingProtocol):
+                transport.set_protocol(protocol)
         self._forwarding = False
 
     def data(self, data: bytes) -> None:
-        if self._dead or self.done.done():
+        # Called once per chunk read from the source: keep it to counters and one write.
+        if self._dead:
             return
+        size = len(data)
         counters = self.counters
-        dest = self._dest
-        counters.received += len(data)
-        if counters.on_progress is not None:
-            counters.on_progress("received", len(data))
-        if dest.transport.is_closing():
+        counters.received += size
+        transport = self._dest_transport
+        if transport.is_closing():
             counters.write_failed = True
             self._stop_forwarding()
             self._finish()
             return
-        dest.write(data)
-        counters.sent += len(data)
-        if counters.on_progress is not None:
-            counters.on_progress("sent", len(data))
-        if not self._source_paused and dest.transport.get_write_buffer_size() > FORWARD_HIGH_WATER:
+        transport.write(data)
+        counters.sent += size
+        if not self._source_paused and transport.get_write_buffer_size() > FORWARD_HIGH_WATER:
             self._pause_source()
 
     def eof(self) -> None:
@@ -179,13 +186,9 @@ class Link(Forwarder):
                 if not data:
                     break
                 counters.received += len(data)
-                if counters.on_progress is not None:
-                    counters.on_progress("received", len(data))
                 if self._direct:
                     dest.write(data)
                     counters.sent += len(data)
-                    if counters.on_progress is not None:
-                        counters.on_progress("sent", len(data))
                     try:
                         await dest.drain()
                     except (ConnectionError, OSError):
@@ -213,8 +216,6 @@ class Link(Forwarder):
                     continue
                 dest.write(chunk.data)
                 counters.sent += len(chunk.data)
-                if counters.on_progress is not None:
-                    counters.on_progress("sent", len(chunk.data))
                 await dest.drain()
         except (ConnectionError, OSError):
             counters.write_failed = True

@@ -5,15 +5,20 @@ Standard series (only with ``proxy_metrics``), exactly as Toxiproxy counts them:
 with labels direction, listener, proxy, upstream, added **when a link ends**.
 
 Extensions (``faultdrill_`` prefix, read-only, documented in the package
-docstring): live byte counters updated while streaming, and per-proxy active
-and total connection counts.
+docstring): live byte counters, which include the bytes of links still
+streaming, and per-proxy active and total connection counts.
+
+The data path only increments its links' own counters; the live series are
+summed from the open links when ``/metrics`` is read, so moving a chunk costs
+no metrics call.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 __all__ = ["CONTENT_TYPE", "LinkLabels", "Metrics"]
 
@@ -38,6 +43,14 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+class ByteCounts(Protocol):
+    """What a link counts as it streams (``link.LinkCounters``)."""
+
+    received: int
+    sent: int
+    write_failed: bool
+
+
 @dataclass
 class ProxyGauge:
     name: str
@@ -52,31 +65,50 @@ class Metrics:
     version: str = ""
     received: dict[LinkLabels, int] = field(default_factory=lambda: defaultdict(int))
     sent: dict[LinkLabels, int] = field(default_factory=lambda: defaultdict(int))
-    live_received: dict[LinkLabels, int] = field(default_factory=lambda: defaultdict(int))
-    live_sent: dict[LinkLabels, int] = field(default_factory=lambda: defaultdict(int))
     connections_total: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    #: Bytes of links that have ended, whatever the flags (the live series' base).
+    _ended_received: dict[LinkLabels, int] = field(default_factory=lambda: defaultdict(int))
+    _ended_sent: dict[LinkLabels, int] = field(default_factory=lambda: defaultdict(int))
+    #: The counters of links still streaming, by labels.
+    _open: dict[LinkLabels, set[ByteCounts]] = field(default_factory=lambda: defaultdict(set))
 
     @property
     def enabled(self) -> bool:
         return self.proxy_metrics or self.runtime_metrics
 
-    def progress_callback(self, labels: LinkLabels) -> Callable[[str, int], None]:
-        live_received, live_sent = self.live_received, self.live_sent
+    def link_started(self, labels: LinkLabels, counts: ByteCounts) -> None:
+        self._open[labels].add(counts)
 
-        def record(kind: str, count: int) -> None:
-            if kind == "received":
-                live_received[labels] += count
-            else:
-                live_sent[labels] += count
-
-        return record
-
-    def link_ended(self, labels: LinkLabels, received: int, sent: int, write_failed: bool) -> None:
+    def link_ended(self, labels: LinkLabels, counts: ByteCounts) -> None:
+        """Toxiproxy's counters get a link's bytes when it ends (sent only if no write failed)."""
+        links = self._open.get(labels)
+        if links is not None:
+            links.discard(counts)
+            if not links:
+                del self._open[labels]
+        self._ended_received[labels] += counts.received
+        self._ended_sent[labels] += counts.sent
         if not self.proxy_metrics:
             return
-        self.received[labels] += received
-        if not write_failed:
-            self.sent[labels] += sent
+        self.received[labels] += counts.received
+        if not counts.write_failed:
+            self.sent[labels] += counts.sent
+
+    @property
+    def live_received(self) -> dict[LinkLabels, int]:
+        """Bytes read from each side so far, streaming links included."""
+        return self._live(self._ended_received, "received")
+
+    @property
+    def live_sent(self) -> dict[LinkLabels, int]:
+        """Bytes written to each side so far, streaming links included."""
+        return self._live(self._ended_sent, "sent")
+
+    def _live(self, ended: dict[LinkLabels, int], attribute: str) -> dict[LinkLabels, int]:
+        totals = dict(ended)
+        for labels, links in self._open.items():
+            totals[labels] = totals.get(labels, 0) + sum(getattr(link, attribute) for link in links)
+        return totals
 
     def render(self, proxies: Iterable[ProxyGauge]) -> str:
         lines: list[str] = []

@@ -71,7 +71,8 @@ class Connection:
             (DOWNSTREAM, self.upstream_reader, self.client_writer),
         ):
             labels = LinkLabels(direction, proxy.listen, proxy.name, proxy.upstream)
-            link_counters = LinkCounters(on_progress=proxy.metrics.progress_callback(labels))
+            link_counters = LinkCounters()
+            proxy.metrics.link_started(labels, link_counters)
             link = Link(direction, toxics.chain[direction], source, dest, link_counters)
             self.links.append(link)
             counters.append((labels, link_counters))
@@ -86,9 +87,7 @@ class Connection:
             for writer in (self.client_writer, self.upstream_writer):
                 writer.close()
             for labels, link_counters in counters:
-                proxy.metrics.link_ended(
-                    labels, link_counters.received, link_counters.sent, link_counters.write_failed
-                )
+                proxy.metrics.link_ended(labels, link_counters)
 
 
 def _set_linger_zero(writer: asyncio.StreamWriter) -> None:

@@ -1,11 +1,12 @@
 """asyncio streams whose bytes can skip the stream: the data path's no-toxic fast path.
 
 A link with no toxic only moves bytes from one socket to the other. Doing that through
-``StreamReader.read`` costs a task wake-up per chunk; ``LinkProtocol`` can instead hand each chunk
-straight from the event loop's ``data_received`` to a forwarder, with flow control by pausing the
-source's reads while the destination's buffer drains. Until a forwarder is set, and after it is
-cleared (the first toxic arrives), the protocol is a plain ``StreamReaderProtocol`` feeding its
-``LinkReader``, so the toxic pipeline reads exactly as before.
+``StreamReader.read`` costs a task wake-up per chunk. Instead the source's transport is given a
+``ForwardingProtocol`` whose ``data_received`` is the forwarder's own ``data``, so the event loop
+hands each chunk straight to it: one Python call per chunk. Flow control pauses the source's reads
+while the destination's buffer drains. Until a forwarder is set, and after it is cleared (the first
+toxic arrives), the transport's protocol is the connection's ``LinkProtocol``, a plain
+``StreamReaderProtocol`` feeding its ``LinkReader``, so the toxic pipeline reads exactly as before.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
-__all__ = ["Forwarder", "LinkProtocol", "LinkReader", "open_connection", "start_server"]
+__all__ = ["Forwarder", "ForwardingProtocol", "LinkProtocol", "LinkReader", "open_connection", "start_server"]
 
 
 class Forwarder:
@@ -46,6 +47,31 @@ class LinkReader(asyncio.StreamReader):
     def finished(self) -> bool:
         """EOF seen or the connection failed (nothing more will arrive)."""
         return bool(self._eof) or self.exception() is not None  # type: ignore[attr-defined]
+
+
+class ForwardingProtocol(asyncio.Protocol):
+    """A connection's protocol while its bytes skip the reader.
+
+    ``data_received`` is the forwarder's ``data`` (an instance attribute: the event loop looks it
+    up once and calls it per chunk). Everything else goes to the ``LinkProtocol`` it stands in
+    for: its reader still sees EOF and loss, and its writer still pauses when the peer is slow.
+    """
+
+    def __init__(self, inner: LinkProtocol, forwarder: Forwarder) -> None:
+        self.inner = inner
+        self.data_received = forwarder.data  # type: ignore[method-assign]
+
+    def eof_received(self) -> bool:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
 
 
 class LinkProtocol(asyncio.StreamReaderProtocol):
