@@ -170,7 +170,17 @@ class Console:
         for _ in range(n):
             self.controller.on_second(second(self.t, ms))
             self.t += 1
-        time.sleep(0.3)  # the feed thread makes its frame
+        self.framed(self.t - 1)
+
+    def framed(self, t: int, timeout: float = 10.0) -> None:
+        """Waits until the feed thread has made the frame holding second ``t`` (woken by it: at once)."""
+        log = self.web.feed.log  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frames, _ = log.since(Role.FACILITATOR, len(log) - 1, 0.05)
+            if frames and json.loads(frames[-1][1])["t"] >= t:
+                return
+        raise AssertionError(f"no frame with second {t} within {timeout:g} s")
 
     def request(self, method: str, path: str, token: str | None = None, body: dict[str, Any] | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -318,9 +328,13 @@ def test_marks_carry_their_authors_name_to_everyone_and_the_retrospective(consol
 
 
 # ---------------------------------------------------------------------------------------------- afterwards
-def test_the_report_links_a_timeline_page_with_the_marks_and_their_authors(tmp_path: Path) -> None:
+def test_the_report_links_a_timeline_page_with_the_marks_and_their_authors(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from faultdrill.report import plots, summary
     from faultdrill.report.sample import write_sample_run
     from faultdrill.report.summary import render_all
+
+    monkeypatch.setattr(summary, "build_panels", lambda data: plots.PanelSet())  # the story, without the panels
 
     run_dir, scenario = write_sample_run(tmp_path / "run", samples=False)
     with run_dir.events.open("a", encoding="utf-8") as fh:
@@ -340,11 +354,30 @@ def test_the_report_links_a_timeline_page_with_the_marks_and_their_authors(tmp_p
     assert page.index("22 s") < page.index("25 s")
 
 
-def test_a_bad_or_taken_listen_address_is_a_usage_error_before_anything_starts() -> None:
+@pytest.fixture
+def gameday_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """``faultdrill gameday ARGS`` in this process (the CLI's ``main``, as ``python -m faultdrill`` runs it):
+    its exit code and stderr. A game day that gets as far as starting fails the test instead of starting."""
+    from faultdrill import cli
+    from faultdrill.gameday import session
+
+    def started(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the game day started")
+
+    monkeypatch.setattr(session, "run_gameday", started)
+    monkeypatch.delenv("FAULTDRILL_DEBUG", raising=False)
+
+    def run(*args: str) -> tuple[int, str]:
+        code = cli.main(["gameday", *args])
+        return code, capsys.readouterr().err
+
+    return run
+
+
+def test_a_bad_or_taken_listen_address_is_a_usage_error_before_anything_starts(gameday_cli: Any) -> None:
     import socket
 
     from faultdrill.console.live import check_listen
-    from tests.helpers import faultdrill
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -352,10 +385,10 @@ def test_a_bad_or_taken_listen_address_is_a_usage_error_before_anything_starts()
         port = taken.getsockname()[1]
         with pytest.raises(UsageError, match="cannot listen there"):
             check_listen(ConsoleSettings("127.0.0.1", port))
-        done = faultdrill("gameday", str(SCENARIOS / "gameday.yaml"), "--listen", f"127.0.0.1:{port}", timeout=60)
-    assert done.returncode == 2 and "cannot listen there" in done.stderr and "Traceback" not in done.stderr
-    done = faultdrill("gameday", str(SCENARIOS / "gameday.yaml"), "--listen", "0.0.0.0:8800", timeout=60)
-    assert done.returncode == 2 and "wildcard" in done.stderr and "Traceback" not in done.stderr
+        code, err = gameday_cli(str(SCENARIOS / "gameday.yaml"), "--listen", f"127.0.0.1:{port}")
+    assert code == 2 and "cannot listen there" in err and "Traceback" not in err and "internal error" not in err
+    code, err = gameday_cli(str(SCENARIOS / "gameday.yaml"), "--listen", "0.0.0.0:8800")
+    assert code == 2 and "wildcard" in err and "Traceback" not in err and "internal error" not in err
 
 
 def test_a_paused_timeline_starts_and_ends_no_scheduled_fault_but_hands_still_can(tmp_path: Path) -> None:
@@ -389,19 +422,18 @@ def test_a_paused_timeline_starts_and_ends_no_scheduled_fault_but_hands_still_ca
     assert not drain.active
 
 
-def test_a_hidden_fault_named_like_a_service_is_refused_before_anything_starts(tmp_path: Path) -> None:
-    from tests.helpers import faultdrill
-
+def test_a_hidden_fault_named_like_a_service_is_refused_before_anything_starts(tmp_path: Path,
+                                                                              gameday_cli: Any) -> None:
     data = yaml.safe_load((SCENARIOS / "gameday.yaml").read_text())
     data["faults"][1]["name"] = "backend"  # the services table would show it
     scenario = SCENARIOS / f".gameday-unhideable-{tmp_path.name}.yaml"
     scenario.write_text(yaml.safe_dump(data))
     try:
-        done = faultdrill("gameday", str(scenario), "--no-view", "--results", str(tmp_path), timeout=60)
+        code, err = gameday_cli(str(scenario), "--no-view", "--results", str(tmp_path))
     finally:
         scenario.unlink(missing_ok=True)
-    assert done.returncode == 2 and "hidden fault 'backend' is named like 'backend'" in done.stderr
-    assert "Traceback" not in done.stderr and not any(tmp_path.iterdir())  # nothing started
+    assert code == 2 and "hidden fault 'backend' is named like 'backend'" in err
+    assert "Traceback" not in err and not any(tmp_path.iterdir())  # nothing started
 
 
 def test_a_hidden_name_is_scrubbed_from_strings_only_so_the_json_stays_valid() -> None:

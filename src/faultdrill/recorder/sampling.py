@@ -54,6 +54,7 @@ __all__ = [
 LEADING_COLUMNS = ["t", "wall"]
 OnRows = Callable[[str, float, list[dict[str, object]]], None]
 Log = Callable[[str], None]
+Wait = Callable[[threading.Event, float], bool]  # waits on the stop event up to that many seconds: True once set
 
 
 class Sampler(Protocol):
@@ -138,14 +139,14 @@ class _Worker:
             now = rec.clock.now()
             first = last_tick < 0 and now < interval / 2
             tick = 0 if first else max(math.ceil(now / interval - 1e-9), last_tick + 1)
-            if rec._stop.wait(max(0.0, tick * interval - rec.clock.now())):
+            if rec._wait(rec._stop, max(0.0, tick * interval - rec.clock.now())):
                 return
             last_tick = tick
             self._once(tick)
 
     def _once(self, tick: int) -> None:
         rec = self.recorder
-        cpu0, started = time.thread_time(), time.monotonic()
+        cpu0, started = time.thread_time(), rec.clock.now()
         t = grid_t(tick, rec.interval)  # every sampler's row of this tick has the same t
         wall = rec.clock.wall(rec.clock.now())  # when the read really started
         self.busy_tick = tick
@@ -162,7 +163,7 @@ class _Worker:
         with self.gaps_lock:
             self.gaps.record(tick, bool(rows), why, skipped)
             self.busy_tick = None
-        self._last_took = time.monotonic() - started
+        self._last_took = rec.clock.now() - started
         self.cpu_s += time.thread_time() - cpu0
 
     def _sample(self) -> tuple[list[dict[str, object]], str]:
@@ -200,7 +201,10 @@ class SamplingRecorder:
     """Context manager: starts one thread per sampler on entry; stops, closes and flushes on exit."""
 
     def __init__(self, samplers: list[Sampler], clock: RunClock, run_dir: Path, interval: float,
-                 on_rows: OnRows | None = None, log: Log = lambda _: None) -> None:
+                 on_rows: OnRows | None = None, log: Log = lambda _: None,
+                 wait: Wait = threading.Event.wait) -> None:
+        """``wait``: how a sampler thread waits for its next tick (a test's virtual clock moves time
+        itself: it passes its own, with a ``clock`` whose ``now()`` it keeps)."""
         if not 0.05 <= interval <= 3600:
             raise ValueError(f"interval must be between 0.05 s and 1 h, got {interval!r}")
         self.samplers = list(samplers)
@@ -209,6 +213,7 @@ class SamplingRecorder:
         self.interval = float(interval)
         self.on_rows = on_rows
         self.log = log
+        self._wait = wait
         self._stop = threading.Event()
         self._files: dict[str, _SeriesFile] = {}
         self._workers: list[_Worker] = []
