@@ -6,7 +6,8 @@
 Everything stays on 127.0.0.1 unless ``--api`` names another Toxiproxy-API server (the official one,
 wherever it runs): then ``--upstream-host`` is how that server reaches this machine's echo server.
 Without ``--api`` faultdrill's compatible server is started as its own process, exactly as
-``faultdrill toxiproxy serve`` runs it, so its RSS and open files can be read.
+``faultdrill toxiproxy serve`` runs it (``--server-processes``: its data-plane processes, default
+auto), so its RSS and open files, helpers included, can be read.
 
 An echo upstream (``--echo-procs`` processes sharing the port) answers 100-byte ping-pongs; the
 clients are ``--clients`` processes, so the client is not the bottleneck. Each round measures
@@ -107,12 +108,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def compatible_server() -> Iterator[tuple[str, int]]:
-    """faultdrill's server as its own process; yields (api url, pid)."""
+def compatible_server(processes: str = "auto") -> Iterator[tuple[str, int]]:
+    """faultdrill's server as its own process(es); yields (api url, pid of the API process)."""
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     proc = subprocess.Popen([sys.executable, "-m", "faultdrill.toxiproxy_server", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--port", str(port), "--processes", processes],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 15
@@ -215,15 +217,24 @@ def pct(ordered: list[float], q: float) -> float:
 
 # -- soak ---------------------------------------------------------------------------------------
 
+def _processes(pid: int) -> list[int]:
+    """The server and its data-plane helper processes."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(int(child) for child in children)]
+
+
 def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of the server's processes together."""
+    total = 0.0
+    for each in _processes(pid):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def _fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    return sum(len(os.listdir(f"/proc/{each}/fd")) for each in _processes(pid))
 
 
 def _settled_fds(pid: int, within: float = 15.0) -> int:
@@ -274,6 +285,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--echo-procs", type=int, default=2, help="echo upstream processes")
     parser.add_argument("--api", help="an already running Toxiproxy-API server (default: start faultdrill's)")
+    parser.add_argument("--server-processes", default="auto",
+                        help="faultdrill's server: its --processes (default auto, as the server's own default)")
     parser.add_argument("--upstream-host", default="127.0.0.1", help="how the server reaches this machine")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of soak at 1,000 connections (0: none)")
     args = parser.parse_args()
@@ -293,7 +306,7 @@ def main() -> int:
                                     "<= 2x" if c >= 1000 else "(reported)", at_most(2.0) if c >= 1000 else None)
 
     lifetime = 120 + args.rounds * len(args.concurrency) * 2 * (seconds + 30) + args.soak
-    server = compatible_server() if args.api is None else _existing(args.api)
+    server = compatible_server(args.server_processes) if args.api is None else _existing(args.api)
     with echo_upstream(args.echo_procs, lifetime) as echo_port, server as (api, pid), \
             bench_proxy(api, f"{args.upstream_host}:{echo_port}") as (proxy_host, proxy_port):
         for r in range(args.rounds):
@@ -313,7 +326,8 @@ def main() -> int:
                       f"p99 {pct(p_lat, .99):.3f} ms", flush=True)
         extra = soak(proxy_host, proxy_port, pid, args.soak, args.clients) if args.soak and pid else []
     title = (f"{len(PAYLOAD)}-byte ping-pong, {seconds:g} s per side, {args.rounds} alternating rounds, "
-             f"{args.clients} client processes, server {'at ' + args.api if args.api else 'faultdrill (own process)'}")
+             f"{args.clients} client processes, server "
+             f"{'at ' + args.api if args.api else f'faultdrill (--processes {args.server_processes})'}")
     return report([*figures.values(), *extra], title)
 
 

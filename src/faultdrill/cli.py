@@ -339,10 +339,10 @@ def cmd_control(args: argparse.Namespace) -> int:
 
 
 def cmd_toxiproxy_serve(args: argparse.Namespace) -> int:
-    from faultdrill.toxiproxy_server import serve
+    from faultdrill.toxiproxy_server.__main__ import main
 
-    serve(args.host, args.port)
-    return 0
+    return main(["--host", args.host, "--port", str(args.port), "--processes", args.processes],
+                prog="faultdrill toxiproxy serve")
 
 
 def cmd_export_kubernetes(args: argparse.Namespace) -> int:
@@ -563,6 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = tp_sub.add_parser("serve", help="serve the Toxiproxy API (for hosts that cannot pull the official image)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8474)
+    p.add_argument("--processes", default="auto",
+                   help="processes that carry connections (default auto: one per usable CPU, at most 4)")
     p.set_defaults(func=cmd_toxiproxy_serve)
     return parser
 

@@ -33,15 +33,20 @@ from conformance_support import (  # noqa: E402
 from faultdrill.toxiproxy_server import ToxiproxyServer  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def target() -> Iterator[Target]:
+@pytest.fixture(scope="session", params=[1, 2], ids=["1-process", "2-processes"])
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """Ours runs the whole suite twice: in one process, and with a data-plane helper process
+    (connections then land in either process, so every toxic change must reach both)."""
     external = os.environ.get("FAULTDRILL_TOXIPROXY_URL", "").rstrip("/")
     proxy_host = os.environ.get("FAULTDRILL_TOXIPROXY_PROXY_HOST", "127.0.0.1")
     if external:
+        if request.param != 1:
+            pytest.skip("another server: its processes are its own business")
         yield Target(external, proxy_host, ours=False)
         return
-    with ToxiproxyServer("127.0.0.1", 0) as server:
+    with ToxiproxyServer("127.0.0.1", 0, processes=request.param) as server:
         yield Target(server.api_url, "127.0.0.1", ours=True)
+        assert server.failure is None, server.failure
 
 
 @pytest.fixture

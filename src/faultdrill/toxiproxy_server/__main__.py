@@ -7,25 +7,13 @@ Logs are JSON lines on stdout; ``LOG_LEVEL`` selects the level.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
-import time
 from collections.abc import Sequence
 
+from . import logs
+from .dataplane import AUTO_PROCESSES_MAX, usable_cpus
 from .server import VERSION, ServerStartError, serve
-
-_LEVELS = {
-    "panic": logging.CRITICAL,
-    "fatal": logging.CRITICAL,
-    "error": logging.ERROR,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "info": logging.INFO,
-    "debug": logging.DEBUG,
-    "trace": logging.DEBUG,
-}
 
 
 def _go_bool(text: str) -> bool:
@@ -37,9 +25,21 @@ def _go_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _processes(text: str) -> int:
+    if text == "auto":
+        return min(usable_cpus(), AUTO_PROCESSES_MAX)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number of at least 1, got {text!r}")
+    return value
+
+
+def build_parser(prog: str = "python3 -m faultdrill.toxiproxy_server") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python3 -m faultdrill.toxiproxy_server",
+        prog=prog,
         description="Toxiproxy-API-compatible TCP fault proxy (faultdrill).",
         allow_abbrev=False,
     )
@@ -52,32 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
             f"-{flag}", f"--{flag}", nargs="?", const=True, default=False, type=_go_bool,
             help=f"enable {flag.replace('-', ' ')} and the /metrics route",
         )
+    parser.add_argument(
+        "-processes", "--processes", type=_processes, default="auto",
+        help="processes that carry connections (faultdrill extension; default auto: one per usable CPU, "
+             f"at most {AUTO_PROCESSES_MAX}); the API process is one of them",
+    )
     parser.add_argument("-version", "--version", action="store_true", help="print the version and exit")
     return parser
 
 
-class _JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "level": record.levelname.lower(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(record.created)),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     if args.version:
         print(f"toxiproxy-server version {VERSION}")
         return 0
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_JsonLines())
-    logging.basicConfig(level=_LEVELS.get(os.environ.get("LOG_LEVEL", "info").lower(), logging.INFO),
-                        handlers=[handler])
+    logs.setup()
     try:
         return serve(
             args.host,
@@ -85,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=args.config or None,
             proxy_metrics=args.proxy_metrics,
             runtime_metrics=args.runtime_metrics,
+            processes=args.processes,
         )
     except ServerStartError as exc:
         logging.getLogger("faultdrill.toxiproxy_server").error("%s", exc)

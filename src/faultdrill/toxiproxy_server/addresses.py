@@ -10,8 +10,10 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["AddressError", "TcpAddress", "bind_listener", "format_sockname", "resolve", "split_host_port"]
+__all__ = ["AddressError", "TcpAddress", "bind_listener", "format_sockname", "resolve", "shared_copy",
+           "split_host_port"]
 
 
 class AddressError(ValueError):
@@ -110,26 +112,62 @@ async def resolve(hostport: str) -> TcpAddress:
     return TcpAddress(str(chosen[4][0]), port)
 
 
-async def bind_listener(listen: str) -> socket.socket:
+async def bind_listener(listen: str, *, shared: bool = False) -> socket.socket:
     """Bind a listening TCP socket the way ``net.Listen("tcp", listen)`` would.
 
-    Raises AddressError with Go's ``listen tcp ...`` wording.
+    ``shared``: the socket is the first of a ``SO_REUSEPORT`` group, which the other data-plane
+    processes join with ``shared_copy`` (the kernel then spreads new connections over them). The
+    address is first bound exactly as without it, so a port that is taken, by this server's other
+    proxies too, fails the same way. Raises AddressError with Go's ``listen tcp ...`` wording.
     """
     try:
         address = await resolve(listen)
     except AddressError as exc:
         raise AddressError(f"listen tcp: {exc}") from None
+    sock: socket.socket | None = None
     if address.host == "" and socket.has_ipv6:
         try:
-            return _bind(socket.AF_INET6, "::", address, dual_stack=True)
+            sock = _bind(socket.AF_INET6, "::", address, dual_stack=True)
         except OSError:
             pass
-    host = address.host or "0.0.0.0"
     try:
-        return _bind(address.family, host, address, dual_stack=False)
+        if sock is None:
+            sock = _bind(address.family, address.host or "0.0.0.0", address, dual_stack=False)
+        return _reuse_port(sock) if shared else sock
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
         raise AddressError(f"listen tcp {address}: bind: {reason}") from None
+
+
+def shared_copy(sock: socket.socket) -> socket.socket:
+    """Another socket bound to ``sock``'s address in its ``SO_REUSEPORT`` group."""
+    return _bind_reusing(sock.family, sock.getsockname(), _v6only(sock))
+
+
+def _reuse_port(probe: socket.socket) -> socket.socket:
+    """``probe``'s address, bound again with ``SO_REUSEPORT`` (the probe is closed)."""
+    family, name, v6only = probe.family, probe.getsockname(), _v6only(probe)
+    probe.close()
+    return _bind_reusing(family, name, v6only)
+
+
+def _v6only(sock: socket.socket) -> int | None:
+    return sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) if sock.family == socket.AF_INET6 else None
+
+
+def _bind_reusing(family: int, name: tuple[Any, ...], v6only: int | None) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if v6only is not None:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+        sock.bind(name)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _bind(family: int, host: str, address: TcpAddress, *, dual_stack: bool) -> socket.socket:

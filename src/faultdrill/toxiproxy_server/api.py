@@ -16,7 +16,7 @@ from . import gojson
 from .errors import ApiError, bad_request_body
 from .httpd import Request, Response
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .metrics import Metrics
+from .metrics import Counts, Metrics
 from .proxy import Proxy, ProxyAlreadyStarted, ProxyCollection
 
 __all__ = ["Api"]
@@ -28,6 +28,8 @@ JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 
 RouteHandler = Callable[[Request, dict[str, str]], Awaitable[Response]]
+#: Methods that may change the proxies (after which the data-plane processes are brought along).
+CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ class Api:
         self.version = version
         self._ids = _RequestIds()
         self._routes = self._build_routes()
+        #: Run after every request that may have changed the proxies, before its answer goes out
+        #: (the other data-plane processes take the change on); raises ApiError if they could not.
+        self.after_change: Callable[[], Awaitable[None]] | None = None
+        #: The other data-plane processes' counters, for ``/metrics``.
+        self.other_counts: Callable[[], Awaitable[list[Counts]]] | None = None
 
     def _build_routes(self) -> list[Route]:
         routes = [
@@ -155,12 +162,17 @@ class Api:
             return Response(503)
         return task.result()
 
-    @staticmethod
-    async def _call(handler: RouteHandler, request: Request, params: dict[str, str]) -> Response:
+    async def _call(self, handler: RouteHandler, request: Request, params: dict[str, str]) -> Response:
         try:
-            return await handler(request, params)
+            response = await handler(request, params)
         except ApiError as exc:
-            return error_response(exc)
+            response = error_response(exc)
+        if self.after_change is not None and request.method in CHANGING and handler != self.show_metrics:
+            try:
+                await self.after_change()
+            except ApiError as exc:
+                return error_response(exc)
+        return response
 
     # -- proxies -----------------------------------------------------------------------
 
@@ -255,7 +267,8 @@ class Api:
         return Response(200, body.encode(), [("Content-Type", "application/json;charset=utf-8")])
 
     async def show_metrics(self, request: Request, params: dict[str, str]) -> Response:
-        text = self.metrics.render(self.collection.gauges())
+        others = await self.other_counts() if self.other_counts is not None else []
+        text = self.metrics.render(self.collection.gauges(), others)
         return Response(200, text.encode(), [("Content-Type", METRICS_CONTENT_TYPE)])
 
 

@@ -10,7 +10,8 @@ streaming, and per-proxy active and total connection counts.
 
 The data path only increments its links' own counters; the live series are
 summed from the open links when ``/metrics`` is read, so moving a chunk costs
-no metrics call.
+no metrics call. With several data-plane processes, each one's ``Counts`` are
+added to the API process's before rendering.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["CONTENT_TYPE", "LinkLabels", "Metrics"]
+__all__ = ["CONTENT_TYPE", "Counts", "LinkLabels", "Metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -49,6 +50,46 @@ class ByteCounts(Protocol):
     received: int
     sent: int
     write_failed: bool
+
+
+@dataclass
+class Counts:
+    """One process's counters, in a form another process can add to its own."""
+
+    received: dict[LinkLabels, int] = field(default_factory=dict)
+    sent: dict[LinkLabels, int] = field(default_factory=dict)
+    live_received: dict[LinkLabels, int] = field(default_factory=dict)
+    live_sent: dict[LinkLabels, int] = field(default_factory=dict)
+    connections_total: dict[str, int] = field(default_factory=dict)
+    active: dict[str, int] = field(default_factory=dict)
+
+    _BY_LABELS = ("received", "sent", "live_received", "live_sent")
+    _BY_PROXY = ("connections_total", "active")
+
+    def add(self, other: Counts) -> None:
+        for name in self._BY_LABELS + self._BY_PROXY:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            for key, value in theirs.items():
+                mine[key] = mine.get(key, 0) + value
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {name: [[*_label_values(k), v] for k, v in getattr(self, name).items()]
+                                  for name in self._BY_LABELS}
+        out.update({name: dict(getattr(self, name)) for name in self._BY_PROXY})
+        return out
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Counts:
+        counts = cls()
+        for name in cls._BY_LABELS:
+            setattr(counts, name, {LinkLabels(*row[:4]): int(row[4]) for row in value.get(name, [])})
+        for name in cls._BY_PROXY:
+            setattr(counts, name, {str(k): int(v) for k, v in value.get(name, {}).items()})
+        return counts
+
+
+def _label_values(labels: LinkLabels) -> tuple[str, str, str, str]:
+    return labels.direction, labels.listener, labels.proxy, labels.upstream
 
 
 @dataclass
@@ -110,28 +151,38 @@ class Metrics:
             totals[labels] = totals.get(labels, 0) + sum(getattr(link, attribute) for link in links)
         return totals
 
-    def render(self, proxies: Iterable[ProxyGauge]) -> str:
+    def counts(self, proxies: Iterable[ProxyGauge] = ()) -> Counts:
+        """This process's counters (``proxies``: its open connections by proxy)."""
+        return Counts(dict(self.received), dict(self.sent), self.live_received, self.live_sent,
+                      dict(self.connections_total), {p.name: p.active_connections for p in proxies})
+
+    def render(self, proxies: Iterable[ProxyGauge], others: Iterable[Counts] = ()) -> str:
+        """The exposition; ``others``: the counters of the other data-plane processes, added in."""
+        gauges = sorted(proxies, key=lambda p: p.name)
+        total = self.counts(gauges)
+        for counts in others:
+            total.add(counts)
         lines: list[str] = []
         if self.proxy_metrics:
             _counter(lines, "toxiproxy_proxy_received_bytes_total",
-                     "The number of bytes received from the client", self.received)
+                     "The number of bytes received from the client", total.received)
             _counter(lines, "toxiproxy_proxy_sent_bytes_total",
-                     "The number of bytes sent to the client", self.sent)
+                     "The number of bytes sent to the client", total.sent)
             _counter(lines, "faultdrill_proxy_live_received_bytes_total",
                      "Extension: bytes read from a side of a proxy, counted while streaming",
-                     self.live_received)
+                     total.live_received)
             _counter(lines, "faultdrill_proxy_live_sent_bytes_total",
                      "Extension: bytes written to a side of a proxy, counted while streaming",
-                     self.live_sent)
-        gauges = sorted(proxies, key=lambda p: p.name)
+                     total.live_sent)
         lines.append("# HELP faultdrill_proxy_active_connections Extension: open proxied connections")
         lines.append("# TYPE faultdrill_proxy_active_connections gauge")
         for gauge in gauges:
-            lines.append(f'faultdrill_proxy_active_connections{{proxy="{_escape(gauge.name)}"}} {gauge.active_connections}')
+            active = total.active.get(gauge.name, 0)
+            lines.append(f'faultdrill_proxy_active_connections{{proxy="{_escape(gauge.name)}"}} {active}')
         lines.append("# HELP faultdrill_proxy_connections_total Extension: accepted and proxied connections")
         lines.append("# TYPE faultdrill_proxy_connections_total counter")
-        for name in sorted(self.connections_total):
-            lines.append(f'faultdrill_proxy_connections_total{{proxy="{_escape(name)}"}} {self.connections_total[name]}')
+        for name in sorted(total.connections_total):
+            lines.append(f'faultdrill_proxy_connections_total{{proxy="{_escape(name)}"}} {total.connections_total[name]}')
         lines.append("# HELP faultdrill_proxy_enabled Extension: 1 while the proxy listens")
         lines.append("# TYPE faultdrill_proxy_enabled gauge")
         for gauge in gauges:

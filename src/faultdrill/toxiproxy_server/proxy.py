@@ -8,13 +8,14 @@ concurrently (Go dials synchronously inside its accept loop).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from . import gojson
-from .addresses import AddressError, bind_listener, format_sockname, resolve, split_host_port
+from .addresses import AddressError, bind_listener, format_sockname, resolve, shared_copy, split_host_port
 from .errors import ApiError
 from .link import Link, LinkCounters
 from .metrics import LinkLabels, Metrics, ProxyGauge
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 
 STREAM_LIMIT = 64 * 1024
 LISTEN_BACKLOG = 4096
+#: Listener generations, unique in the process: a proxy deleted and made again under the same
+#: name never repeats one (data-plane processes compare them to know a listener is new).
+_GENERATIONS = itertools.count(1)
 
 
 class ProxyAlreadyStarted(Exception):
@@ -90,6 +94,10 @@ class Connection:
                 proxy.metrics.link_ended(labels, link_counters)
 
 
+async def _nothing() -> None:
+    return None
+
+
 def _set_linger_zero(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -110,6 +118,13 @@ class Proxy:
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._generation = 0
+        #: In a data-plane process: the API process's listener generation this proxy serves.
+        self.mirrored: int | None = None
+        #: Listeners are ``SO_REUSEPORT`` groups that other data-plane processes join.
+        self.shared = False
+        self._sock: socket.socket | None = None
+        #: Its collection's ``released`` (a proxy made on its own has no other processes to wait for).
+        self.collection_released: Callable[[], Awaitable[None]] = _nothing
         self._pending: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -131,16 +146,32 @@ class Proxy:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind and serve. Raises ProxyAlreadyStarted or ApiError (500, Go's text)."""
+    @property
+    def generation(self) -> int:
+        """Changes whenever the listener starts or stops."""
+        return self._generation
+
+    def shared_listener(self) -> socket.socket | None:
+        """While enabled and ``shared``: a new socket in the listener's ``SO_REUSEPORT`` group,
+        for another data-plane process."""
+        if not self.enabled or self._sock is None:
+            return None
+        return shared_copy(self._sock)
+
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Bind (or serve ``sock``, a listener bound elsewhere) and serve.
+
+        Raises ProxyAlreadyStarted or ApiError (500, Go's text).
+        """
         if self.enabled:
             raise ProxyAlreadyStarted()
+        if sock is None:
+            try:
+                sock = await bind_listener(self.listen, shared=self.shared)
+            except AddressError as exc:
+                raise ApiError.internal(str(exc)) from None
         try:
-            sock = await bind_listener(self.listen)
-        except AddressError as exc:
-            raise ApiError.internal(str(exc)) from None
-        try:
-            self._generation += 1
+            self._generation = next(_GENERATIONS)
             generation = self._generation
             self._server = await start_server(
                 lambda r, w: self._accept(r, w, generation),
@@ -152,6 +183,7 @@ class Proxy:
             sock.close()
             raise ApiError.internal(f"listen tcp {self.listen}: {exc}") from None
         self.listen = format_sockname(sock)
+        self._sock = sock if self.shared else None
         self.enabled = True
 
     def stop(self) -> None:
@@ -159,7 +191,8 @@ class Proxy:
         if not self.enabled:
             return
         self.enabled = False
-        self._generation += 1
+        self._sock = None
+        self._generation = next(_GENERATIONS)
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -181,6 +214,7 @@ class Proxy:
             raise ApiError.internal(str(exc)) from None
         if not (self.listen == resolved and self.upstream == upstream):
             self.stop()
+            await self.collection_released()
             self.listen = listen
             self.upstream = upstream
         if enabled != self.enabled:
@@ -229,10 +263,24 @@ class Proxy:
 class ProxyCollection:
     """All proxies by name (Go's ProxyCollection)."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, *, shared: bool = False) -> None:
         self.metrics = metrics
+        self.shared = shared
         self.proxies: dict[str, Proxy] = {}
         self.lock = asyncio.Lock()
+        #: Awaited after a proxy stops, before it may bind again within the same API call: the
+        #: other data-plane processes close their copies of its listener (``dataplane.py``).
+        self.on_stopped: Callable[[], Awaitable[None]] | None = None
+
+    def _new(self, name: str, listen: str, upstream: str) -> Proxy:
+        proxy = Proxy(name, listen, upstream, self.metrics)
+        proxy.collection_released = self.released
+        proxy.shared = self.shared
+        return proxy
+
+    async def released(self) -> None:
+        if self.on_stopped is not None:
+            await self.on_stopped()
 
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)
@@ -250,7 +298,7 @@ class ProxyCollection:
         async with self.lock:
             if name in self.proxies:
                 raise ApiError.proxy_already_exists()
-            proxy = Proxy(name, listen, upstream, self.metrics)
+            proxy = self._new(name, listen, upstream)
             if enabled:
                 await proxy.start()
             self.proxies[name] = proxy
@@ -268,7 +316,8 @@ class ProxyCollection:
                 if existing.upstream == upstream and existing.listen in (listen, resolved):
                     return existing
                 existing.stop()  # a failed start below leaves it stopped, as in Go
-            proxy = Proxy(name, listen, upstream, self.metrics)
+                await self.released()
+            proxy = self._new(name, listen, upstream)
             if enabled:
                 await proxy.start()
             self.proxies[name] = proxy

@@ -1,5 +1,6 @@
 """Running the server: in a background thread (``ToxiproxyServer``) or in the
-foreground until SIGINT/SIGTERM (``serve``)."""
+foreground until SIGINT/SIGTERM (``serve``), in one process or, with
+``processes`` > 1, with data-plane helper processes (``dataplane.py``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from . import eventloop
 from .api import Api
+from .dataplane import DataPlane, DataPlaneError
 from .errors import ApiError
 from .httpd import HttpServer
-from .metrics import Metrics
+from .metrics import Counts, Metrics
 from .proxy import ProxyCollection
 
 __all__ = ["VERSION", "ServerOptions", "ServerStartError", "ToxiproxyServer", "serve"]
@@ -41,6 +43,8 @@ class ServerOptions:
     config: Path | None = None
     proxy_metrics: bool = False
     runtime_metrics: bool = False
+    #: Processes that carry connections, this one included (``dataplane.py``).
+    processes: int = 1
 
 
 class _App:
@@ -49,23 +53,60 @@ class _App:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.metrics = Metrics(options.proxy_metrics, options.runtime_metrics, VERSION)
-        self.collection = ProxyCollection(self.metrics)
+        self.collection = ProxyCollection(self.metrics, shared=options.processes > 1)
         self.api = Api(self.collection, self.metrics, VERSION)
         self.http = HttpServer(self.api.handle)
         self.address: tuple[str, int] = (options.host, options.port)
+        self.dataplane = DataPlane(options.processes, proxy_metrics=options.proxy_metrics, on_lost=self._lost)
+        #: Set, with the reason, when a data-plane process is lost: the server must stop (exit 1).
+        self.fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def _lost(self, reason: str) -> None:
+        if not self.fatal.done():
+            log.error("%s; stopping the server: its proxies would no longer all behave as asked", reason)
+            self.fatal.set_result(reason)
+
+    async def _sync(self) -> None:
+        try:
+            await self.dataplane.sync(self.collection)
+        except DataPlaneError as exc:
+            self._lost(str(exc))
+            raise ApiError.internal(str(exc)) from None
+
+    async def _other_counts(self) -> list[Counts]:
+        try:
+            return await self.dataplane.counts()
+        except DataPlaneError as exc:
+            self._lost(str(exc))
+            raise ApiError.internal(str(exc)) from None
 
     async def start(self) -> None:
+        if self.options.processes > 1:
+            try:
+                await self.dataplane.start()
+            except DataPlaneError as exc:
+                raise ServerStartError(str(exc)) from exc
+            self.api.after_change = self._sync
+            self.collection.on_stopped = self._sync
+            self.api.other_counts = self._other_counts
         if self.options.config is not None:
             await self._load_config(self.options.config)
+        try:
+            await self._sync()
+        except ApiError as exc:
+            await self.stop()
+            raise ServerStartError(exc.message) from None
         try:
             self.address = await self.http.start(self.options.host, self.options.port)
         except OSError as exc:
             await self.collection.stop_all()
+            await self.dataplane.close()
             raise ServerStartError(
                 f"cannot listen on {self.options.host}:{self.options.port}: {exc}"
             ) from exc
-        log.info("API HTTP server starting on %s:%s (version %s, %s event loop)", *self.address, VERSION,
-                 eventloop.loop_name())
+        log.info("API HTTP server starting on %s:%s (version %s, %s event loop, %d data-plane process%s)",
+                 *self.address, VERSION, eventloop.loop_name(), self.options.processes,
+                 "" if self.options.processes == 1 else "es")
 
     async def _load_config(self, path: Path) -> None:
         """Populate semantics; errors are logged, never fatal (as in Toxiproxy)."""
@@ -86,6 +127,7 @@ class _App:
     async def stop(self) -> None:
         await self.http.close()
         await self.collection.stop_all()
+        await self.dataplane.close()
 
 
 class ToxiproxyServer:
@@ -103,12 +145,16 @@ class ToxiproxyServer:
         config: str | Path | None = None,
         proxy_metrics: bool = False,
         runtime_metrics: bool = False,
+        processes: int = 1,
         start_timeout: float = 10.0,
     ) -> None:
         self.options = ServerOptions(
-            host, port, Path(config) if config is not None else None, proxy_metrics, runtime_metrics
+            host, port, Path(config) if config is not None else None, proxy_metrics, runtime_metrics,
+            processes,
         )
         self._start_timeout = start_timeout
+        #: Why the server stopped on its own (a data-plane process was lost), else None.
+        self.failure: str | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -208,7 +254,7 @@ class ToxiproxyServer:
         self._app = app
         self._ready.set()
         try:
-            await self._stop.wait()
+            self.failure = await _until_stopped(self._stop, app)
         finally:
             await app.stop()
 
@@ -220,12 +266,25 @@ def serve(
     config: str | Path | None = None,
     proxy_metrics: bool = False,
     runtime_metrics: bool = False,
+    processes: int = 1,
 ) -> int:
-    """Run in the foreground until SIGINT or SIGTERM; returns the exit code (0)."""
+    """Run in the foreground until SIGINT or SIGTERM; returns the exit code.
+
+    0 once stopped by a signal; 1 when a data-plane process was lost (see ``dataplane.py``).
+    """
     options = ServerOptions(
-        host, port, Path(config) if config is not None else None, proxy_metrics, runtime_metrics
+        host, port, Path(config) if config is not None else None, proxy_metrics, runtime_metrics, processes
     )
     return eventloop.run(_serve_forever(options))
+
+
+async def _until_stopped(stop: asyncio.Event, app: _App) -> str | None:
+    """Wait for ``stop`` or for the app's fatal error; returns the error, if that came first."""
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    fatal: asyncio.Future[Any] = app.fatal
+    await asyncio.wait({stopping, fatal}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    return app.fatal.result() if app.fatal.done() else None
 
 
 async def _serve_forever(options: ServerOptions) -> int:
@@ -239,12 +298,13 @@ async def _serve_forever(options: ServerOptions) -> int:
         except (NotImplementedError, RuntimeError):
             log.warning("cannot install a handler for %s", signum.name)
     app = _App(options)
+    failure: str | None = None
     try:
         await app.start()
-        await stop.wait()
+        failure = await _until_stopped(stop, app)
         log.info("shutting down")
     finally:
         await app.stop()
         for signum in installed:
             loop.remove_signal_handler(signum)
-    return 0
+    return 0 if failure is None else 1

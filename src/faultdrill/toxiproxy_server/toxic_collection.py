@@ -117,6 +117,7 @@ class ToxicCollection:
             _validate(candidate)
             wrapper.toxic = toxic
             wrapper.toxicity = toxicity
+            wrapper.revision += 1
             await self._for_links(wrapper.direction, lambda link: link.update_toxic(wrapper))
             return wrapper
 

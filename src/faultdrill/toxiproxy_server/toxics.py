@@ -367,6 +367,8 @@ class ToxicWrapper:
     toxicity: float
     toxic: Toxic = field(default_factory=NoopToxic)
     index: int = 0
+    #: Bumped by every update: how data-plane processes tell an updated toxic (``mirror.py``).
+    revision: int = 0
 
     @property
     def buffer_size(self) -> int:
