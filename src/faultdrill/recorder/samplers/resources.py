@@ -1,7 +1,11 @@
 """``resources.csv``: CPU, memory, pids, network, restarts and OOM kills per container, from Docker.
 
+Where the engine is local, each tick reads the container's cgroup and network counters from the host
+(``cgroups.py``): the files Docker's stats would read for us, without the engine's CPU for a stats
+stream per container. Elsewhere (a remote engine, or a host whose cgroups are not where they should
+be) a container falls back to Docker's stats:
 ``docker stats`` without streaming waits for two samples (~1–2 s a call), and Docker's stats
-collector publishes once a second anyway. So each container gets one streaming stats request, read by
+collector publishes once a second anyway. So each such container gets one streaming stats request, read by
 its own thread, which keeps the latest sample; ``sample()`` only formats what the feeds hold, so it
 never waits. A Docker sample is written once: a tick that finds no newer one than the last row's (same
 ``read`` time — Docker publishes about once a second, so this happens now and then at 1 s, and on
@@ -30,6 +34,8 @@ from docker.models.containers import Container
 import docker
 from docker import DockerClient
 from faultdrill.recorder.samplers.base import PartialSample, first_line
+from faultdrill.recorder.samplers.cgroups import CgroupFiles, CgroupUnreadable, reading
+from faultdrill.stack.engine import host_reads_ok
 
 COLUMNS = ["service", "cpu_pct", "cpu_limit", "host_cpus", "mem_bytes", "mem_limit_bytes", "pids", "pids_limit",
            "net_rx_bytes", "net_tx_bytes", "restarts", "oom_killed"]
@@ -164,6 +170,65 @@ class _StatsFeed:
             return resource_row(self.service, fresh, self.inspect, host_cpus), self.error
 
 
+# --------------------------------------------------------------------------- one container, read from the host
+class _HostFeed:
+    """One container's counters read from the host at each tick; ``inspect`` every few seconds, and
+    again when the main process is gone (stopped or restarted: a new pid, a new cgroup)."""
+
+    def __init__(self, service: str, container_id: str, api: Any) -> None:
+        self.service = service
+        self.id = container_id
+        self.api = api
+        self.inspect: dict[str, Any] | None = None
+        self._files: CgroupFiles | None = None
+        self._previous: dict[str, Any] | None = None
+        self._next_inspect = 0.0
+
+    @classmethod
+    def open(cls, service: str, container_id: str, api: Any) -> _HostFeed | None:
+        """A feed, primed (the first row has a CPU figure), or None where the host cannot read it."""
+        feed = cls(service, container_id, api)
+        try:
+            feed._refresh()
+            if feed._files is None:
+                return None
+            feed._previous = reading(feed._files, None)
+        except (CgroupUnreadable, docker.errors.DockerException):
+            return None
+        return feed
+
+    def _refresh(self) -> None:
+        attrs = self.api.inspect_container(self.id)
+        self.inspect = attrs
+        self._next_inspect = time.monotonic() + INSPECT_EVERY_S
+        pid = int((attrs.get("State") or {}).get("Pid") or 0)
+        if not pid:
+            self._files, self._previous = None, None
+        elif self._files is None or self._files.pid != pid:
+            self._files, self._previous = CgroupFiles.of(pid), None
+
+    def _read(self) -> dict[str, Any] | None:
+        if self._files is None:
+            return None
+        try:
+            return reading(self._files, self._previous)
+        except CgroupUnreadable:
+            self._refresh()  # the main process is gone: look again
+            return reading(self._files, None) if self._files is not None else None
+
+    def row(self, now: float, host_cpus: int | None = None) -> tuple[dict[str, object], BaseException | None]:
+        error: BaseException | None = None
+        stats: dict[str, Any] | None = None
+        try:
+            if now >= self._next_inspect:
+                self._refresh()
+            stats = self._read()
+        except (CgroupUnreadable, docker.errors.DockerException) as exc:
+            error = exc
+        self._previous = stats
+        return resource_row(self.service, stats, self.inspect, host_cpus), error
+
+
 # --------------------------------------------------------------------------- the sampler
 class ResourcesSampler:
     name = "resources"
@@ -171,11 +236,21 @@ class ResourcesSampler:
     label = "resources"
 
     def __init__(self, containers: dict[str, Container], docker_client: DockerClient) -> None:
-        self._client, self._own_client = _stats_client(docker_client, pool=len(containers) + 4)
         self._stop = threading.Event()
+        local = host_reads_ok(docker_client)
+        hosted = {name: _HostFeed.open(name, str(c.id), docker_client.api) if local else None
+                  for name, c in containers.items()}
+        streamed = [name for name, feed in hosted.items() if feed is None]
+        self._client, self._own_client = (_stats_client(docker_client, pool=len(streamed) + 4) if streamed
+                                          else (docker_client, False))
         self.host_cpus = _engine_cpus(self._client)
-        self._feeds = [_StatsFeed(name, str(c.id), self._client.api, self._stop) for name, c in containers.items()]
-        for feed in self._feeds:
+        self._streams = [_StatsFeed(name, str(containers[name].id), self._client.api, self._stop)
+                         for name in streamed]
+        self._feeds: list[_HostFeed | _StatsFeed] = [hosted[name] or next(f for f in self._streams if f.service == name)
+                                                     for name in containers]
+        #: How each container is read: ``host`` (cgroup files) or ``docker stats`` (a stream).
+        self.sources = {name: "host" if hosted[name] else "docker stats" for name in containers}
+        for feed in self._streams:
             feed.thread.start()
 
     def sample(self) -> list[dict[str, object]]:
@@ -192,7 +267,7 @@ class ResourcesSampler:
 
     def close(self) -> None:
         self._stop.set()
-        for feed in self._feeds:
+        for feed in self._streams:
             feed.thread.join(timeout=2.5)  # a stream yields once a second, then sees the stop flag
         if self._own_client:
             self._client.close()
