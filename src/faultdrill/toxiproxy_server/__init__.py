@@ -8,8 +8,15 @@ semantics match it.  Use it in-process::
         srv.api_url   # e.g. "http://127.0.0.1:40123"
 
 or as a process: ``python3 -m faultdrill.toxiproxy_server --host 0.0.0.0
---port 8474 [--config FILE] [--proxy-metrics]`` (Go-style ``-host``/``-port``
-also work).
+--port 8474 [--config FILE] [--proxy-metrics] [--processes N|auto]`` (Go-style
+``-host``/``-port`` also work).
+
+One Python process moves bytes on one core; the official server spreads over all
+of them. ``--processes`` (default ``auto``: one per usable CPU, at most 4; the
+in-process ``ToxiproxyServer`` defaults to 1) starts data-plane helper
+processes that share every listener (``dataplane.py``, ``mirror.py``); a client
+cannot tell, except that ``/metrics`` sums their counters and a helper lost
+ends the server with exit code 1.
 
 Deliberate differences from Toxiproxy 2.12.0
 - ``GET /version`` reports ``2.12.0+faultdrill`` (same body format).
