@@ -2,10 +2,12 @@
 
 Two real browsers — the facilitator's and a responder's — and 20 more live-stream clients, all for
 the whole drill. The facilitator injects a hidden fault; the responder's latency curve reacts within
-3 s, and neither its page nor its network log (Chrome's performance log, live-stream messages
-included) holds the fault's name until the facilitator reveals it; the responder's "detected" mark
-reaches the facilitator's timeline and ``retrospective.md``. Meanwhile the drill hands over its
-per-second rows on time (no gap over 1.5 s on its clock) and every stream client gets every second.
+seconds (up to 2.7 s on a quiet machine, 3 s more on a busy one), and neither its page nor its network
+log (Chrome's performance log, live-stream messages included) holds the fault's name until the
+facilitator reveals it; the responder's "detected" mark reaches the facilitator's timeline and
+``retrospective.md``. Meanwhile the drill hands over its
+per-second rows on time (a second a second on its clock, no gap over a busy machine's stall) and every
+stream client gets every second.
 
 Screenshots of both views during the fault go to ``$FAULTDRILL_CONSOLE_SCREENSHOTS`` when set.
 """
@@ -24,15 +26,16 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.browser import open_url
-from tests.helpers import ROOT, SCENARIOS, wait_for
+from tests.helpers import BUSY_SLACK_S, ROOT, SCENARIOS, wait_for
 
-# timing is asserted (a curve within 3 s, seconds no more than 1.5 s apart): it takes the surge drills' lane
+# timing is asserted (a curve within seconds, a second a second): it takes the surge drills' lane
 # in turn rather than running beside one of them
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("surge-drills")]
 
@@ -150,9 +153,13 @@ def drive(fac: Any, resp: Any, output: list[str], shots: Path) -> list[StreamCli
 
     click(fac, 'button[data-verb="inject"][data-n="2"]')
     injected = time.monotonic()
-    assert wait_for(lambda: (resp.execute_script(P95) or [0, 0])[1] > SLOW_MS, 10)
+    assert wait_for(lambda: (resp.execute_script(P95) or [0, 0])[1] > SLOW_MS, 10 + BUSY_SLACK_S)
     reacted = time.monotonic() - injected
-    assert reacted <= 3.0, f"the responder's curve took {reacted:.1f} s to show the fault"
+    # live: the first slow answers (1.2 s), the second they end in closing (up to 1 s), its frame and the
+    # page's redraw (~0.5 s), give or take a busy machine; a curve drawn from the run's files, or late by
+    # a frame queue, takes seconds more
+    limit = 1.2 + 1.0 + 0.5 + BUSY_SLACK_S
+    assert reacted <= limit, f"the responder's curve took {reacted:.1f} s to show the fault"
     print(f"the responder's p95 curve showed the hidden fault {reacted:.2f} s after the facilitator's click")
 
     click(resp, "#mark-name")
@@ -199,8 +206,11 @@ def check_results(results: Path, clients: list[StreamClient], shots: Path) -> No
         got = sorted(t for frame in client.frames for t in frame["seconds"])
         assert got == recorded, f"missing seconds {sorted(set(recorded) - set(got))}"
         handed = [frame["clock"] for frame in client.frames if frame["seconds"]]
-        gaps.append(max(b - a for a, b in itertools.pairwise(handed)))
-    assert max(gaps) <= 1.5, f"the drill's seconds came {max(gaps):.2f} s apart with {CLIENTS} viewers"
+        gaps += [b - a for a, b in itertools.pairwise(handed)]
+    # on time: a second a second (the median), and never held back longer than a busy machine's stall
+    # (a drill that waited on its viewers would fall behind on every frame, or stop for a client's timeout)
+    assert median(gaps) <= 1.2, f"the drill's seconds came {median(gaps):.2f} s apart (median) with {CLIENTS} viewers"
+    assert max(gaps) <= 1.0 + BUSY_SLACK_S, f"the drill's seconds came {max(gaps):.2f} s apart with {CLIENTS} viewers"
     arrivals = [t for client in clients for t in client.arrived]
     print(f"drill clock gap max {max(gaps):.2f} s; frames per client {len(clients[0].frames)}; "
           f"arrival span {max(arrivals) - min(arrivals):.1f} s")

@@ -18,7 +18,7 @@ import yaml
 
 import docker
 from faultdrill.faults.journal import pending
-from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled, wait_for
+from tests.helpers import BUSY_SLACK_S, ROOT, SCENARIOS, faultdrill, labelled, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -99,8 +99,10 @@ def test_sigkilled_run_is_healed_and_removed_by_its_reaper_without_any_command(k
     results = tmp_path / "results"
     run_dir = _start_and_kill(killed_scenario, results, grace=3)
     killed = time.monotonic()
-    assert wait_for(lambda: (run_dir / "reaper.json").exists() and labelled(run_dir.name) == [], timeout=15), \
-        f"still there 15 s after the kill: {labelled(run_dir.name)}"
+    # the 3 s grace, then heals and removals through a Docker engine that another test's drill may keep busy
+    soon = 15 + 5 * BUSY_SLACK_S
+    assert wait_for(lambda: (run_dir / "reaper.json").exists() and labelled(run_dir.name) == [], timeout=soon), \
+        f"still there {soon:g} s after the kill: {labelled(run_dir.name)}"
     took = time.monotonic() - killed
     assert _paused(run_dir.name) == []
     record = _assert_reaped(run_dir)

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from faultdrill.recorder.events import read_events
-from tests.helpers import SCENARIOS, faultdrill, labelled, only_run_dir, read_timeseries
+from tests.helpers import BUSY_SLACK_S, SCENARIOS, faultdrill, labelled, only_run_dir, read_timeseries
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 TOKEN = "e2e-remote-workers"
@@ -85,7 +85,9 @@ def test_a_drill_loses_a_remote_worker_and_aborts_degraded(tmp_path: Path, monke
     assert kinds.count("worker.joined") == 2 and kinds.count("worker.lost") == 1, kinds
     lost = next(e for e in events if e["kind"] == "worker.lost")
     aborted = next(e for e in events if e["kind"] == "run.aborted")
-    assert 4.0 <= lost["lost_at"] <= 9.0 and aborted["metric"] == "load_delivered_ratio", (lost, aborted)
+    # killed 4 s in (later if this host is busy), noticed within 3 s of its last record (one a second)
+    assert 4.0 <= lost["lost_at"] <= 4.0 + 3.0 + 1.0 + BUSY_SLACK_S, (lost, aborted)
+    assert aborted["metric"] == "load_delivered_ratio", aborted
     assert lost["lost_at"] < aborted["t"] < 20  # the abort ended the 30 s drill early
     rows = read_timeseries(run_dir)
     delivered = {int(r["t"]): float(r["delivered"]) / float(r["planned"]) for r in rows if r["planned"]}
@@ -93,7 +95,10 @@ def test_a_drill_loses_a_remote_worker_and_aborts_degraded(tmp_path: Path, monke
     assert min(delivered.values()) <= 0.6, delivered
     run = json.loads((run_dir / "run.json").read_text())
     assert run["degraded"] is True and run["load_workers"]["lost"] == 1
-    assert all(abs(w["clock"]["offset_s"]) < 0.05 for w in run["load_workers"]["workers"])  # one host
+    # one host: no offset, within what each measure says of itself (half its best round trip) or 50 ms
+    clocks = [w["clock"] for w in run["load_workers"]["workers"]]
+    assert all(c["uncertainty_s"] < 0.25 and abs(c["offset_s"]) <= max(0.05, c["uncertainty_s"] + 0.005)
+               for c in clocks), clocks
     assert any("ran degraded" in p for p in run["problems"])
     assert run["engine"]["local"] is True
     summary = json.loads((run_dir / "summary.json").read_text())

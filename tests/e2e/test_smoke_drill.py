@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import subprocess
 import sys
@@ -9,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, SCENARIOS, faultdrill, labelled, only_run_dir, read_json, read_timeseries, wait_for
+from tests.helpers import (
+    BUSY_SLACK_S,
+    ROOT,
+    SCENARIOS,
+    faultdrill,
+    labelled,
+    only_run_dir,
+    read_json,
+    read_timeseries,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -64,9 +75,10 @@ def test_latency_toxic_shows_in_p50_and_goes_away(smoke_run) -> None:  # type: i
     windows = read_json(run_dir / "summary.json")["windows"]
     base, fault, after = windows["baseline"]["p50_ms"], windows["slow backend"]["p50_ms"], windows["recovery"]["p50_ms"]
     assert fault >= base + 200, windows
-    # The 200 ms toxic is gone: the recovery's p50 is back within 20 ms of the baseline. (A tighter bound
-    # measures the machine, not the heal: on a busy 2-core runner a ~6 ms p50 moves by ~10 ms.)
-    assert after <= base + 20.0, (base, after)
+    # The 200 ms toxic is gone: the recovery's p50 is back within a quarter of it of the baseline. (A tighter
+    # bound measures the machine, not the heal: on a busy 2-core runner a ~6 ms p50 moves by ~10 ms, and
+    # more with another test's drill beside it; a toxic left in place would add all of its 200 ms.)
+    assert after <= base + 50.0, (base, after)
 
 
 def test_fault_times_are_on_the_run_clock(smoke_run) -> None:  # type: ignore[no-untyped-def]
@@ -74,8 +86,13 @@ def test_fault_times_are_on_the_run_clock(smoke_run) -> None:  # type: ignore[no
     events = [e for e in map(__import__("json").loads, (run_dir / "events.jsonl").read_text().splitlines())]
     start = next(e for e in events if e["kind"] == "fault.start")
     stop = next(e for e in events if e["kind"] == "fault.stop")
-    assert 10.0 <= start["t"] < 10.5 and 20.0 <= stop["t"] < 20.5
+    # on time (a tick of 50 ms and the apply; a busy machine may add seconds), never early; 10 s long
+    assert 10.0 <= start["t"] < 10.0 + BUSY_SLACK_S and 0 <= stop["t"] - start["t"] - 10.0 < BUSY_SLACK_S
     assert start["fault"] == stop["fault"] == "slow backend"
+    # and on the load's clock: every second wholly inside the fault's times is slow (the load's seconds
+    # would drift out of the window if the two clocks disagreed)
+    inside = [r for r in read_timeseries(run_dir) if math.ceil(start["t"]) + 1 <= int(r["t"]) < int(stop["t"])]
+    assert len(inside) >= 7 and all(float(r["ok_p50_ms"]) >= 200 for r in inside), inside
 
 
 def test_sigint_mid_run_stops_cleanly_with_partial_results(tmp_path: Path) -> None:

@@ -51,6 +51,11 @@ def call(stack: DockerStack, timeout: float = 5.0) -> tuple[int, float, str]:
         return 0, time.monotonic() - start, str(exc)
 
 
+def fastest(stack: DockerStack, tries: int = 3) -> float:
+    """The quickest of a few calls: a busy machine only ever adds time, a toxic adds it to every call."""
+    return min(call(stack)[1] for _ in range(tries))
+
+
 def fault(stack: DockerStack, spec: dict):  # type: ignore[no-untyped-def]
     return action_for(Fault.model_validate({"name": f"test {secrets.token_hex(4)}", **spec}), stack.scenario, stack.toxiproxy,
                       stack.containers)
@@ -65,11 +70,13 @@ def test_latency_toxic_adds_its_delay(stack: DockerStack) -> None:
     action = fault(stack, {"toxic": {"proxy": "backend", "type": "latency", "latency": "600ms"}})
     action.apply()
     try:
-        status, elapsed, _ = call(stack)
-        assert status == 200 and elapsed >= 0.6
+        # every call waits the toxic's 600 ms; web's 1 s timeout leaves 400 ms for the rest, which a busy
+        # machine can eat once: one of three calls answers 200 (a 504 would still take at least 600 ms)
+        calls = [call(stack) for _ in range(3)]
+        assert min(elapsed for _, elapsed, _ in calls) >= 0.6 and 200 in {s for s, _, _ in calls}, calls
     finally:
         action.revert()
-    assert call(stack)[1] < 0.45  # fast again (with room for a busy machine's scheduling)
+    assert fastest(stack) < 0.45  # fast again: the 600 ms are gone from every call
 
 
 def test_timeout_toxic_stalls_the_hop(stack: DockerStack) -> None:
@@ -139,22 +146,27 @@ def test_stress_burns_cpu_in_the_container_until_healed(stack: DockerStack) -> N
     container = stack.containers["backend"]
 
     def cpu_seconds() -> float:
-        stats = container.stats(stream=False)
+        stats = container.stats(stream=False, one_shot=True)  # read now, not over the next second
         return stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
+
+    def cores_busy(seconds: float) -> float:
+        """The container's CPU seconds per second of wall time, over ``seconds``."""
+        a, started = cpu_seconds(), time.monotonic()
+        time.sleep(seconds)
+        return (cpu_seconds() - a) / (time.monotonic() - started)
 
     action = fault(stack, {"stress": {"service": "backend", "cpu": 1}})
     action.apply()
     try:
-        a = cpu_seconds()
-        time.sleep(2)
-        burned = cpu_seconds() - a
-        assert burned > 1.0, burned  # ~one core busy
+        # one busy loop: a whole core on a quiet machine, its share of two when another test's drill
+        # runs beside it (at least 0.3 of a core with five busy processes on two cores)
+        stressed = cores_busy(3)
+        assert stressed > 0.3, stressed
     finally:
         action.revert()
     time.sleep(0.5)
-    a = cpu_seconds()
-    time.sleep(2)
-    assert cpu_seconds() - a < 0.5
+    idle = cores_busy(3)  # the container's own use: what the rest of the machine does is not counted
+    assert idle < 0.25 and stressed > 5 * idle, (stressed, idle)
     assert json.loads(json.dumps(action.describe()))["type"] == "stress"
 
 
@@ -178,8 +190,10 @@ def test_ramp_and_flapping_drive_the_live_toxic(stack: DockerStack, tmp_path) ->
             seen.append((clock.now(), elapsed))
         time.sleep(0.1)
     engine.heal_all()
-    early = [e for t, e in seen if t < 1.2]
-    late = [e for t, e in seen if t > 3]
-    assert early and late and min(late) > max(early) + 0.2, seen  # the live toxic got slower as it ramped
-    assert call(stack)[1] < 0.45 and pending(tmp_path / "journal.jsonl") == []
+    early = [e for t, e in seen if t < 1.2]  # the toxic at 0-180 ms
+    late = [e for t, e in seen if t > 3]  # at 450-600 ms: every late call waits at least 450 ms
+    # the live toxic got slower as it ramped; fastest against fastest (a busy machine only adds time to
+    # some calls, where the slowest early call could be one of them)
+    assert early and late and min(late) > min(early) + 0.3, seen
+    assert fastest(stack) < 0.45 and pending(tmp_path / "journal.jsonl") == []
     assert any(e["kind"] == "fault.ramp" for e in read_events(tmp_path / "e.jsonl"))

@@ -24,6 +24,7 @@ from faultdrill.load.localserver import LocalServer, ServerOptions
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.shape import Segment
 from faultdrill.stack.netns import parse_proc_net_tcp
+from tests.helpers import BUSY_SLACK_S
 
 HTTP_USER_FILE = """
 from locust import HttpUser, constant, task
@@ -90,12 +91,17 @@ def test_connections_close_when_users_stop(tmp_path: Path, kind: str) -> None:
         seen: dict[str, int] = {}
 
         def watch(t0: float) -> None:
-            while time.monotonic() - t0 < 5.5:
+            # while the 6 users run (t < 6 s), then after they stop and before the child exits at 10 s
+            # (which would close any connection): polled, so a late read on a busy machine is not a miss
+            seen["running"] = seen["stopped"] = -1
+            while time.monotonic() - t0 < 5.8 and seen["running"] < 6:
+                seen["running"] = established_to(server.port)
                 time.sleep(0.1)
-            seen["running"] = established_to(server.port)
-            while time.monotonic() - t0 < 8.5:
+            while time.monotonic() - t0 < 6.0:
+                time.sleep(0.05)
+            while time.monotonic() - t0 < 9.5 and seen["stopped"] != 0:
+                seen["stopped"] = established_to(server.port)
                 time.sleep(0.1)
-            seen["stopped"] = established_to(server.port)
 
         seconds = run(tmp_path, config, watch)
     assert seen["running"] >= 6, seen  # one keep-alive connection per user while they run
@@ -172,17 +178,19 @@ class Requests(HttpUser):
         self.client.get(OK + "/status503", name="requests 503")
         self.client.get(REFUSED + "/", name="requests refused")
         self.client.get(RESET + "/", name="requests reset")
-        self.client.get(SLOW + "/", name="requests timeout", timeout=0.5)
+        self.client.get(SLOW + "/", name="requests timeout", timeout=1.5)
 """
 
 
 def test_failures_are_classified_for_both_clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with LocalServer(ServerOptions(statuses={"/status503": 503})) as ok, \
-            LocalServer(ServerOptions(delay=3.0)) as slow, ResetServer() as reset:
+            LocalServer(ServerOptions(delay=4.5)) as slow, ResetServer() as reset:
         for key, url in {"OK": ok.url, "SLOW": slow.url, "RESET": f"http://127.0.0.1:{reset.port}",
                          "REFUSED": f"http://127.0.0.1:{closed_port()}"}.items():
             monkeypatch.setenv(f"FD_{key}", url)
-        config = cfg(ok.url, locustfile(tmp_path, FAILURES_FILE), [Segment(5, 2)], 5, request_timeout=0.5)
+        # a 1.5 s timeout: the slow server (4.5 s) always times out, and the quick answers (503, reset) on a
+        # busy machine never do (0.5 s was once too little for a 503 beside another test's drill)
+        config = cfg(ok.url, locustfile(tmp_path, FAILURES_FILE), [Segment(5, 2)], 5, request_timeout=1.5)
         seconds = run(tmp_path, config)
     found = {name: set(stats.errors) for name, stats in totals(seconds).items()}
     for client in ("fast", "requests"):
@@ -282,8 +290,11 @@ def test_open_model_sends_on_schedule_and_measures_from_the_intended_time(tmp_pa
     assert percentile_ms(stats.hist, 90) >= 400  # type: ignore[operator]
     assert percentile_ms(stats.hist, 100) >= 800  # type: ignore[operator]
     for second in seconds:
-        if 4 <= second.t < 9 and second.t % 3 != 2:  # outside a freeze, the curve follows the rate
-            assert second.total().count >= 90, [(s.t, s.total().count) for s in seconds]
+        if 4 <= second.t < 9 and second.t % 3 != 2:  # outside a freeze, the curve follows the rate:
+            # sent on schedule (counted by intended second), and answered in step (counted by the second
+            # they complete in, which a stall of a busy machine can shift by a fraction of a second)
+            assert second.open is not None and second.open.sent >= 90, [(s.t, s.open) for s in seconds]
+            assert second.total().count >= 75, [(s.t, s.total().count) for s in seconds]
 
 
 def test_open_model_counts_drops_when_max_in_flight_is_reached(tmp_path: Path) -> None:
@@ -351,7 +362,8 @@ def test_second_0_is_a_full_second_of_load(tmp_path: Path) -> None:
     counts = [s.total().count for s in seconds]
     steady = sorted(counts[1:5])[1]  # ~100/s: 10 users, 50-150 ms between requests
     # the generator was prepared before the clock started: no empty second 0, no catch-up burst at 1
-    assert counts[0] >= 0.7 * steady and counts[1] <= 1.3 * steady, counts
+    # (a busy machine can hold a second's requests back a few tenths of a second, as in the smoke drill)
+    assert counts[0] >= 0.5 * steady and counts[1] <= 1.4 * steady, counts
     assert seconds[0].users == 10, [s.users for s in seconds]
 
 
@@ -362,7 +374,8 @@ def test_open_model_drops_nothing_at_the_start(tmp_path: Path) -> None:
     opened = [s.open for s in seconds if s.open is not None]
     assert sum(o.dropped for o in opened) == 0, opened
     first = seconds[0].open
-    assert first is not None and first.intended == first.sent == 20 and seconds[0].total().count >= 18, first
+    # all 20 sent in their second; answers count in the second they complete (a busy machine moves a few)
+    assert first is not None and first.intended == first.sent == 20 and seconds[0].total().count >= 15, first
     assert sum(o.sent for o in opened) == 80
 
 
@@ -375,17 +388,20 @@ def test_a_failing_callback_stops_the_stream_and_says_which_second(tmp_path: Pat
             raise RuntimeError("disk full")
         got.append(second.t)
 
+    # second 2 is handed over at t = 3 s; the run would end at 8 s: the failure is noticed in between,
+    # with a busy machine's slack, before the end
+    noticed_by = 3.0 + BUSY_SLACK_S
     with LocalServer() as server:
-        config = cfg(server.url, "builtin:smoke", [Segment(6, 2)], 6)
+        config = cfg(server.url, "builtin:smoke", [Segment(8, 2)], 8)
         with LoadProcess(duration=config.duration, host=config.host, journeys=config.journeys,
                          log_path=tmp_path / "locust.log", config=config) as load:
             t0 = load.start(on_second)
-            deadline = t0 + 4.5
+            deadline = t0 + noticed_by
             while load.alive and time.monotonic() < deadline:
                 time.sleep(0.05)
             failed_after = time.monotonic() - t0
             assert not load.alive and load.finished.wait(20)
-    assert failed_after < 3.5  # noticed as soon as second 2 arrived, not at the end of the run
+    assert failed_after < noticed_by < config.duration  # as soon as second 2 arrived, not at the end of the run
     assert load.error is not None and "second 2" in load.error and "RuntimeError: disk full" in load.error
     assert got == [0, 1]  # nothing after the gap is passed on as if the data were whole
     assert "disk full" in (tmp_path / "locust.log").read_text()  # the traceback, for whoever debugs it

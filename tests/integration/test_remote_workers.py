@@ -9,6 +9,7 @@ the master listens on the bridge's address. Needs root, ip(8) and faketime
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from faultdrill.load.localserver import LocalServer
 from faultdrill.load.process import LoadProcess
 from faultdrill.load.shape import Segment
 from faultdrill.scenario.check_model import Check
+from tests.helpers import BUSY_SLACK_S
 
 pytestmark = [pytest.mark.xdist_group("remote-workers")]  # one bridge address: these tests take turns
 
@@ -131,13 +133,25 @@ def start_worker(h: Hosts, i: int, port: int, tmp_path: Path, fake: bool = False
 
 
 def drive(load: LoadProcess, seconds: list[LoadSecond], duration: float, kill: subprocess.Popen[bytes] | None = None,
-          kill_at: float = 0.0) -> None:
+          kill_at: float = 0.0) -> float:
+    """Run the load; SIGKILL ``kill`` at ``kill_at`` s. When it was really killed, on the run clock (a busy
+    machine may wake this thread late)."""
     t0 = time.monotonic()
     load.start(seconds.append, t0)
+    killed_at = 0.0
     if kill is not None:
         time.sleep(max(0.0, t0 + kill_at - time.monotonic()))
+        killed_at = time.monotonic() - t0  # the signal goes right after: never before this
         kill.send_signal(signal.SIGKILL)
     assert load.finished.wait(duration + 30)
+    return killed_at
+
+
+def measured(offset: float, expected: float, uncertainty: float, most: float = 0.25) -> bool:
+    """An offset measure is right within what it says of itself (half its round trip), or 50 ms, whichever
+    is more, and says it to well under the seconds it bins: a busy machine slows some round trips (and the
+    measure says so). The join's is the best of 8 round trips; one during the run may be of one."""
+    return uncertainty < most and abs(offset - expected) <= max(0.05, uncertainty + 0.005)
 
 
 def logs(tmp_path: Path) -> str:
@@ -185,10 +199,11 @@ def test_two_hosts_one_clock_shifted_merge_exactly(tmp_path: Path) -> None:
     expected = time.monotonic() - (time.time() + FAKE_SHIFT_S)
     report = sorted(load.workers_report, key=lambda w: w["clock"]["offset_s"])  # whichever joined first
     shifted, plain = report
-    assert all(w["remote"] for w in report) and abs(plain["clock"]["offset_s"]) < 0.05, report
-    assert abs(shifted["clock"]["offset_s"] - expected) < 0.05, (report, expected)
-    assert shifted["clock"]["uncertainty_s"] < 0.05
-    assert abs(shifted["clock_during_run"]["max_offset_s"] - expected) < 0.05, report
+    assert all(w["remote"] for w in report), report
+    assert measured(plain["clock"]["offset_s"], 0.0, plain["clock"]["uncertainty_s"]), report
+    assert measured(shifted["clock"]["offset_s"], expected, shifted["clock"]["uncertainty_s"]), (report, expected)
+    during = shifted["clock_during_run"]
+    assert measured(during["max_offset_s"], expected, during["worst_uncertainty_s"], most=0.5), (report, expected)
     assert not load.lost_workers
 
 
@@ -202,7 +217,7 @@ def test_a_worker_killed_mid_run_is_a_fact(tmp_path: Path) -> None:
         seconds: list[LoadSecond] = []
         with LoadProcess(duration=9, host="", journeys="", log_path=tmp_path / "master.log",
                          config=remote_config(flat, 9, port)) as load:
-            drive(load, seconds, 9, kill=workers[1], kill_at=3.5)
+            killed_at = drive(load, seconds, 9, kill=workers[1], kill_at=3.5)
         assert load.error is None, load.error + logs(tmp_path)
         assert workers[0].wait(timeout=20) == 0, logs(tmp_path)
         assert workers[1].wait(timeout=5) == -signal.SIGKILL
@@ -213,13 +228,17 @@ def test_a_worker_killed_mid_run_is_a_fact(tmp_path: Path) -> None:
 
     lost = load.lost_workers
     assert len(lost) == 1, load.worker_events  # the killed one (indices go by join order)
-    assert 3.5 <= lost[0]["t"] <= 3.5 + 3.0 + 2.0, lost  # noticed within LOST_AFTER_S (+ a second's slack)
+    # noticed within LOST_AFTER_S (3 s) of its last record (one a second), give or take a busy machine
+    assert killed_at <= lost[0]["t"] <= killed_at + 3.0 + 1.0 + BUSY_SLACK_S, (lost, killed_at)
     ratios = {s.t: s.delivered_ratio for s in seconds}
-    assert all(ratios[t] is not None and ratios[t] >= 0.95 for t in (0, 1, 2)), ratios
-    assert all(ratios[t] is not None and ratios[t] <= 0.6 for t in (4, 5, 6, 7, 8)), ratios  # half the arrivals
+    whole, halved = range(math.floor(killed_at)), range(math.ceil(killed_at), 9)  # before and after the kill
+    assert len(whole) >= 3 and len(halved) >= 2, killed_at
+    assert all(ratios[t] is not None and ratios[t] >= 0.95 for t in whole), ratios
+    assert all(ratios[t] is not None and ratios[t] <= 0.6 for t in halved), ratios  # half the arrivals
     check = Check.model_validate({"name": "delivered", "metric": "load_delivered_ratio", "min": 0.9})
     result = judge(check, seconds, {"run": Window("run", ((0.0, 9.0),), "run")})
-    assert not result.passed and result.value is not None and 0.5 < result.value < 0.8, result
+    share = (killed_at + (9 - killed_at) / 2) / 9  # whole until the kill, half after (0.69 at 3.5 s)
+    assert not result.passed and result.value is not None and abs(result.value - share) < 0.1, (result, share)
 
 
 def free_local_port() -> int:
