@@ -2,7 +2,7 @@
 
 It joins the drill's master (see ``join`` for the conversation), measures its clock's offset to the
 master's, takes the journeys and run config the master ships, checks the target against the
-drill's ``allow_hosts`` itself, then runs as one of the drill's Locust workers (``child.run_worker``)
+drill's ``allow_hosts`` itself, then runs as one of the drill's Locust workers (``worker.run_worker``)
 with its seconds binned on the master's run clock. Exit codes: 0 took part, 2 refused (token,
 versions, target, a full or running drill), 3 no master answered within ``--wait``.
 """
@@ -128,7 +128,7 @@ def run(master: str, token: str, wait: float) -> int:
         say(f"--master must be HOST:PORT, got {master!r}")
         return 2
     host, port = address
-    from faultdrill.load.child import ClockKeeper, run_worker
+    from faultdrill.load.worker import ClockKeeper, run_worker
 
     try:
         welcome, clock, client = join(host, port, token, wait)
