@@ -12,7 +12,10 @@ auto), so its RSS and open files, helpers included, can be read.
 An echo upstream (``--echo-procs`` processes sharing the port) answers 100-byte ping-pongs; the
 clients are ``--clients`` processes, so the client is not the bottleneck. Each round measures
 direct then proxied (the order alternates every round) at each concurrency; every measurement is
-bounded by a round-trip count and by wall time. Goals (issue "Performance"):
+bounded by a round-trip count and by wall time. Clients close with a RST (no TIME_WAIT left behind),
+the host's TIME_WAIT sockets are printed with each round, and the run first waits (up to 130 s) for
+those earlier work left to expire: thousands of them slow loopback traffic, the proxied side's most.
+Goals (issue "Performance"):
 
 * 1 connection: added p50 <= 0.15 ms;
 * 1,000 connections: proxied round trips/s >= 0.5x direct, added p99 <= 2x direct's p99;
@@ -29,6 +32,7 @@ import multiprocessing as mp
 import os
 import resource
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -181,12 +185,48 @@ def _client_process(host: str, port: int, connections: int, start_at: float, sec
             except (OSError, asyncio.IncompleteReadError):
                 failures += 1
             finally:
-                writer.close()
+                _reset(writer)
 
         await asyncio.wait_for(asyncio.gather(*(one() for _ in range(connections))), timeout=seconds + 60)
         return samples, failures
 
     out.put(asyncio.run(run()))
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a RST, not a FIN: no TIME_WAIT socket (and connection-tracking entry) is left behind
+    for two minutes. Thousands of them, from earlier rounds, slowed every later round's loopback
+    traffic and the proxied side (twice the segments) most: a benchmark must not measure its own
+    leftovers."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    writer.transport.abort()
+
+
+def time_wait_sockets() -> int:
+    """This host's TCP sockets in TIME_WAIT (``/proc/net/sockstat``), shown with every measurement."""
+    try:
+        fields = Path("/proc/net/sockstat").read_text().split("TCP:", 1)[1].split("\n", 1)[0].split()
+        return int(fields[fields.index("tw") + 1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def settle(limit: int = 2000, within: float = 130.0) -> None:
+    """Let TIME_WAIT sockets that earlier work left (they last 60–120 s) expire before measuring."""
+    left = time_wait_sockets()
+    if left <= limit:
+        return
+    print(f"waiting up to {within:.0f} s for {left:,} TIME_WAIT sockets left by earlier work to expire", flush=True)
+    deadline = time.monotonic() + within
+    while left > limit and time.monotonic() < deadline:
+        time.sleep(5)
+        left = time_wait_sockets()
+    print(f"  {left:,} left", flush=True)
 
 
 def measure(host: str, port: int, concurrency: int, seconds: float, clients: int) -> tuple[float, list[float]]:
@@ -305,6 +345,7 @@ def main() -> int:
         figures[f"p99{c}"] = Figure(f"{c} conn: added p99 / direct p99", "x",
                                     "<= 2x" if c >= 1000 else "(reported)", at_most(2.0) if c >= 1000 else None)
 
+    settle()
     lifetime = 120 + args.rounds * len(args.concurrency) * 2 * (seconds + 30) + args.soak
     server = compatible_server(args.server_processes) if args.api is None else _existing(args.api)
     with echo_upstream(args.echo_procs, lifetime) as echo_port, server as (api, pid), \
@@ -323,7 +364,7 @@ def main() -> int:
                 figures[f"p99{c}"].add((pct(p_lat, 0.99) - pct(d_lat, 0.99)) / pct(d_lat, 0.99))
                 print(f"round {r + 1} conns {c}: direct {d_rate:,.0f} rt/s p50 {pct(d_lat, .5):.3f} "
                       f"p99 {pct(d_lat, .99):.3f} ms | proxied {p_rate:,.0f} rt/s p50 {pct(p_lat, .5):.3f} "
-                      f"p99 {pct(p_lat, .99):.3f} ms", flush=True)
+                      f"p99 {pct(p_lat, .99):.3f} ms | TIME_WAIT sockets {time_wait_sockets()}", flush=True)
         extra = soak(proxy_host, proxy_port, pid, args.soak, args.clients) if args.soak and pid else []
     title = (f"{len(PAYLOAD)}-byte ping-pong, {seconds:g} s per side, {args.rounds} alternating rounds, "
              f"{args.clients} client processes, server "
