@@ -43,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from figures import DEFAULT_ROUNDS, Figure, at_least, at_most, report
+from quiet import settle, time_wait_sockets
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = b"x" * 100
@@ -205,28 +206,6 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         except OSError:
             pass
     writer.transport.abort()
-
-
-def time_wait_sockets() -> int:
-    """This host's TCP sockets in TIME_WAIT (``/proc/net/sockstat``), shown with every measurement."""
-    try:
-        fields = Path("/proc/net/sockstat").read_text().split("TCP:", 1)[1].split("\n", 1)[0].split()
-        return int(fields[fields.index("tw") + 1])
-    except (OSError, IndexError, ValueError):
-        return -1
-
-
-def settle(limit: int = 2000, within: float = 130.0) -> None:
-    """Let TIME_WAIT sockets that earlier work left (they last 60–120 s) expire before measuring."""
-    left = time_wait_sockets()
-    if left <= limit:
-        return
-    print(f"waiting up to {within:.0f} s for {left:,} TIME_WAIT sockets left by earlier work to expire", flush=True)
-    deadline = time.monotonic() + within
-    while left > limit and time.monotonic() < deadline:
-        time.sleep(5)
-        left = time_wait_sockets()
-    print(f"  {left:,} left", flush=True)
 
 
 def measure(host: str, port: int, concurrency: int, seconds: float, clients: int) -> tuple[float, list[float]]:
