@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Test processes (pytest-xdist): tests that share a module's stack stay on one, the surge drills take one lane in
-# turn (tests/conftest.py). One by default: `make test TEST_JOBS=2` takes ~11 min instead of ~24 on two cores,
-# but there a drill beside another test's made timing-bound tests fail now and then (tests/README.md).
-TEST_JOBS ?= 1
+# turn (tests/conftest.py). Two: ~11 min on two cores instead of ~21 with `make test TEST_JOBS=1` (tests/README.md).
+TEST_JOBS ?= 2
 
 .PHONY: demo test test-unit lint docker tools images clean bench
 
