@@ -11,8 +11,12 @@ auto), so its RSS and open files, helpers included, can be read.
 
 An echo upstream (``--echo-procs`` processes sharing the port) answers 100-byte ping-pongs; the
 clients are ``--clients`` processes, so the client is not the bottleneck. Each round measures
-direct then proxied (the order alternates every round) at each concurrency; every measurement is
-bounded by a round-trip count and by wall time. Clients close with a RST (no TIME_WAIT left behind),
+direct, proxied and the floor at each concurrency (each goes first in turn); every measurement is
+bounded by a round-trip count and by wall time. The floor is a minimal forwarder (``data_received``
+-> ``write``, in as many processes as the server, sharing a port the same way): the best any Python
+proxy can do on this machine at that moment. On a shared 2-core machine the proxied/direct ratio
+moves with the machine's state by more than the code's cost (0.38-0.55 for the same code in one
+afternoon); proxied/floor shows the server's own part. Clients close with a RST (no TIME_WAIT left behind),
 the host's TIME_WAIT sockets are printed with each round, and the run first waits (up to 130 s) for
 those earlier work left to expire: thousands of them slow loopback traffic, the proxied side's most.
 Goals (issue "Performance"):
@@ -102,6 +106,105 @@ def echo_upstream(processes: int, lifetime: float) -> Iterator[int]:
             w.terminate()
             w.join(10)
         sock.close()
+
+
+# -- the floor: the least a Python forwarder can do ------------------------------------------------
+
+class _Side(asyncio.Protocol):
+    """One side of a floor connection: bytes in go straight out of the peer's transport."""
+
+    def __init__(self) -> None:
+        self.peer: _Side | None = None
+        self.transport: asyncio.Transport | None = None
+        self.early: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+        else:
+            self.early.append(data)
+
+    def eof_received(self) -> None:
+        self.connection_lost(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+
+def _run_floor(port: int, upstream_port: int, lifetime: float) -> None:
+    _fast_loop()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def join(client: _Side) -> None:
+            upstream = _Side()
+            await loop.create_connection(lambda: upstream, "127.0.0.1", upstream_port)
+            client.peer, upstream.peer = upstream, client
+            assert upstream.transport is not None
+            for chunk in client.early:
+                upstream.transport.write(chunk)
+
+        joining: set[asyncio.Task[None]] = set()
+
+        class Client(_Side):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                super().connection_made(transport)
+                task = loop.create_task(join(self))
+                joining.add(task)
+                task.add_done_callback(joining.discard)
+
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", port))
+        server = await loop.create_server(Client, sock=sock, backlog=4096)
+        async with server:
+            await asyncio.sleep(lifetime)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+@contextmanager
+def floor_forwarder(upstream_port: int, processes: int, lifetime: float) -> Iterator[int]:
+    """A minimal forwarder (data_received -> write; no toxics, counters or API) in ``processes``
+    processes sharing its port as the server's do: the best any Python proxy could do on this machine
+    at this moment. Measured beside the server, it tells the machine's state from the server's code."""
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    workers = [mp.Process(target=_run_floor, args=(port, upstream_port, lifetime), daemon=True)
+               for _ in range(processes)]
+    for w in workers:
+        w.start()
+    holder.close()
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("the floor forwarder did not start") from None
+            time.sleep(0.1)
+    try:
+        yield port
+    finally:
+        for w in workers:
+            w.terminate()
+            w.join(10)
+
+
+def _server_processes(setting: str) -> int:
+    """What ``--processes`` gives the server (its ``auto``: one per usable CPU, at most 4)."""
+    return min(len(os.sched_getaffinity(0)), 4) if setting == "auto" else int(setting)
 
 
 # -- the server under test ----------------------------------------------------------------------
@@ -323,19 +426,27 @@ def main() -> int:
                                     at_most(0.15) if c == 1 else None)
         figures[f"p99{c}"] = Figure(f"{c} conn: added p99 / direct p99", "x",
                                     "<= 2x" if c >= 1000 else "(reported)", at_most(2.0) if c >= 1000 else None)
+        figures[f"floor{c}"] = Figure(f"{c} conn: floor (minimal forwarder)/direct round trips", "x")
+        figures[f"vsfloor{c}"] = Figure(f"{c} conn: proxied/floor round trips", "x")
 
     settle()
-    lifetime = 120 + args.rounds * len(args.concurrency) * 2 * (seconds + 30) + args.soak
+    lifetime = 120 + args.rounds * len(args.concurrency) * 3 * (seconds + 30) + args.soak
     server = compatible_server(args.server_processes) if args.api is None else _existing(args.api)
+    floor_processes = _server_processes(args.server_processes) if args.api is None else 1
     with echo_upstream(args.echo_procs, lifetime) as echo_port, server as (api, pid), \
-            bench_proxy(api, f"{args.upstream_host}:{echo_port}") as (proxy_host, proxy_port):
+            bench_proxy(api, f"{args.upstream_host}:{echo_port}") as (proxy_host, proxy_port), \
+            floor_forwarder(echo_port, floor_processes, lifetime) as floor_port:
         for r in range(args.rounds):
             for c in args.concurrency:
-                sides = [("direct", "127.0.0.1", echo_port), ("proxied", proxy_host, proxy_port)]
+                sides = [("direct", "127.0.0.1", echo_port), ("proxied", proxy_host, proxy_port),
+                         ("floor", "127.0.0.1", floor_port)]
                 results: dict[str, tuple[float, list[float]]] = {}
-                for label, host, port in (sides if r % 2 == 0 else sides[::-1]):
+                for label, host, port in sides[r % 3:] + sides[:r % 3]:  # each side first in turn
                     results[label] = measure(host, port, c, seconds, args.clients)
                 (d_rate, d_lat), (p_rate, p_lat) = results["direct"], results["proxied"]
+                f_rate = results["floor"][0]
+                figures[f"floor{c}"].add(f_rate / d_rate if d_rate else float("nan"))
+                figures[f"vsfloor{c}"].add(p_rate / f_rate if f_rate else float("nan"))
                 figures[f"rate{c}"].add(d_rate)
                 figures[f"prate{c}"].add(p_rate)
                 figures[f"ratio{c}"].add(p_rate / d_rate if d_rate else float("nan"))
@@ -343,7 +454,8 @@ def main() -> int:
                 figures[f"p99{c}"].add((pct(p_lat, 0.99) - pct(d_lat, 0.99)) / pct(d_lat, 0.99))
                 print(f"round {r + 1} conns {c}: direct {d_rate:,.0f} rt/s p50 {pct(d_lat, .5):.3f} "
                       f"p99 {pct(d_lat, .99):.3f} ms | proxied {p_rate:,.0f} rt/s p50 {pct(p_lat, .5):.3f} "
-                      f"p99 {pct(p_lat, .99):.3f} ms | TIME_WAIT sockets {time_wait_sockets()}", flush=True)
+                      f"p99 {pct(p_lat, .99):.3f} ms | floor {f_rate:,.0f} rt/s | TIME_WAIT sockets "
+                      f"{time_wait_sockets()}", flush=True)
         extra = soak(proxy_host, proxy_port, pid, args.soak, args.clients) if args.soak and pid else []
     title = (f"{len(PAYLOAD)}-byte ping-pong, {seconds:g} s per side, {args.rounds} alternating rounds, "
              f"{args.clients} client processes, server "
