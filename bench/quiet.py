@@ -1,10 +1,10 @@
 """The host state a benchmark starts from: no pile of TIME_WAIT sockets left by earlier work.
 
 Every TCP connection closed with a FIN leaves a TIME_WAIT socket (and a connection-tracking entry
-where Docker's firewall rules load it) for up to two minutes. Thousands of them, from a previous
-benchmark, made the next one's loopback traffic measurably slower (proxied round trips fell from
-~67k to ~50k/s with 13-31k of them), so ``run_all.py`` settles before each benchmark and
-``toxiproxy_bench.py`` before its rounds.
+where Docker's firewall rules load it) for up to two minutes. Runs that started on 13-31k of them,
+left by earlier benchmarks, were among the slow ones (proxied ~50k vs ~67k round trips/s); slow
+spells came without them too, so this removes one cause of drift, not every one. ``run_all.py``
+settles before each benchmark and ``toxiproxy_bench.py`` before its rounds.
 """
 
 from __future__ import annotations

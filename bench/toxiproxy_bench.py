@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,11 +75,12 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-def _run_echo(sock: socket.socket, lifetime: float) -> None:
+def _serve_for(lifetime: float, start: Callable[[], Awaitable[asyncio.AbstractServer]]) -> None:
+    """A server process's life: the fast loop, ``start()``'s server for ``lifetime`` s at most."""
     _fast_loop()
 
     async def main() -> None:
-        server = await asyncio.start_server(_echo, sock=sock, backlog=4096)
+        server = await start()
         async with server:
             await asyncio.sleep(lifetime)
 
@@ -90,21 +91,32 @@ def _run_echo(sock: socket.socket, lifetime: float) -> None:
 
 
 @contextmanager
+def _processes_running(target: Callable[..., None], args: tuple[object, ...], count: int) -> Iterator[None]:
+    workers = [mp.Process(target=target, args=args, daemon=True) for _ in range(count)]
+    for w in workers:
+        w.start()
+    try:
+        yield
+    finally:
+        for w in workers:
+            w.terminate()
+            w.join(10)
+
+
+def _run_echo(sock: socket.socket, lifetime: float) -> None:
+    _serve_for(lifetime, lambda: asyncio.start_server(_echo, sock=sock, backlog=4096))
+
+
+@contextmanager
 def echo_upstream(processes: int, lifetime: float) -> Iterator[int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("0.0.0.0", 0))
     sock.listen(4096)
-    port = sock.getsockname()[1]
-    workers = [mp.Process(target=_run_echo, args=(sock, lifetime), daemon=True) for _ in range(processes)]
-    for w in workers:
-        w.start()
     try:
-        yield port
+        with _processes_running(_run_echo, (sock, lifetime), processes):
+            yield sock.getsockname()[1]
     finally:
-        for w in workers:
-            w.terminate()
-            w.join(10)
         sock.close()
 
 
@@ -136,9 +148,7 @@ class _Side(asyncio.Protocol):
 
 
 def _run_floor(port: int, upstream_port: int, lifetime: float) -> None:
-    _fast_loop()
-
-    async def main() -> None:
+    async def start() -> asyncio.AbstractServer:
         loop = asyncio.get_running_loop()
 
         async def join(client: _Side) -> None:
@@ -161,14 +171,9 @@ def _run_floor(port: int, upstream_port: int, lifetime: float) -> None:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(("127.0.0.1", port))
-        server = await loop.create_server(Client, sock=sock, backlog=4096)
-        async with server:
-            await asyncio.sleep(lifetime)
+        return await loop.create_server(Client, sock=sock, backlog=4096)
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    _serve_for(lifetime, start)
 
 
 @contextmanager
@@ -180,26 +185,18 @@ def floor_forwarder(upstream_port: int, processes: int, lifetime: float) -> Iter
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     holder.bind(("127.0.0.1", 0))
     port = holder.getsockname()[1]
-    workers = [mp.Process(target=_run_floor, args=(port, upstream_port, lifetime), daemon=True)
-               for _ in range(processes)]
-    for w in workers:
-        w.start()
-    holder.close()
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("the floor forwarder did not start") from None
-            time.sleep(0.1)
-    try:
+    with _processes_running(_run_floor, (port, upstream_port, lifetime), processes):
+        holder.close()
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the floor forwarder did not start") from None
+                time.sleep(0.1)
         yield port
-    finally:
-        for w in workers:
-            w.terminate()
-            w.join(10)
 
 
 def _server_processes(setting: str) -> int:
