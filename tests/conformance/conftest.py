@@ -31,22 +31,38 @@ from conformance_support import (  # noqa: E402
 )
 
 from faultdrill.toxiproxy_server import ToxiproxyServer  # noqa: E402
+from faultdrill.toxiproxy_server.pump import ENV as PUMP_ENV  # noqa: E402
 
 
-@pytest.fixture(scope="session", params=[1, 2], ids=["1-process", "2-processes"])
+@pytest.fixture(scope="session", params=[(1, "native"), (2, "native"), (1, "python")],
+                ids=["1-process", "2-processes", "python-path"])
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    """Ours runs the whole suite twice: in one process, and with a data-plane helper process
-    (connections then land in either process, so every toxic change must reach both)."""
+    """Ours runs the whole suite three times: in one process, with a data-plane helper process
+    (connections then land in either process, so every toxic change must reach both), and with every
+    byte moved by Python, without the native pump (as on a host that installed faultdrill without a
+    C compiler)."""
     external = os.environ.get("FAULTDRILL_TOXIPROXY_URL", "").rstrip("/")
     proxy_host = os.environ.get("FAULTDRILL_TOXIPROXY_PROXY_HOST", "127.0.0.1")
+    processes, path = request.param
     if external:
-        if request.param != 1:
-            pytest.skip("another server: its processes are its own business")
+        if (processes, path) != (1, "native"):
+            pytest.skip("another server: its processes and data path are its own business")
         yield Target(external, proxy_host, ours=False)
         return
-    with ToxiproxyServer("127.0.0.1", 0, processes=request.param) as server:
+    previous = os.environ.get(PUMP_ENV)
+    os.environ[PUMP_ENV] = path  # read once, when the server (and its helpers) start
+    try:
+        server = ToxiproxyServer("127.0.0.1", 0, processes=processes).start()
+    finally:
+        if previous is None:
+            del os.environ[PUMP_ENV]
+        else:
+            os.environ[PUMP_ENV] = previous
+    try:
         yield Target(server.api_url, "127.0.0.1", ours=True)
         assert server.failure is None, server.failure
+    finally:
+        server.stop()
 
 
 @pytest.fixture

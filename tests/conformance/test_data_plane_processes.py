@@ -41,10 +41,12 @@ def upstream() -> Iterator[Upstream]:
 
 
 def _holders(port: int) -> Counter[int]:
-    """Established connections on ``port``'s side of the proxy, by the pid that holds them."""
+    """Established connections on ``port``'s side of the proxy, by the pid that holds them (once per
+    connection: the native pump holds duplicates of a socket's descriptor in the same process)."""
     out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
                          capture_output=True, text=True, check=True).stdout
-    return Counter(int(pid) for pid in re.findall(r"pid=(\d+)", out))
+    return Counter(int(pids.pop()) for line in out.splitlines()
+                   if len(pids := set(re.findall(r"pid=(\d+)", line))) == 1)
 
 
 def _round_trips_ms(sockets: list[socket.socket]) -> list[float]:

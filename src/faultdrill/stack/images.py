@@ -250,21 +250,39 @@ def ensure_toxiproxy(client: DockerClient, server: str, official_image: str, log
                            "--proxy-metrics"])
 
 
+#: The native pump (links with no toxic), compiled in a build stage for the image's own Python: the
+#: image gets the module, not the compiler.
+_PUMP_BUILD = " && ".join([
+    "apt-get update -qq",
+    "apt-get install -y -qq --no-install-recommends gcc libc6-dev python3-dev >/dev/null",
+    "cd /src",
+    'gcc -shared -fPIC -O2 -Wall -Werror -Wno-missing-field-initializers'
+    ' -I"$(python3 -c \'import sysconfig; print(sysconfig.get_paths()["include"])\')"'
+    ' -o "_pump$(python3 -c \'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))\')" _pump.c',
+])
+
+
 def _build_builtin_toxiproxy(client: DockerClient, log: Log) -> str:
     package = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="faultdrill-toxiproxy-") as tmp:
         ctx = Path(tmp)
         target = ctx / "faultdrill"
         shutil.copytree(package / "toxiproxy_server", target / "toxiproxy_server",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.so"))
         shutil.copy(package / "__init__.py", target / "__init__.py")
         (ctx / "Dockerfile").write_text(
-            "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+            "ARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS pump\n"
+            "COPY faultdrill/toxiproxy_server/_pump.c /src/_pump.c\n"
+            f"RUN {_PUMP_BUILD}\n"
+            "FROM ${BASE_IMAGE}\n"
             # uvloop: the data path's event loop (the server falls back to asyncio's without it)
             "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-uvloop >/dev/null"
             " && rm -rf /var/lib/apt/lists/*\n"
             "COPY faultdrill /opt/faultdrill/faultdrill\n"
+            "COPY --from=pump /src/*.so /opt/faultdrill/faultdrill/toxiproxy_server/\n"
             "ENV PYTHONPATH=/opt/faultdrill PYTHONUNBUFFERED=1\n"
+            # fail the build, not the first drill, when the module does not load
+            "RUN python3 -c 'from faultdrill.toxiproxy_server import _pump'\n"
             "EXPOSE 8474\n"
             'CMD ["python3", "-m", "faultdrill.toxiproxy_server", "--host", "0.0.0.0", "--port", "8474"]\n'
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from . import pump
 from .pipeline import Channel, Chunk, Stub
 from .streams import Forwarder, ForwardingProtocol, LinkReader
 from .toxics import NOOP, Direction, ToxicWrapper
@@ -29,6 +30,16 @@ class LinkCounters:
     received: int = 0
     sent: int = 0
     write_failed: bool = False
+    #: While the native pump holds the direction, it counts; its figures join these when taken back.
+    feed: pump.PumpFeed | None = None
+    handle: int = 0
+
+    def totals(self) -> tuple[int, int]:
+        """(received, sent) so far, the pump's share included."""
+        if self.feed is None:
+            return self.received, self.sent
+        received, sent = self.feed.counts(self.handle)
+        return self.received + received, self.sent + sent
 
 
 class Link(Forwarder):
@@ -59,6 +70,10 @@ class Link(Forwarder):
         self._direct = len(chain) == 1
         self._forwarding = False
         self._source_paused = False
+        #: The other direction of the same connection: its source is this link's destination.
+        self.partner: Link | None = None
+        self._feed: pump.PumpFeed | None = None
+        self._handle: int | None = None
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not self._direct:
             self._build_stubs(len(chain))
@@ -102,8 +117,76 @@ class Link(Forwarder):
         transport = protocol.transport
         if transport is not None and not transport.is_closing():
             transport.set_protocol(ForwardingProtocol(protocol, self))
+            self._try_pump()
+
+    # -- the native pump (pump.py): it copies the bytes, the link keeps every decision -----
+
+    def _source_transport(self) -> asyncio.Transport | None:
+        source = self._source
+        if isinstance(source, LinkReader) and source.protocol is not None:
+            return source.protocol.transport
+        return None
+
+    def _try_pump(self) -> None:
+        """Hand the direction to the pump when nothing is in flight: the source's reads pause here
+        and the pump reads it instead (writes go straight to the destination's socket, which is why
+        its transport must hold nothing unsent)."""
+        feed = pump.feed_for(asyncio.get_running_loop())
+        source, dest = self._source_transport(), self._dest_transport
+        if (feed is None or self._dead or self._source_paused or not self._forwarding or self._handle is not None
+                or source is None or source.is_closing() or dest.is_closing() or dest.get_write_buffer_size()):
+            return
+        src_fd, dst_fd = _fileno(source), _fileno(dest)
+        if src_fd < 0 or dst_fd < 0:
+            return
+        source.pause_reading()
+        try:
+            handle = feed.add(src_fd, dst_fd, self)
+        except OSError:
+            source.resume_reading()  # out of descriptors: Python forwards this one
+            return
+        self._feed, self._handle = feed, handle
+        self.counters.feed, self.counters.handle = feed, handle
+
+    def _unpump(self, *, resume: bool) -> None:
+        """Take the direction back from the pump: its unwritten bytes go out through the transport,
+        and (``resume``) the source's reads come back to this process's loop."""
+        feed, handle = self._feed, self._handle
+        if feed is None or handle is None:
+            return
+        self._feed = self._handle = None
+        left, received, sent, state = feed.remove(handle)
+        counters = self.counters
+        counters.feed = None
+        counters.received += received
+        counters.sent += sent
+        if left:
+            dest = self._dest_transport
+            if dest.is_closing():
+                counters.write_failed = True
+            else:
+                dest.write(left)
+                counters.sent += len(left)
+        if state == pump.ENDED_ERROR:
+            counters.write_failed = True
+        if not resume or self._dead:
+            return
+        source = self._source_transport()
+        if source is None or source.is_closing():
+            return
+        if self._forwarding and self._dest_transport.get_write_buffer_size() > FORWARD_HIGH_WATER:
+            self._source_paused = True  # still paused by the pump: resume once the peer drained
+            self._tasks.append(asyncio.get_running_loop().create_task(self._resume_when_drained(source)))
+        else:
+            source.resume_reading()
+
+    def pump_ended(self, handle: int) -> None:
+        """The pump stopped on something other than plain data: this loop takes it from here."""
+        if handle == self._handle:
+            self._unpump(resume=True)
 
     def _stop_forwarding(self) -> None:
+        self._unpump(resume=True)
         source = self._source
         if self._forwarding and isinstance(source, LinkReader) and source.protocol is not None:
             protocol = source.protocol
@@ -159,14 +242,21 @@ class Link(Forwarder):
         self._source_paused = False
         if not self._dead and not transport.is_closing():
             transport.resume_reading()
+            self._try_pump()
 
     def _finish(self) -> None:
+        # The pump holds duplicates of the sockets: the destination only really closes (FIN or
+        # RST reaching the peer) once neither direction is pumped.
+        self._unpump(resume=False)
+        if self.partner is not None:
+            self.partner._unpump(resume=True)
         self._dest.close()
         if not self.done.done():
             self.done.set_result(None)
 
     def cancel(self) -> None:
         self._dead = True
+        self._unpump(resume=False)
         self._stop_forwarding()
         for task in self._tasks:
             if not task.done():
@@ -297,3 +387,11 @@ class Link(Forwarder):
         previous.output = stub.output
         del self.stubs[i]
         self._run(previous, self._chain[i - 1])
+
+
+def _fileno(transport: asyncio.BaseTransport) -> int:
+    sock = transport.get_extra_info("socket")
+    try:
+        return int(sock.fileno()) if sock is not None else -1
+    except (OSError, ValueError):
+        return -1

@@ -51,6 +51,9 @@ class ByteCounts(Protocol):
     sent: int
     write_failed: bool
 
+    def totals(self) -> tuple[int, int]:
+        """(received, sent) so far, bytes moved outside Python included."""
+
 
 @dataclass
 class Counts:
@@ -146,9 +149,10 @@ class Metrics:
         return self._live(self._ended_sent, "sent")
 
     def _live(self, ended: dict[LinkLabels, int], attribute: str) -> dict[LinkLabels, int]:
+        index = ("received", "sent").index(attribute)
         totals = dict(ended)
         for labels, links in self._open.items():
-            totals[labels] = totals.get(labels, 0) + sum(getattr(link, attribute) for link in links)
+            totals[labels] = totals.get(labels, 0) + sum(link.totals()[index] for link in links)
         return totals
 
     def counts(self, proxies: Iterable[ProxyGauge] = ()) -> Counts:

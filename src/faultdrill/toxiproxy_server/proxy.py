@@ -81,6 +81,8 @@ class Connection:
             self.links.append(link)
             counters.append((labels, link_counters))
             toxics.register_link(link, self)
+        self.links[0].partner, self.links[1].partner = self.links[1], self.links[0]
+        for link in self.links:
             link.start()
         try:
             await asyncio.wait([link.done for link in self.links])

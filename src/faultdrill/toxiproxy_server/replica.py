@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import eventloop, logs
+from . import eventloop, logs, pump
 from .dataplane import MAX_FDS, MAX_MESSAGE, send_message
 from .metrics import Metrics
 from .mirror import apply_state
@@ -43,6 +43,8 @@ async def _serve(channel_fd: int, index: int, proxy_metrics: bool) -> int:
     channel.setblocking(False)
     metrics = Metrics(proxy_metrics=proxy_metrics)
     collection = ProxyCollection(metrics)
+    loop = asyncio.get_running_loop()
+    pump.open_feed(loop)
     send_message(channel, {"ok": True, "ready": os.getpid()})
     try:
         while (received := await _receive(channel)) is not None:
@@ -50,6 +52,7 @@ async def _serve(channel_fd: int, index: int, proxy_metrics: bool) -> int:
             send_message(channel, await _handle(collection, metrics, body, fds))
     finally:
         await collection.stop_all()
+        pump.close_feed(loop)
         channel.close()
     log.info("data-plane process %d: the API process has gone; stopped", index)
     return 0

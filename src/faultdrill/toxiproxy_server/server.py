@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from . import eventloop
+from . import eventloop, pump
 from .api import Api
 from .dataplane import DataPlane, DataPlaneError
 from .errors import ApiError
@@ -60,6 +60,7 @@ class _App:
         self.dataplane = DataPlane(options.processes, proxy_metrics=options.proxy_metrics, on_lost=self._lost)
         #: Set, with the reason, when a data-plane process is lost: the server must stop (exit 1).
         self.fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.pump_mode = "python"
 
     def _lost(self, reason: str) -> None:
         if not self.fatal.done():
@@ -81,10 +82,12 @@ class _App:
             raise ApiError.internal(str(exc)) from None
 
     async def start(self) -> None:
+        self.pump_mode = pump.open_feed(asyncio.get_running_loop())
         if self.options.processes > 1:
             try:
                 await self.dataplane.start()
             except DataPlaneError as exc:
+                pump.close_feed(asyncio.get_running_loop())
                 raise ServerStartError(str(exc)) from exc
             self.api.after_change = self._sync
             self.collection.on_stopped = self._sync
@@ -99,13 +102,12 @@ class _App:
         try:
             self.address = await self.http.start(self.options.host, self.options.port)
         except OSError as exc:
-            await self.collection.stop_all()
-            await self.dataplane.close()
+            await self.stop()
             raise ServerStartError(
                 f"cannot listen on {self.options.host}:{self.options.port}: {exc}"
             ) from exc
-        log.info("API HTTP server starting on %s:%s (version %s, %s event loop, %d data-plane process%s)",
-                 *self.address, VERSION, eventloop.loop_name(), self.options.processes,
+        log.info("API HTTP server starting on %s:%s (version %s, %s event loop, %s pump, %d data-plane process%s)",
+                 *self.address, VERSION, eventloop.loop_name(), self.pump_mode, self.options.processes,
                  "" if self.options.processes == 1 else "es")
 
     async def _load_config(self, path: Path) -> None:
@@ -128,6 +130,7 @@ class _App:
         await self.http.close()
         await self.collection.stop_all()
         await self.dataplane.close()
+        pump.close_feed(asyncio.get_running_loop())
 
 
 class ToxiproxyServer:
