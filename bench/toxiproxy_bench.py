@@ -12,11 +12,14 @@ auto), so its RSS and open files, helpers included, can be read.
 An echo upstream (``--echo-procs`` processes sharing the port) answers 100-byte ping-pongs; the
 clients are ``--clients`` processes, so the client is not the bottleneck. Each round measures
 direct, proxied and the floor at each concurrency (each goes first in turn); every measurement is
-bounded by a round-trip count and by wall time. The floor is a minimal forwarder (``data_received``
--> ``write``, in as many processes as the server, sharing a port the same way): the best any Python
-proxy can do on this machine at that moment. On a shared 2-core machine the proxied/direct ratio
-moves with the machine's state by more than the code's cost (0.38-0.55 for the same code in one
-afternoon); proxied/floor shows the server's own part. Clients close with a RST (no TIME_WAIT left behind),
+bounded by a round-trip count and by wall time. The floor is a minimal Python forwarder
+(``data_received`` -> ``write``, in as many processes as the server, sharing a port the same way):
+the best a proxy whose bytes all go through Python can do on this machine at that moment. The server
+copies the bytes of links with no toxic in its native pump instead, so proxied/floor above 1 is what
+the pump gains (with ``FAULTDRILL_TOXIPROXY_PUMP=python`` the server is on the floor's path). On a
+shared 2-core machine the proxied/direct ratio moves with the machine's state by more than the
+code's cost (0.38-0.55 for the same Python path in one afternoon); proxied/floor shows the server's
+own part. Clients close with a RST (no TIME_WAIT left behind),
 the host's TIME_WAIT sockets are printed with each round, and the run first waits (up to 130 s) for
 those earlier work left to expire: thousands of them slow loopback traffic, the proxied side's most.
 Goals (issue "Performance"):
@@ -423,7 +426,7 @@ def main() -> int:
                                     at_most(0.15) if c == 1 else None)
         figures[f"p99{c}"] = Figure(f"{c} conn: added p99 / direct p99", "x",
                                     "<= 2x" if c >= 1000 else "(reported)", at_most(2.0) if c >= 1000 else None)
-        figures[f"floor{c}"] = Figure(f"{c} conn: floor (minimal forwarder)/direct round trips", "x")
+        figures[f"floor{c}"] = Figure(f"{c} conn: floor (minimal Python forwarder)/direct round trips", "x")
         figures[f"vsfloor{c}"] = Figure(f"{c} conn: proxied/floor round trips", "x")
 
     settle()
