@@ -55,6 +55,7 @@ from faultdrill.load.worker import run_worker  # noqa: E402
 def run_local(config: ChildConfig, link: ParentLink) -> None:
     gen = Generator(config)
     runner = gen.env.create_local_runner()
+    gen.unhook_locust_stats()
     t0 = gen.await_start(link)
     if t0 is not None:
         gen.begin(t0)

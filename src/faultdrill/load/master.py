@@ -184,6 +184,7 @@ def _run_master(config: ChildConfig, port: int, procs: list[subprocess.Popen[str
 
     gen = Generator(config)
     runner = gen.env.create_master_runner(master_bind_host=config.listen_host, master_bind_port=port)
+    gen.unhook_locust_stats()
     book = MasterBook(gen, roster, procs)
     MasterDoor(runner, roster, _welcome(config, port), started=lambda: book.merger.started_t > 0,
                on_joined=book.joined)

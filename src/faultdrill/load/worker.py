@@ -83,6 +83,7 @@ def run_worker(config: ChildConfig, offset: float = 0.0, clock: ClockKeeper | No
     join_clock = clock.join.to_json() if clock is not None and clock.join is not None else None
     runner = ticket_runner(gen.env, config.master_host, config.master_port, config.ticket,
                            {"clock": join_clock} if join_clock else None)
+    gen.unhook_locust_stats()
     started = gevent.event.Event()
 
     def on_start(msg: Any, **_kw: Any) -> None:  # before any user is dispatched: messages arrive in order
