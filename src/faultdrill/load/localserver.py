@@ -6,7 +6,7 @@ per-path status codes, a fixed delay, a *freeze* (every ``freeze_every`` s, hold
 for ``freeze_for`` s: the stall that coordinated omission hides), and a ticketing-like route table
 (``ticketing=True``) answering the demo app's endpoints.
 
-In-process: ``with LocalServer(...) as srv: srv.url``. As a process (benchmarks):
+In-process: ``with LocalServer(...) as srv: srv.url``. As a process (benchmarks; on uvloop where installed):
 ``python -m faultdrill.load.localserver --port 0 [--freeze-every 5 --freeze-for 1]`` prints
 ``{"port": N}`` and serves until stdin closes, SIGTERM, or ``--max-seconds`` (always bounded).
 """
@@ -191,7 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=300.0)
     args = parser.parse_args(argv)
     opts = ServerOptions(delay=args.delay, freeze_every=args.freeze_every, freeze_for=args.freeze_for)
-    asyncio.run(_serve_forever(opts, args.port, args.max_seconds))
+    serving = _serve_forever(opts, args.port, args.max_seconds)
+    try:  # uvloop where installed (faultdrill's own dependency): the target stays cheap beside the generators
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        asyncio.run(serving)
+        return 0
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # type: ignore[attr-defined,unused-ignore]
+            runner.run(serving)
+    else:
+        asyncio.run(serving)
     return 0
 
 
