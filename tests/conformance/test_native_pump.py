@@ -192,6 +192,51 @@ def test_the_pump_is_off_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     loop = asyncio.new_event_loop()
     try:
         monkeypatch.setenv(pump.ENV, "python")
-        assert pump.open_feed(loop) == "python" and pump.feed_for(loop) is None
+        assert pump.open_feed(loop, lambda reason: None) == "python" and pump.feed_for(loop) is None
     finally:
         loop.close()
+
+
+class _StoppedPump:
+    """The real pump, as seen once its thread has stopped on an error: ``ended()`` raises (``_pump.c``)."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+
+    def ended(self) -> list[tuple[int, int]]:
+        raise OSError(9, "Bad file descriptor")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+def test_a_pump_that_stops_stops_the_server_and_says_why(upstream_echo: Upstream) -> None:
+    previous = os.environ.pop(pump.ENV, None)
+    try:
+        server = ToxiproxyServer("127.0.0.1", 0, processes=1).start()
+    finally:
+        if previous is not None:
+            os.environ[pump.ENV] = previous
+    try:
+        port = _proxy(server, "doomed", upstream_echo)
+        with connect("127.0.0.1", port) as sock:
+            round_trip_ms(sock)
+            assert _until(lambda: _pumped(server) == 2)
+            loop = server._loop
+            assert loop is not None
+            feed = pump.feed_for(loop)
+            assert feed is not None
+            feed.pump = _StoppedPump(feed.pump)
+            os.write(feed.pump.fileno(), (1).to_bytes(8, "little"))  # the thread's last word: "look at me"
+            assert _until(lambda: server.failure is not None, timeout=5), "the server kept running without its pump"
+            assert "native pump stopped" in (server.failure or "")
+            assert wait_eof(sock, 3) < 3  # and its connections are closed, not left hanging
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def upstream_echo() -> Iterator[Upstream]:
+    up = Upstream(echo)
+    yield up
+    up.close()

@@ -9,7 +9,9 @@
  * exactly as without the pump (``link.py``). Python reclaims a direction with ``remove(handle)``:
  * the bytes read but not yet written come back with the counters, and the duplicates are closed.
  *
- * Python learns of ended directions by reading ``fileno()`` (an eventfd) and calling ``ended()``.
+ * Python learns of ended directions by reading ``fileno()`` (an eventfd) and calling ``ended()``,
+ * which raises OSError once the thread has stopped on an error of its own (fail closed: the server
+ * stops rather than leave connections that no longer move).
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -52,6 +54,8 @@ typedef struct {
     uint32_t free_len;
     uint32_t *ended_ids;
     uint32_t ended_len;
+    char *buf;
+    int error;                 /* errno of what stopped the thread, 0 while it runs */
 } Pump;
 
 static uint64_t token(uint32_t id, uint32_t gen) { return ((uint64_t)gen << 32) | id; }
@@ -118,32 +122,33 @@ static void pump_one(Pump *p, uint32_t id, uint32_t events, char *buf) {
 static void *pump_thread(void *arg) {
     Pump *p = arg;
     struct epoll_event events[256];
-    char *buf = malloc(CHUNK);
-    if (buf == NULL) return NULL;
     for (;;) {
         int n = epoll_wait(p->ep, events, 256, -1);
         if (n < 0) {
             if (errno == EINTR) continue;
-            break;
+            pthread_mutex_lock(&p->mu);
+            p->error = errno;
+            pthread_mutex_unlock(&p->mu);
+            uint64_t one = 1;
+            ssize_t ignored = write(p->notify, &one, sizeof one);
+            (void)ignored;
+            return NULL;
         }
         pthread_mutex_lock(&p->mu);
         for (int i = 0; i < n; i++) {
             uint64_t t = events[i].data.u64;
             if (t == STOP_TOKEN) {
                 pthread_mutex_unlock(&p->mu);
-                free(buf);
                 return NULL;
             }
             uint32_t id = (uint32_t)t, gen = (uint32_t)(t >> 32);
             if (id >= p->cap) continue;
             Entry *e = &p->entries[id];
             if (!e->used || e->gen != gen || e->state != RUNNING) continue;  /* removed meanwhile */
-            pump_one(p, id, events[i].events, buf);
+            pump_one(p, id, events[i].events, p->buf);
         }
         pthread_mutex_unlock(&p->mu);
     }
-    free(buf);
-    return NULL;
 }
 
 static int grow(Pump *p) {
@@ -183,7 +188,8 @@ static int Pump_init(Pump *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     pthread_mutex_init(&self->mu, NULL);
-    if (grow(self) < 0) {
+    self->buf = malloc(CHUNK);
+    if (self->buf == NULL || grow(self) < 0) {
         PyErr_NoMemory();
         return -1;
     }
@@ -229,6 +235,7 @@ static void Pump_dealloc(Pump *self) {
     free(self->entries);
     free(self->free_ids);
     free(self->ended_ids);
+    free(self->buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -315,6 +322,12 @@ static PyObject *Pump_ended(Pump *self, PyObject *Py_UNUSED(ignored)) {
     ssize_t ignored = read(self->notify, &count, sizeof count);
     (void)ignored;
     lock(self);
+    if (self->error) {
+        int err = self->error;
+        pthread_mutex_unlock(&self->mu);
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     PyObject *list = PyList_New(0);
     for (uint32_t i = 0; list != NULL && i < self->ended_len; i++) {
         Entry *e = &self->entries[self->ended_ids[i]];

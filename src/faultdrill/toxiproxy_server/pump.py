@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = ["ENV", "PumpFeed", "close_feed", "feed_for", "mode", "open_feed"]
@@ -55,9 +56,10 @@ def mode() -> str:
 class PumpFeed:
     """A pump and the links whose directions it holds, on one event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_failure: Callable[[str], None]) -> None:
         assert _pump is not None
         self._loop = loop
+        self._on_failure = on_failure
         self.pump: Any = _pump.Pump()
         self.owners: dict[int, Owner] = {}
         self._fd = self.pump.fileno()
@@ -79,7 +81,13 @@ class PumpFeed:
         return received, sent
 
     def _ended(self) -> None:
-        for handle, _state in self.pump.ended():
+        try:
+            ended = self.pump.ended()
+        except OSError as exc:  # the pump's thread stopped: its directions no longer move
+            self._loop.remove_reader(self._fd)
+            self._on_failure(f"the native pump stopped: {exc}")
+            return
+        for handle, _state in ended:
             owner = self.owners.get(handle)
             if owner is not None:
                 owner.pump_ended(handle)
@@ -93,11 +101,13 @@ class PumpFeed:
 _FEEDS: dict[asyncio.AbstractEventLoop, PumpFeed] = {}
 
 
-def open_feed(loop: asyncio.AbstractEventLoop) -> str:
-    """Give ``loop``'s links a pump when this process uses one; returns the mode, for the log."""
+def open_feed(loop: asyncio.AbstractEventLoop, on_failure: Callable[[str], None]) -> str:
+    """Give ``loop``'s links a pump when this process uses one; returns the mode, for the log.
+    ``on_failure`` is told (with the reason) if the pump's thread stops on an error: the caller must
+    stop serving, since the connections it held no longer move."""
     chosen = mode()
     if chosen == "native" and loop not in _FEEDS:
-        _FEEDS[loop] = PumpFeed(loop)
+        _FEEDS[loop] = PumpFeed(loop, on_failure)
     return chosen
 
 

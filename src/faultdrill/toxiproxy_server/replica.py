@@ -44,7 +44,15 @@ async def _serve(channel_fd: int, index: int, proxy_metrics: bool) -> int:
     metrics = Metrics(proxy_metrics=proxy_metrics)
     collection = ProxyCollection(metrics)
     loop = asyncio.get_running_loop()
-    pump.open_feed(loop)
+    failures: list[str] = []
+
+    def pump_failed(reason: str) -> None:
+        # Stop now (exit 1): the API process then sees a lost helper and stops the whole server.
+        log.error("data-plane process %d: %s; stopping", index, reason)
+        failures.append(reason)
+        channel.shutdown(socket.SHUT_RDWR)
+
+    pump.open_feed(loop, pump_failed)
     send_message(channel, {"ok": True, "ready": os.getpid()})
     try:
         while (received := await _receive(channel)) is not None:
@@ -54,6 +62,8 @@ async def _serve(channel_fd: int, index: int, proxy_metrics: bool) -> int:
         await collection.stop_all()
         pump.close_feed(loop)
         channel.close()
+    if failures:
+        return 1
     log.info("data-plane process %d: the API process has gone; stopped", index)
     return 0
 

@@ -82,7 +82,7 @@ class _App:
             raise ApiError.internal(str(exc)) from None
 
     async def start(self) -> None:
-        self.pump_mode = pump.open_feed(asyncio.get_running_loop())
+        self.pump_mode = pump.open_feed(asyncio.get_running_loop(), self._lost)
         if self.options.processes > 1:
             try:
                 await self.dataplane.start()
@@ -106,8 +106,9 @@ class _App:
             raise ServerStartError(
                 f"cannot listen on {self.options.host}:{self.options.port}: {exc}"
             ) from exc
-        log.info("API HTTP server starting on %s:%s (version %s, %s event loop, %s pump, %d data-plane process%s)",
-                 *self.address, VERSION, eventloop.loop_name(), self.pump_mode, self.options.processes,
+        log.info("API HTTP server starting on %s:%s (version %s, %s event loop, %s, %d data-plane process%s)",
+                 *self.address, VERSION, eventloop.loop_name(),
+                 "native pump" if self.pump_mode == "native" else "no native pump", self.options.processes,
                  "" if self.options.processes == 1 else "es")
 
     async def _load_config(self, path: Path) -> None:
