@@ -240,3 +240,46 @@ def upstream_echo() -> Iterator[Upstream]:
     up = Upstream(echo)
     yield up
     up.close()
+
+
+def test_a_spike_fits_under_a_host_shells_open_files_limit(upstream_echo: Upstream) -> None:
+    """``faultdrill toxiproxy serve`` from a shell whose soft limit is low: the server lifts it to the hard
+    limit (as Go's runtime does for the official server), so the pump's duplicates do not cap a spike."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src"
+
+    def low_soft_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 8192))
+
+    server = subprocess.Popen([sys.executable, "-m", "faultdrill.toxiproxy_server", "--host", "127.0.0.1",
+                               "--port", "0", "--processes", "1"],
+                              env={**os.environ, "PYTHONPATH": str(src)}, preexec_fn=low_soft_limit,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sockets: list[socket.socket] = []
+    try:
+        assert server.stdout is not None
+        lines: list[str] = []
+        for line in server.stdout:
+            lines.append(line)
+            if "API HTTP server starting" in line:
+                break
+        assert any("open files limit raised from 256 to 8192" in line for line in lines), lines
+        api_port = re.search(r"starting on 127\.0\.0\.1:(\d+)", lines[-1])
+        assert api_port, lines
+        created = requests.post(f"http://127.0.0.1:{api_port.group(1)}/proxies",
+                                json={"name": "spike", "listen": "127.0.0.1:0", "upstream": upstream_echo.address},
+                                timeout=10)
+        port = int(created.json()["listen"].rsplit(":", 1)[1])
+        for _ in range(200):  # 200 connections: ~1,200 descriptors in the server with the pump
+            sockets.append(connect("127.0.0.1", port))
+            round_trip_ms(sockets[-1])
+        assert all(round_trip_ms(sock) < 1000 for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.terminate()
+        server.wait(20)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import threading
 from dataclasses import dataclass
@@ -279,7 +280,28 @@ def serve(
     options = ServerOptions(
         host, port, Path(config) if config is not None else None, proxy_metrics, runtime_metrics, processes
     )
+    before, after = raise_open_files_limit()
+    if after != before:
+        log.info("open files limit raised from %d to %d (the hard limit)", before, after)
     return eventloop.run(_serve_forever(options))
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Lift this process's soft limit on open files to its hard limit, as Go's runtime does for the
+    official Toxiproxy; data-plane helpers inherit it. A proxied connection holds two sockets, and
+    with the native pump each direction holds its own duplicates of both: about six descriptors a
+    connection, so a host shell's usual soft limit of 1,024 would stop a spike near 170 connections.
+    Returns (before, after); unchanged where the limit cannot be read or raised."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        if soft == resource.RLIM_INFINITY or soft >= target:
+            return soft, soft
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("could not raise the open files limit: %s", exc)
+        return 0, 0
+    return soft, target
 
 
 async def _until_stopped(stop: asyncio.Event, app: _App) -> str | None:
