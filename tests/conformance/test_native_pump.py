@@ -274,7 +274,7 @@ def test_a_spike_fits_under_a_host_shells_open_files_limit(upstream_echo: Upstre
                                 json={"name": "spike", "listen": "127.0.0.1:0", "upstream": upstream_echo.address},
                                 timeout=10)
         port = int(created.json()["listen"].rsplit(":", 1)[1])
-        for _ in range(200):  # 200 connections: ~1,200 descriptors in the server with the pump
+        for _ in range(200):  # 200 connections: ~800 descriptors in the server with the pump
             sockets.append(connect("127.0.0.1", port))
             round_trip_ms(sockets[-1])
         assert all(round_trip_ms(sock) < 1000 for sock in sockets)

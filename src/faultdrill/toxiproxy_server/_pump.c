@@ -1,13 +1,14 @@
 /* The data path's native pump: moves bytes for links with no toxic, off the Python event loop.
  *
  * One pump per process: a thread with its own epoll. ``add(src, dst)`` takes a direction of a
- * connection (it dups both sockets, so a descriptor number Python closes is never reused under it)
- * and from then on every chunk readable on ``src`` is written to ``dst`` by this thread, without
- * the GIL. The pump never decides anything a Toxiproxy link would decide: on anything but plain
+ * connection and from then on every chunk readable on ``src`` is written to ``dst`` by this thread,
+ * without the GIL. The caller owns both descriptors and keeps them open until ``remove()`` returns:
+ * ``link.py`` hands over duplicates of the sockets that only it closes (one per socket, shared by
+ * the connection's two directions), so a number the event loop closes is never reused under the pump. The pump never decides anything a Toxiproxy link would decide: on anything but plain
  * data (the peer's FIN, a reset, an error, a write that did not take the whole chunk) it stops
  * watching the direction and reports it ended, without reading further, and Python carries on
  * exactly as without the pump (``link.py``). Python reclaims a direction with ``remove(handle)``:
- * the bytes read but not yet written come back with the counters, and the duplicates are closed.
+ * the bytes read but not yet written come back with the counters.
  *
  * Python learns of ended directions by reading ``fileno()`` (an eventfd) and calling ``ended()``,
  * which raises OSError once the thread has stopped on an error of its own (fail closed: the server
@@ -18,7 +19,6 @@
 #include <Python.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,7 +36,7 @@ typedef struct {
     uint32_t gen;
     int used;
     int state;
-    int src, dst;
+    int src, dst;              /* borrowed: the caller closes them, after remove() */
     uint64_t received, sent;   /* written by the pump thread, read under the lock */
     char *left;                /* read from src, not yet written to dst */
     size_t left_len;
@@ -202,8 +202,6 @@ static int Pump_init(Pump *self, PyObject *args, PyObject *kwds) {
 }
 
 static void release(Entry *e) {
-    close(e->src);
-    close(e->dst);
     free(e->left);
     e->left = NULL;
     e->left_len = 0;
@@ -248,20 +246,11 @@ static int closed(Pump *self) {
 }
 
 static PyObject *Pump_add(Pump *self, PyObject *args) {
-    int src, dst;
-    if (!PyArg_ParseTuple(args, "ii", &src, &dst) || closed(self)) return NULL;
-    int s = fcntl(src, F_DUPFD_CLOEXEC, 0);
-    if (s < 0) return PyErr_SetFromErrno(PyExc_OSError);
-    int d = fcntl(dst, F_DUPFD_CLOEXEC, 0);
-    if (d < 0) {
-        close(s);
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
+    int s, d;
+    if (!PyArg_ParseTuple(args, "ii", &s, &d) || closed(self)) return NULL;
     lock(self);
     if (self->free_len == 0 && grow(self) < 0) {
         pthread_mutex_unlock(&self->mu);
-        close(s);
-        close(d);
         return PyErr_NoMemory();
     }
     uint32_t id = self->free_ids[--self->free_len];
@@ -370,15 +359,15 @@ static PyObject *Pump_active(Pump *self, PyObject *Py_UNUSED(ignored)) {
 
 static PyMethodDef Pump_methods[] = {
     {"add", (PyCFunction)Pump_add, METH_VARARGS,
-     "add(src_fd, dst_fd) -> handle: pump src's bytes to dst (both are duplicated)"},
+     "add(src_fd, dst_fd) -> handle: pump src's bytes to dst (keep both open until remove())"},
     {"remove", (PyCFunction)Pump_remove, METH_VARARGS,
-     "remove(handle) -> (unwritten bytes, received, sent, state): stop pumping, close the duplicates"},
+     "remove(handle) -> (unwritten bytes, received, sent, state): stop pumping (the fds are free again)"},
     {"ended", (PyCFunction)Pump_ended, METH_NOARGS,
      "ended() -> [(handle, state)]: directions that stopped on their own since the last call"},
     {"counts", (PyCFunction)Pump_counts, METH_VARARGS, "counts(handle) -> (received, sent)"},
     {"fileno", (PyCFunction)Pump_fileno, METH_NOARGS, "readable when ended() has news"},
     {"active", (PyCFunction)Pump_active, METH_NOARGS, "directions held (running or ended, not yet removed)"},
-    {"close", (PyCFunction)Pump_close, METH_NOARGS, "stop the thread and close every duplicate"},
+    {"close", (PyCFunction)Pump_close, METH_NOARGS, "stop the thread and forget every direction"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -72,6 +72,10 @@ class Link(Forwarder):
         self._source_paused = False
         #: The other direction of the same connection: its source is this link's destination.
         self.partner: Link | None = None
+        #: The pump's descriptors for the source and destination sockets, shared with the partner
+        #: (set by the connection; without them the link is never pumped).
+        self.source_dup: pump.SocketDup | None = None
+        self.dest_dup: pump.SocketDup | None = None
         self._feed: pump.PumpFeed | None = None
         self._handle: int | None = None
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -133,17 +137,27 @@ class Link(Forwarder):
         its transport must hold nothing unsent)."""
         feed = pump.feed_for(asyncio.get_running_loop())
         source, dest = self._source_transport(), self._dest_transport
-        if (feed is None or self._dead or self._source_paused or not self._forwarding or self._handle is not None
-                or source is None or source.is_closing() or dest.is_closing() or dest.get_write_buffer_size()):
+        source_dup, dest_dup = self.source_dup, self.dest_dup
+        if (feed is None or source_dup is None or dest_dup is None or self._dead or self._source_paused
+                or not self._forwarding or self._handle is not None or source is None or source.is_closing()
+                or dest.is_closing() or dest.get_write_buffer_size()):
             return
-        src_fd, dst_fd = _fileno(source), _fileno(dest)
-        if src_fd < 0 or dst_fd < 0:
+        try:
+            src_fd = source_dup.acquire()
+        except OSError:
+            return  # out of descriptors: Python forwards this one
+        try:
+            dst_fd = dest_dup.acquire()
+        except OSError:
+            source_dup.release()
             return
         source.pause_reading()
         try:
             handle = feed.add(src_fd, dst_fd, self)
-        except OSError:
-            source.resume_reading()  # out of descriptors: Python forwards this one
+        except (OSError, MemoryError):
+            source_dup.release()
+            dest_dup.release()
+            source.resume_reading()
             return
         self._feed, self._handle = feed, handle
         self.counters.feed, self.counters.handle = feed, handle
@@ -156,6 +170,9 @@ class Link(Forwarder):
             return
         self._feed = self._handle = None
         left, received, sent, state = feed.remove(handle)
+        if self.source_dup is not None and self.dest_dup is not None:
+            self.source_dup.release()  # the pump has let go of both: they may close now
+            self.dest_dup.release()
         counters = self.counters
         counters.feed = None
         counters.received += received
@@ -388,10 +405,3 @@ class Link(Forwarder):
         del self.stubs[i]
         self._run(previous, self._chain[i - 1])
 
-
-def _fileno(transport: asyncio.BaseTransport) -> int:
-    sock = transport.get_extra_info("socket")
-    try:
-        return int(sock.fileno()) if sock is not None else -1
-    except (OSError, ValueError):
-        return -1

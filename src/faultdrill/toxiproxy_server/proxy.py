@@ -19,6 +19,7 @@ from .addresses import AddressError, bind_listener, format_sockname, resolve, sh
 from .errors import ApiError
 from .link import Link, LinkCounters
 from .metrics import LinkLabels, Metrics, ProxyGauge
+from .pump import SocketDup
 from .streams import open_connection, start_server
 from .toxic_collection import ToxicCollection
 from .toxics import DOWNSTREAM, UPSTREAM
@@ -81,7 +82,12 @@ class Connection:
             self.links.append(link)
             counters.append((labels, link_counters))
             toxics.register_link(link, self)
-        self.links[0].partner, self.links[1].partner = self.links[1], self.links[0]
+        upstream, downstream = self.links
+        upstream.partner, downstream.partner = downstream, upstream
+        client_socket = SocketDup(self.client_writer.transport)
+        upstream_socket = SocketDup(self.upstream_writer.transport)
+        upstream.source_dup, upstream.dest_dup = client_socket, upstream_socket
+        downstream.source_dup, downstream.dest_dup = upstream_socket, client_socket
         for link in self.links:
             link.start()
         try:

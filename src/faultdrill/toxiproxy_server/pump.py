@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["ENV", "PumpFeed", "close_feed", "feed_for", "mode", "open_feed"]
+__all__ = ["ENV", "PumpFeed", "SocketDup", "close_feed", "feed_for", "mode", "open_feed"]
 
 log = logging.getLogger(__name__)
 ENV = "FAULTDRILL_TOXIPROXY_PUMP"
@@ -96,6 +96,36 @@ class PumpFeed:
         self._loop.remove_reader(self._fd)
         self.pump.close()
         self.owners.clear()
+
+
+class SocketDup:
+    """The pump's own descriptor for one socket of a connection: a duplicate, made when the first
+    direction using the socket is pumped and closed once neither is (one direction reads it, the
+    other writes it). The event loop may close its descriptor meanwhile: the number the pump uses
+    stays this one's until the pump has let go, so it is never reused under it."""
+
+    __slots__ = ("fd", "transport", "users")
+
+    def __init__(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.fd = -1
+        self.users = 0
+
+    def acquire(self) -> int:
+        """The duplicate's number (raises OSError when the socket is gone or no descriptor is left)."""
+        if self.users == 0:
+            sock = self.transport.get_extra_info("socket")
+            if sock is None:
+                raise OSError("the socket is gone")
+            self.fd = os.dup(sock.fileno())
+        self.users += 1
+        return self.fd
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users == 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 _FEEDS: dict[asyncio.AbstractEventLoop, PumpFeed] = {}

@@ -289,8 +289,8 @@ def serve(
 def raise_open_files_limit() -> tuple[int, int]:
     """Lift this process's soft limit on open files to its hard limit, as Go's runtime does for the
     official Toxiproxy; data-plane helpers inherit it. A proxied connection holds two sockets, and
-    with the native pump each direction holds its own duplicates of both: about six descriptors a
-    connection, so a host shell's usual soft limit of 1,024 would stop a spike near 170 connections.
+    the native pump a duplicate of each: four descriptors a connection, so a host shell's usual soft
+    limit of 1,024 would stop a spike near 250 connections.
     Returns (before, after); unchanged where the limit cannot be read or raised."""
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
