@@ -30,7 +30,9 @@ def labelled(run_id: str | None = None) -> list[str]:
     """Every container, network and volume labelled by faultdrill (for one run, or any)."""
     client = docker.from_env()
     label = f"faultdrill.run={run_id}" if run_id else "faultdrill.run"
-    return ([c.name for c in client.containers.list(all=True, filters={"label": label})]
+    # The low-level list, one call: ``containers.list`` inspects each container after listing them, and one that
+    # a reaper removes in between made it raise NotFound (a race in the helper, not in what it checks).
+    return ([c["Names"][0].lstrip("/") for c in client.api.containers(all=True, filters={"label": label})]
             + [n.name for n in client.networks.list(filters={"label": label})]
             + [v.name for v in client.volumes.list(filters={"label": label})])
 
