@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 
+SRC = Path(__file__).resolve().parents[2] / "src"
 HTTP_TIMEOUT = 10.0
 SOCKET_TIMEOUT = 5.0
 NAME_PREFIX = "fdconf_"
@@ -240,3 +245,18 @@ def is_open(sock: socket.socket, wait: float) -> bool:
             return True
         except ConnectionResetError:
             return False
+
+
+def server_process(*args: str, preexec_fn: Callable[[], None] | None = None) -> tuple[subprocess.Popen[str], list[str]]:
+    """faultdrill's server as its own process (``python3 -m faultdrill.toxiproxy_server ARGS``), and its
+    log up to the line that says it serves (the caller stops it)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    server = subprocess.Popen([sys.executable, "-m", "faultdrill.toxiproxy_server", *args], env=env,
+                              preexec_fn=preexec_fn, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert server.stdout is not None
+    lines: list[str] = []
+    for line in server.stdout:
+        lines.append(line)
+        if "API HTTP server starting" in line:
+            break
+    return server, lines

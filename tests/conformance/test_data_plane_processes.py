@@ -21,11 +21,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from conformance_support import Upstream, connect, echo, recv_exactly
+from conformance_support import SRC, Upstream, connect, echo, recv_exactly, server_process
 
 from faultdrill.toxiproxy_server import ToxiproxyServer
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 CONNECTIONS = 40
 LATENCY_MS = 200
 
@@ -120,17 +119,9 @@ def test_disabling_a_proxy_closes_its_listener_in_every_process(upstream: Upstre
 
 
 def test_a_lost_helper_stops_the_server_with_exit_1_and_says_why() -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
-    server = subprocess.Popen([sys.executable, "-m", "faultdrill.toxiproxy_server", "--host", "127.0.0.1",
-                               "--port", "0", "--processes", "2"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server, lines = server_process("--host", "127.0.0.1", "--port", "0", "--processes", "2")
     try:
         assert server.stdout is not None
-        lines: list[str] = []
-        for line in server.stdout:
-            lines.append(line)
-            if "API HTTP server starting" in line:
-                break
         assert "2 data-plane processes" in lines[-1], lines
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         helper = [int(pid) for pid in children if "replica" in Path(f"/proc/{pid}/cmdline").read_text()]

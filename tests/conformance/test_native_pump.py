@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import os
 import re
+import resource
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from conformance_support import Upstream, connect, echo, recv_exactly, round_trip_ms, wait_eof
+from conformance_support import Upstream, connect, echo, recv_exactly, round_trip_ms, server_process, wait_eof
 
 from faultdrill.toxiproxy_server import ToxiproxyServer, pump
 
@@ -245,28 +246,13 @@ def upstream_echo() -> Iterator[Upstream]:
 def test_a_spike_fits_under_a_host_shells_open_files_limit(upstream_echo: Upstream) -> None:
     """``faultdrill toxiproxy serve`` from a shell whose soft limit is low: the server lifts it to the hard
     limit (as Go's runtime does for the official server), so the pump's duplicates do not cap a spike."""
-    import resource
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    src = Path(__file__).resolve().parents[2] / "src"
-
     def low_soft_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 8192))
 
-    server = subprocess.Popen([sys.executable, "-m", "faultdrill.toxiproxy_server", "--host", "127.0.0.1",
-                               "--port", "0", "--processes", "1"],
-                              env={**os.environ, "PYTHONPATH": str(src)}, preexec_fn=low_soft_limit,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server, lines = server_process("--host", "127.0.0.1", "--port", "0", "--processes", "1",
+                                   preexec_fn=low_soft_limit)
     sockets: list[socket.socket] = []
     try:
-        assert server.stdout is not None
-        lines: list[str] = []
-        for line in server.stdout:
-            lines.append(line)
-            if "API HTTP server starting" in line:
-                break
         assert any("open files limit raised from 256 to 8192" in line for line in lines), lines
         api_port = re.search(r"starting on 127\.0\.0\.1:(\d+)", lines[-1])
         assert api_port, lines
